@@ -1,0 +1,53 @@
+# lakewatch: every entry point bootstraps what it needs (.venv, npm packages, Lambda deps) from nothing.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+# Lambda runtime deps (arm64 wheels), fetched at bootstrap so that `cdk synth` never needs the network.
+LAMBDA_DEPS_STAMP := .build/lambda-deps/.installed
+
+.PHONY: bootstrap demo test synth lint bench clean
+
+bootstrap: $(VENV_STAMP) $(NODE_STAMP) $(LAMBDA_DEPS_STAMP)
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(LAMBDA_DEPS_STAMP): lambdas/requirements.txt $(VENV_STAMP)
+	rm -rf .build/lambda-deps
+	$(PY) -m pip install --quiet --disable-pip-version-check --target .build/lambda-deps/python \
+		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 --only-binary=:all: \
+		-r lambdas/requirements.txt
+	touch $@
+
+demo: $(VENV_STAMP)
+	$(PY) -m lakewatch demo --out out/demo
+
+test: bootstrap
+	$(PY) -m pytest
+	$(MAKE) --no-print-directory synth
+
+synth: bootstrap
+	npx --no-install cdk synth --all --quiet
+
+lint: $(VENV_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: $(VENV_STAMP)
+	$(PY) -m lakewatch bench
+
+clean:
+	rm -rf .build cdk.out out .pytest_cache

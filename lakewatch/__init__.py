@@ -1,0 +1,1 @@
+"""lakewatch: a serverless sales and job-run data lake on AWS, with a local runner that replays it offline."""

@@ -1,0 +1,15 @@
+"""Quarantine reason codes: the stable vocabulary of the wire contract (design.md, "Wire contract")."""
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a record was quarantined. Values are persisted and alerted on: never rename one."""
+
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    TOTAL_MISMATCH = "total_mismatch"
+    TOO_LARGE = "too_large"
