@@ -1,0 +1,1 @@
+"""Plumbing shared by every lakewatch Lambda (observability, settings parsing)."""
