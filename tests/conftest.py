@@ -64,19 +64,8 @@ def _reset_powertools_metrics() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def spark():
     """One local SparkSession for the whole run (starting one costs ~10 s on two cores)."""
-    from pyspark.sql import SparkSession
+    from lakewatch.local.spark import local_spark_session
 
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("lakewatch-tests")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
-        .config("spark.sql.warehouse.dir", str(REPO_ROOT / ".build" / "spark-warehouse"))
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
+    session = local_spark_session("lakewatch-tests")
     yield session
     session.stop()

@@ -1,0 +1,103 @@
+"""`python -m lakewatch local-run | demo | bench`: the local runner's command line (design.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (plus the usual exit code 2), no usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _iso_datetime(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 date-time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="python -m lakewatch", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+
+    local_run = commands.add_parser("local-run", help="replay events through the real handlers, offline")
+    local_run.add_argument("--events", type=Path, required=True, help="JSON lines, one Kinesis record payload each")
+    local_run.add_argument("--pos-csv", type=Path, help="directory of store point-of-sale CSV drops")
+    local_run.add_argument("--out", type=Path, required=True, help="output directory (lakewatch outputs replaced)")
+    local_run.add_argument("--now", type=_iso_datetime, help="the clock for windows and schedules (default: now)")
+    local_run.add_argument("--batch-size", type=_positive_int, default=100, help="records per Lambda invocation")
+
+    demo = commands.add_parser("demo", help="generate realistic synthetic data, run it, show what it found")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output directory (default: out/demo)")
+    demo.add_argument("--seed", type=int, default=2024, help="random seed of the synthetic data")
+    demo.add_argument("--clients", type=_positive_int, default=100, help="clients running daily batches")
+    demo.add_argument("--days", type=_positive_int, default=120, help="days of job-run history")
+
+    bench = commands.add_parser("bench", help="transform throughput against the base64+orjson floor")
+    bench.add_argument("--records", type=_positive_int, default=20_000)
+    bench.add_argument("--batch-size", type=_positive_int, default=100)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from lakewatch.local.runner import LocalRunError
+
+    try:
+        if args.command == "local-run":
+            return _local_run(args)
+        if args.command == "demo":
+            from lakewatch.local.demo import run_demo
+
+            return run_demo(out=args.out, seed=args.seed, clients=args.clients, days=args.days)
+        from lakewatch.local.bench import run_bench
+
+        print(orjson.dumps(run_bench(records=args.records, batch_size=args.batch_size)).decode())
+        return 0
+    except LocalRunError as error:
+        print(f"lakewatch: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lakewatch: interrupted", file=sys.stderr)
+        return 130
+
+
+def _local_run(args: argparse.Namespace) -> int:
+    from lakewatch.local.runner import LocalRunOptions, local_run
+
+    report = local_run(
+        LocalRunOptions(
+            events=args.events, out=args.out, pos_csv=args.pos_csv, now=args.now, batch_size=args.batch_size
+        )
+    )
+    clean = ", ".join(f"{count} {table}" for table, count in sorted(report.clean_records.items())) or "nothing"
+    quarantined = sum(report.quarantined.values())
+    print(
+        f"lakewatch: {report.input_records} records replayed: {clean} to the lake, {quarantined} quarantined, "
+        f"{report.dead_lettered} dead-lettered; {sum(report.alerts.values())} alerts; "
+        f"{len(report.queries)} queries; outputs in {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
