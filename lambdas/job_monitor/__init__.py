@@ -1,0 +1,1 @@
+"""job_monitor: alerts on failed and unusually slow job runs read from `job-runs-clean`."""

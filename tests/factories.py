@@ -1,0 +1,105 @@
+"""Factories for test data: clean `job_runs` records and the Lambda events that carry them.
+
+A clean record is what the transform writes to `job-runs-clean` (DEVELOPERS.md, "Clean records"): keys are
+exactly `JOB_RUNS.column_names` plus `dt`, timestamps in `CLEAN_TIMESTAMP_FORMAT` UTC. Built here from the
+schema, never from the transform, so tests of its consumers do not depend on its code.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT, JOB_RUNS, PARTITION_DATE_FORMAT, PARTITION_KEY
+
+DEFAULT_ENDED_AT = datetime(2024, 5, 1, 3, 30, tzinfo=UTC)
+_sequence = itertools.count(1)
+
+
+def clean_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(CLEAN_TIMESTAMP_FORMAT)
+
+
+def clean_job_run(
+    *,
+    run_id: str | None = None,
+    client: str = "acme-retail",
+    job_name: str = "nightly_sales",
+    status: str = "SUCCEEDED",
+    ended_at: datetime = DEFAULT_ENDED_AT,
+    duration_seconds: float = 3_600.0,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """One clean job_run row; `overrides` may replace any column (or `dt`) by name."""
+    run_id = run_id or f"r-{next(_sequence)}"
+    started_at = ended_at - timedelta(seconds=duration_seconds)
+    row: dict[str, Any] = {
+        "event_id": f"evt-{run_id}",
+        "run_id": run_id,
+        "client": client,
+        "job_name": job_name,
+        "status": status,
+        "started_at": clean_time(started_at),
+        "ended_at": clean_time(ended_at),
+        "duration_seconds": float(duration_seconds),
+        "data_processed_gb": 12.5,
+        "cost_usd": 1.2345,
+        "instance_size": "m5.xlarge",
+        "error_message": None if status == "SUCCEEDED" else "Stage 3 failed: executor lost",
+        "ingested_at": clean_time(ended_at + timedelta(seconds=5)),
+        PARTITION_KEY: ended_at.astimezone(UTC).strftime(PARTITION_DATE_FORMAT),
+    }
+    unknown = set(overrides) - set(row)
+    if unknown:
+        raise KeyError(f"not a job_runs column: {sorted(unknown)}")
+    row.update(overrides)
+    assert tuple(key for key in row if key != PARTITION_KEY) == JOB_RUNS.column_names
+    return row
+
+
+def kinesis_event(payloads: list[dict[str, Any] | bytes], *, stream: str = "job-runs-clean") -> dict[str, Any]:
+    """A Kinesis event as the event source mapping delivers it; dicts are JSON-encoded, bytes sent as they are.
+
+    Sequence numbers are unique per call site run and increase in list order, like a shard's.
+    """
+    records = []
+    for payload in payloads:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        sequence = f"{next(_sequence):056d}"
+        records.append(
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": payload.get("event_id", "x") if isinstance(payload, dict) else "x",
+                    "sequenceNumber": sequence,
+                    "data": base64.b64encode(data).decode(),
+                    "approximateArrivalTimestamp": 1714534200.0,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"shardId-000000000000:{sequence}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/lakewatch-job-monitor",
+                "awsRegion": "eu-west-1",
+                "eventSourceARN": f"arn:aws:kinesis:eu-west-1:123456789012:stream/{stream}",
+            }
+        )
+    return {"Records": records}
+
+
+def scheduled_event(time: datetime) -> dict[str, Any]:
+    """An EventBridge scheduled event; schedule-driven Lambdas take "now" from its `time`."""
+    return {
+        "version": "0",
+        "id": "d9d5b5a2-0000-0000-0000-000000000000",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "eu-west-1",
+        "resources": ["arn:aws:events:eu-west-1:123456789012:rule/lakewatch-overdue-check"],
+        "detail": {},
+    }
