@@ -1,0 +1,94 @@
+"""The local lake: clean records written as Parquet exactly where, and how, Firehose would write them.
+
+moto's Firehose neither converts to Parquet nor evaluates `!{partitionKeyFromQuery:dt}` (design.md, "Known
+pitfalls"), so the local runner writes the lake itself. Everything here derives from `tables.py`: the Parquet
+schema is `table.arrow_schema()` (the Glue table's columns) and the path is `table.partition_prefix(dt)`, the
+same definition Firehose's prefix and Athena's partition projection template are built from.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT, LAKE_ROOT, PARTITION_KEY, LakeTable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+PARQUET_SUFFIX = ".parquet"
+#: Firehose's Parquet conversion compresses with Snappy unless told otherwise.
+PARQUET_COMPRESSION = "snappy"
+
+
+def partition_dir(table: LakeTable, lake_root: Path, dt: str) -> Path:
+    """Directory of one day's partition under a local lake root (a directory named `lake`)."""
+    if lake_root.name != LAKE_ROOT:
+        raise ValueError(f"the lake root must be a directory named {LAKE_ROOT!r} (S3 layout), got {lake_root}")
+    return lake_root.parent / table.partition_prefix(dt)
+
+
+def write_rows(
+    table: LakeTable, rows: Iterable[Mapping[str, Any]], lake_root: Path, *, file_name: str
+) -> dict[str, int]:
+    """Write clean records as Parquet, one file `<file_name>.parquet` per `dt`; return rows written per dt.
+
+    `rows` are clean records as the transform emits them (DEVELOPERS.md): exactly the table's columns plus
+    `dt`, timestamps as `CLEAN_TIMESTAMP_FORMAT` text, decimals as JSON numbers. Decimals go through their
+    text form into `Decimal` so that 0.1 + 0.2 style float noise never reaches a decimal column. A file of
+    the same name in the same partition is replaced, as a Firehose object with the same key would be.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = table.arrow_schema()
+    expected_keys = {*table.column_names, PARTITION_KEY}
+    by_dt: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row.keys() != expected_keys:
+            missing, extra = sorted(expected_keys - row.keys()), sorted(row.keys() - expected_keys)
+            raise ValueError(f"{table.name} row keys differ from the clean contract: missing {missing}, extra {extra}")
+        by_dt[row[PARTITION_KEY]].append({field.name: to_arrow_value(row[field.name], field.type) for field in schema})
+    written: dict[str, int] = {}
+    for dt, partition_rows in sorted(by_dt.items()):
+        target = partition_dir(table, lake_root, dt) / f"{file_name}{PARQUET_SUFFIX}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(partition_rows, schema=schema), target, compression=PARQUET_COMPRESSION)
+        written[dt] = len(partition_rows)
+    return written
+
+
+def to_arrow_value(value: Any, arrow_type: pa.DataType) -> Any:
+    """Turn one clean-JSON value into the Python value pyarrow stores exactly for `arrow_type`."""
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_timestamp(arrow_type):
+        return value if isinstance(value, datetime) else datetime.strptime(value, CLEAN_TIMESTAMP_FORMAT)
+    if pa.types.is_decimal(arrow_type):
+        return Decimal(str(value)).quantize(Decimal(1).scaleb(-arrow_type.scale))
+    if pa.types.is_list(arrow_type):
+        return [to_arrow_value(item, arrow_type.value_type) for item in value]
+    if pa.types.is_struct(arrow_type):
+        return {field.name: to_arrow_value(value.get(field.name), field.type) for field in arrow_type}
+    return value
+
+
+def read_table(table: LakeTable, lake_root: Path) -> pa.Table:
+    """Every row of a local lake table, with `dt` as a string column, as Athena would show it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = table.arrow_schema().append(pa.field(PARTITION_KEY, pa.string()))
+    table_dir = lake_root / table.name
+    parts = []
+    for path in sorted(table_dir.glob(f"{PARTITION_KEY}=*/*{PARQUET_SUFFIX}")):
+        data = pq.read_table(path, schema=table.arrow_schema())
+        dt = path.parent.name.removeprefix(f"{PARTITION_KEY}=")
+        parts.append(data.append_column(PARTITION_KEY, pa.array([dt] * data.num_rows, pa.string())))
+    return pa.concat_tables(parts) if parts else schema.empty_table()
