@@ -1,0 +1,386 @@
+"""job_monitor with moto: alerts on failures and outliers, once per run, with a baseline that survives
+redelivery, concurrency and late records."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from job_monitor import handler as job_monitor
+from job_monitor import logic
+from job_monitor.records import parse_job_run
+from moto import mock_aws
+
+from lakewatch.domain import baseline
+from tests.factories import clean_job_run, kinesis_event
+
+DAY0 = datetime(2024, 3, 1, 3, 0, tzinfo=UTC)
+
+
+@dataclass
+class Aws:
+    dynamodb: Any
+    sns: Any
+    sqs: Any
+    table_name: str
+    topic_arn: str
+    queue_url: str
+
+    def published(self) -> list[dict[str, Any]]:
+        """Drain the queue subscribed to the alerts topic: subject, parsed body, attributes of each message."""
+        messages = []
+        while batch := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages"):
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                messages.append(
+                    {
+                        "subject": envelope["Subject"],
+                        "body": json.loads(envelope["Message"]),
+                        "attributes": {name: value["Value"] for name, value in envelope["MessageAttributes"].items()},
+                    }
+                )
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return messages
+
+    def state(self, client: str = "acme-retail", job_name: str = "nightly_sales") -> baseline.JobState:
+        return logic.load_state(self.dynamodb, self.table_name, client, job_name)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    with mock_aws():
+        dynamodb, sns, sqs = (boto3.client(name) for name in ("dynamodb", "sns", "sqs"))
+        table_name = "lakewatch-baselines"
+        dynamodb.create_table(
+            TableName=table_name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        topic_arn = sns.create_topic(Name="lakewatch-alerts")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="alerts-capture")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        monkeypatch.setenv("ALERTS_TOPIC_ARN", topic_arn)
+        monkeypatch.setenv("BASELINES_TABLE_NAME", table_name)
+        job_monitor.dependencies.cache_clear()
+        yield Aws(dynamodb, sns, sqs, table_name, topic_arn, queue_url)
+        job_monitor.dependencies.cache_clear()
+
+
+def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return job_monitor.handler(event, context)
+
+
+def daily_runs(durations: list[float], *, start_day: int = 0, **fields: Any) -> list[dict[str, Any]]:
+    return [
+        clean_job_run(
+            run_id=f"r-{start_day + day}",
+            ended_at=DAY0 + timedelta(days=start_day + day),
+            duration_seconds=duration,
+            **fields,
+        )
+        for day, duration in enumerate(durations)
+    ]
+
+
+@pytest.mark.parametrize("status", ["FAILED", "TIMED_OUT"])
+def test_a_failed_run_sends_one_critical_job_failed_alert(aws: Aws, lambda_context: Any, status: str) -> None:
+    # Given a failed run whose error message still holds an e-mail address
+    run = clean_job_run(
+        run_id="r-123", status=status, duration_seconds=8_040, error_message="quota for ops@example.com"
+    )
+
+    # When job_monitor processes it
+    response = invoke(kinesis_event([run]), lambda_context)
+
+    # Then one job_failed alert is published, filterable by type, severity and client, with the figures
+    assert response == {"batchItemFailures": []}
+    [alert] = aws.published()
+    assert alert["attributes"] == {"alert_type": "job_failed", "severity": "critical", "client": "acme-retail"}
+    assert alert["subject"] == f"FAILED: acme-retail/nightly_sales run r-123 ({status} after 2h 14m)"
+    body = alert["body"]
+    assert (body["alert_type"], body["client"], body["job_name"], body["run_id"]) == (
+        "job_failed",
+        "acme-retail",
+        "nightly_sales",
+        "r-123",
+    )
+    assert (body["status"], body["duration_seconds"], body["cost_usd"]) == (status, 8_040.0, 1.2345)
+    assert body["event_time"] == "2024-05-01T03:30:00Z"
+    assert body["error_message"] == "quota for [email]"
+    # ... and the failure re-armed the overdue check without entering the duration history
+    state = aws.state()
+    assert (state.last_ended_at, state.last_status, state.history) == (run["ended_at"], status, ())
+
+
+def test_a_run_far_longer_than_its_baseline_sends_a_duration_outlier_warning(aws: Aws, lambda_context: Any) -> None:
+    # Given ten days of ~1 h runs already processed
+    invoke(kinesis_event(daily_runs([3_600 + 60 * (day % 3) for day in range(10)])), lambda_context)
+    assert aws.published() == []
+
+    # When the next run takes 3 h
+    [spike] = daily_runs([3 * 3_600 + 300], start_day=10)
+    invoke(kinesis_event([spike]), lambda_context)
+
+    # Then one duration_outlier warning names the duration, the baseline and the ratio
+    [alert] = aws.published()
+    assert alert["attributes"] == {"alert_type": "duration_outlier", "severity": "warning", "client": "acme-retail"}
+    assert alert["subject"] == "SLOW RUN: acme-retail/nightly_sales run r-10 took 3h 05m, 3.0x its 1h 01m baseline"
+    body = alert["body"]
+    assert (body["run_id"], body["duration_seconds"], body["baseline_seconds"]) == ("r-10", 11_100.0, 3_660.0)
+    assert body["ratio"] == pytest.approx(11_100 / 3_660, abs=0.01)
+    assert body["event_time"] == "2024-03-11T03:00:00Z"
+    # ... and the spike did not enter the baseline, but moved last_ended_at
+    state = aws.state()
+    assert "r-10" not in {entry.run_id for entry in state.history}
+    assert state.last_run_id == "r-10"
+
+
+def test_slow_growth_and_noise_never_alert_end_to_end(aws: Aws, lambda_context: Any) -> None:
+    # Given 120 days of runs growing ~1 %/day with ±20 % noise, delivered in batches of 10
+    rng = random.Random(0)
+    runs = daily_runs([1_800 * (1 + day / 100) * rng.uniform(0.8, 1.2) for day in range(120)])
+
+    # When job_monitor processes them all
+    for start in range(0, len(runs), 10):
+        assert invoke(kinesis_event(runs[start : start + 10]), lambda_context) == {"batchItemFailures": []}
+
+    # Then nothing was alerted and the baseline holds the latest window of runs
+    assert aws.published() == []
+    assert [entry.run_id for entry in aws.state().history] == [f"r-{day}" for day in range(100, 120)]
+
+
+def test_redelivering_a_batch_sends_nothing_new(aws: Aws, lambda_context: Any) -> None:
+    # Given a batch with a normal history, a failure and an outlier, processed once
+    batch = [*daily_runs([3_600.0] * 8), *daily_runs([600.0], start_day=8, status="FAILED")]
+    batch += daily_runs([5 * 3_600.0], start_day=9)
+    invoke(kinesis_event(batch), lambda_context)
+    first = aws.published()
+    state_before = aws.state()
+
+    # When the very same records are delivered twice more (Kinesis retries at least once)
+    invoke(kinesis_event(batch), lambda_context)
+    invoke(kinesis_event(batch[-2:]), lambda_context)
+
+    # Then the first delivery alerted once per run and type, the redeliveries nothing, and no write happened
+    assert sorted((alert["body"]["alert_type"], alert["body"]["run_id"]) for alert in first) == [
+        ("duration_outlier", "r-9"),
+        ("job_failed", "r-8"),
+    ]
+    assert aws.published() == []
+    assert aws.state() == state_before
+
+
+class InterleavingDynamoDB:
+    """A DynamoDB client that lets another writer commit between our read of the baseline and our write."""
+
+    def __init__(self, real: Any, concurrent_write: Any) -> None:
+        self._real = real
+        self._concurrent_write = concurrent_write
+        self.conflicts_injected = 0
+
+    def get_item(self, **kwargs: Any) -> Any:
+        response = self._real.get_item(**kwargs)
+        if self._concurrent_write is not None and kwargs["Key"]["sk"]["S"] == baseline.BASELINE_SK:
+            concurrent, self._concurrent_write = self._concurrent_write, None
+            concurrent()
+            self.conflicts_injected += 1
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def test_interleaved_baseline_updates_lose_no_duration(aws: Aws, lambda_context: Any) -> None:
+    # Given an established baseline and two runs of the same job processed at the same moment
+    invoke(kinesis_event(daily_runs([3_600.0] * 8)), lambda_context)
+    version_before = aws.state().version
+    ours, theirs = (parse_job_run(json.dumps(run).encode()) for run in daily_runs([3_500.0, 3_700.0], start_day=8))
+    now = datetime(2024, 4, 1, tzinfo=UTC)
+    racing = InterleavingDynamoDB(aws.dynamodb, lambda: logic.apply_run(aws.dynamodb, aws.table_name, theirs, now))
+
+    # When the other writer commits between our read and our conditional write
+    logic.apply_run(racing, aws.table_name, ours, now)
+
+    # Then our write was retried on the new version and both durations are in the baseline
+    state = aws.state()
+    assert racing.conflicts_injected == 1
+    assert {entry.run_id: entry.duration_seconds for entry in state.history}.items() >= {
+        "r-8": 3_500.0,
+        "r-9": 3_700.0,
+    }.items()
+    assert state.version == version_before + 2
+    assert state.last_run_id == "r-9"
+
+
+def test_persistent_contention_fails_the_record_after_bounded_retries(aws: Aws) -> None:
+    # Given a baseline that changes under every single attempt
+    [first] = (parse_job_run(json.dumps(run).encode()) for run in daily_runs([3_600.0]))
+    logic.apply_run(aws.dynamodb, aws.table_name, first, DAY0)
+    counter = iter(range(1_000))
+
+    class AlwaysRacing(InterleavingDynamoDB):
+        def get_item(self, **kwargs: Any) -> Any:
+            response = self._real.get_item(**kwargs)
+            [other] = daily_runs([3_600.0], start_day=100 + next(counter))
+            logic.apply_run(self._real, aws.table_name, parse_job_run(json.dumps(other).encode()), DAY0)
+            return response
+
+    # When a run is applied, Then it gives up with BaselineContention rather than looping forever
+    [mine] = (parse_job_run(json.dumps(run).encode()) for run in daily_runs([3_600.0], start_day=1))
+    with pytest.raises(logic.BaselineContention):
+        logic.apply_run(AlwaysRacing(aws.dynamodb, None), aws.table_name, mine, DAY0)
+    assert next(counter) == logic.MAX_UPDATE_ATTEMPTS
+
+
+def test_a_late_old_run_does_not_rewind_last_ended_at(aws: Aws, lambda_context: Any) -> None:
+    # Given runs up to day 9 processed
+    invoke(kinesis_event(daily_runs([3_600.0] * 10)), lambda_context)
+
+    # When a run that ended on day 2 arrives late, and a failure from day 3 too
+    late = clean_job_run(run_id="r-late", ended_at=DAY0 + timedelta(days=2, hours=1), duration_seconds=3_650)
+    late_failure = clean_job_run(run_id="r-late-f", ended_at=DAY0 + timedelta(days=3, hours=1), status="FAILED")
+    invoke(kinesis_event([late, late_failure]), lambda_context)
+
+    # Then last_ended_at still points at day 9, while the late success joined the history in its place
+    state = aws.state()
+    assert (state.last_run_id, state.last_ended_at) == ("r-9", daily_runs([1.0], start_day=9)[0]["ended_at"])
+    assert [entry.run_id for entry in state.history][:4] == ["r-0", "r-1", "r-2", "r-late"]
+    # ... and the late failure still alerted (a failure is news whenever it arrives)
+    assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-late-f"]
+
+
+def test_a_malformed_record_fails_alone(aws: Aws, lambda_context: Any) -> None:
+    # Given a batch with a failed run, then three malformed records, then another failed run
+    good_before, good_after = (
+        clean_job_run(run_id="r-a", status="FAILED"),
+        clean_job_run(run_id="r-b", status="FAILED", job_name="weekly_rollup"),
+    )
+    bad_status, missing_run_id = clean_job_run(status="succeeded"), clean_job_run()
+    del missing_run_id["run_id"]
+    event = kinesis_event([good_before, b"{not json", bad_status, missing_run_id, good_after])
+
+    # When job_monitor processes it
+    response = invoke(event, lambda_context)
+
+    # Then exactly the malformed records are reported as batch item failures and the others were alerted
+    sequences = [record["kinesis"]["sequenceNumber"] for record in event["Records"]]
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in sequences[1:4]]}
+    assert sorted(alert["body"]["run_id"] for alert in aws.published()) == ["r-a", "r-b"]
+
+
+def test_a_batch_of_only_poison_is_reported_not_raised(aws: Aws, lambda_context: Any) -> None:
+    # Given a batch whose only record is not JSON
+    event = kinesis_event([b"\xff\xfe"])
+
+    # When it is processed, Then it is returned as a batch item failure (the mapping's retry policy decides)
+    assert invoke(event, lambda_context) == {
+        "batchItemFailures": [{"itemIdentifier": event["Records"][0]["kinesis"]["sequenceNumber"]}]
+    }
+
+
+class FlakySns:
+    """An SNS client whose first publish fails, as a throttled or timed-out call would."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.failures_left = 1
+
+    def publish(self, **kwargs: Any) -> Any:
+        if self.failures_left:
+            self.failures_left -= 1
+            raise ConnectionError("SNS unreachable")
+        return self._real.publish(**kwargs)
+
+
+def test_a_failed_publish_is_retried_on_redelivery_and_sent_once(aws: Aws, lambda_context: Any) -> None:
+    # Given SNS failing on the first attempt to publish a failure alert
+    deps = job_monitor.dependencies()
+    job_monitor.dependencies.cache_clear()
+    flaky = FlakySns(aws.sns)
+    event = kinesis_event([clean_job_run(run_id="r-1", status="FAILED")])
+
+    # When the record is processed, fails, and is redelivered
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(job_monitor, "dependencies", lambda: logic.Dependencies(deps.settings, deps.dynamodb, flaky))
+        first = invoke(event, lambda_context)
+        second = invoke(event, lambda_context)
+
+    # Then the first attempt reports the record failed, released its claim, and the retry published exactly once
+    assert len(first["batchItemFailures"]) == 1
+    assert second == {"batchItemFailures": []}
+    assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-1"]
+
+
+def _marker(aws: Aws, run_id: str, *, claimed_at: float) -> None:
+    aws.dynamodb.put_item(
+        TableName=aws.table_name,
+        Item={
+            "pk": {"S": baseline.partition_key("acme-retail", "nightly_sales")},
+            "sk": {"S": baseline.alert_marker_sk("job_failed", run_id)},
+            "state": {"S": "sending"},
+            "claimed_at": {"N": str(claimed_at)},
+        },
+    )
+
+
+def test_a_claim_left_by_a_crashed_attempt_is_taken_over(aws: Aws, lambda_context: Any) -> None:
+    # Given a "sending" marker older than the lease (its Lambda died between claim and publish)
+    now = datetime.now(UTC).timestamp()
+    _marker(aws, "r-1", claimed_at=now - logic.ALERT_CLAIM_LEASE_SECONDS - 60)
+
+    # When the record is redelivered
+    response = invoke(kinesis_event([clean_job_run(run_id="r-1", status="FAILED")]), lambda_context)
+
+    # Then the alert is published (not lost) and the marker is now "sent" with a TTL
+    assert response == {"batchItemFailures": []}
+    assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-1"]
+    marker = aws.dynamodb.get_item(
+        TableName=aws.table_name,
+        Key={
+            "pk": {"S": baseline.partition_key("acme-retail", "nightly_sales")},
+            "sk": {"S": baseline.alert_marker_sk("job_failed", "r-1")},
+        },
+    )["Item"]
+    assert marker["state"]["S"] == "sent"
+    assert int(marker["expires_at"]["N"]) > now + 7 * 86_400
+
+
+def test_a_fresh_claim_makes_the_record_retry_instead_of_skipping(aws: Aws, lambda_context: Any) -> None:
+    # Given another attempt that claimed the same alert a moment ago and is still publishing
+    _marker(aws, "r-1", claimed_at=datetime.now(UTC).timestamp() - 1)
+
+    # When the record is processed
+    response = invoke(kinesis_event([clean_job_run(run_id="r-1", status="FAILED")]), lambda_context)
+
+    # Then nothing is published now and the record fails, to be retried once the other attempt settled
+    assert len(response["batchItemFailures"]) == 1
+    assert aws.published() == []
+
+
+def test_per_run_metrics_are_emitted_without_client_dimensions(
+    aws: Aws, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a failed run with a cost
+    event = kinesis_event([clean_job_run(status="FAILED", cost_usd=2.5, duration_seconds=900)])
+
+    # When it is processed
+    invoke(event, lambda_context)
+
+    # Then one EMF document carries duration, cost, failures, and only low-cardinality dimensions
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    [directive] = emf["_aws"]["CloudWatchMetrics"]
+    names = {metric["Name"] for metric in directive["Metrics"]}
+    assert {"JobRunDuration", "JobRunCostUsd", "JobRunFailures", "FailedJobRunCostUsd", "AlertsPublished"} <= names
+    assert (emf["JobRunDuration"], emf["JobRunCostUsd"], emf["JobRunFailures"]) == ([900.0], [2.5], [1.0])
+    assert all(set(dimensions) <= {"service"} for dimensions in directive["Dimensions"])
