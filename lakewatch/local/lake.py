@@ -25,11 +25,20 @@ PARQUET_SUFFIX = ".parquet"
 PARQUET_COMPRESSION = "snappy"
 
 
+def table_dir(table: LakeTable, lake_root: Path) -> Path:
+    """Directory of a table under a local lake root: the root mirrors the bucket, so it must be named `lake`."""
+    return _bucket_dir(lake_root) / table.prefix
+
+
 def partition_dir(table: LakeTable, lake_root: Path, dt: str) -> Path:
-    """Directory of one day's partition under a local lake root (a directory named `lake`)."""
+    """Directory of one day's partition under a local lake root."""
+    return _bucket_dir(lake_root) / table.partition_prefix(dt)
+
+
+def _bucket_dir(lake_root: Path) -> Path:
     if lake_root.name != LAKE_ROOT:
         raise ValueError(f"the lake root must be a directory named {LAKE_ROOT!r} (S3 layout), got {lake_root}")
-    return lake_root.parent / table.partition_prefix(dt)
+    return lake_root.parent
 
 
 def write_rows(
@@ -85,9 +94,8 @@ def read_table(table: LakeTable, lake_root: Path) -> pa.Table:
     import pyarrow.parquet as pq
 
     schema = table.arrow_schema().append(pa.field(PARTITION_KEY, pa.string()))
-    table_dir = lake_root / table.name
     parts = []
-    for path in sorted(table_dir.glob(f"{PARTITION_KEY}=*/*{PARQUET_SUFFIX}")):
+    for path in sorted(table_dir(table, lake_root).glob(f"{PARTITION_KEY}=*/*{PARQUET_SUFFIX}")):
         data = pq.read_table(path, schema=table.arrow_schema())
         dt = path.parent.name.removeprefix(f"{PARTITION_KEY}=")
         parts.append(data.append_column(PARTITION_KEY, pa.array([dt] * data.num_rows, pa.string())))
