@@ -101,3 +101,10 @@ def test_no_rows_write_nothing_and_an_empty_table_reads_empty(tmp_path: Path):
     table = read_table(JOB_RUNS, tmp_path / "lake")
     assert table.num_rows == 0
     assert table.column_names == [*JOB_RUNS.column_names, "dt"]
+
+
+@pytest.mark.parametrize("text", ["2024-06-10T09:15:00.000000", "2024-06-10 09:15:00.000000+02:00", "10/06/2024 09:15"])
+def test_timestamps_not_in_the_clean_layout_are_refused(tmp_path: Path, text: str):
+    row = {**sale("s1", datetime(2024, 6, 10, 9, 15), items=[("tea", 2.0, 1)]), "event_time": text}
+    with pytest.raises(ValueError):
+        write_rows(SALES, [row], tmp_path / "lake", file_name="p")
