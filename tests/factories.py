@@ -1,4 +1,5 @@
-"""Factories for test data: clean `job_runs` records and the Lambda events that carry them.
+"""Factories for test data: clean `job_runs` records, the Lambda events that carry them, and the moto
+resources the alerting Lambdas talk to.
 
 A clean record is what the transform writes to `job-runs-clean` (DEVELOPERS.md, "Clean records"): keys are
 exactly `JOB_RUNS.column_names` plus `dt`, timestamps in `CLEAN_TIMESTAMP_FORMAT` UTC. Built here from the
@@ -10,9 +11,17 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
+import pytest
+from moto import mock_aws
+
+from lakewatch.domain import baseline
 from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT, JOB_RUNS, PARTITION_DATE_FORMAT, PARTITION_KEY
 
 DEFAULT_ENDED_AT = datetime(2024, 5, 1, 3, 30, tzinfo=UTC)
@@ -103,3 +112,63 @@ def scheduled_event(time: datetime) -> dict[str, Any]:
         "resources": ["arn:aws:events:eu-west-1:123456789012:rule/lakewatch-overdue-check"],
         "detail": {},
     }
+
+
+@dataclass
+class Aws:
+    """moto clients plus the baselines table and an alerts topic whose messages land in an SQS queue."""
+
+    dynamodb: Any
+    sns: Any
+    sqs: Any
+    table_name: str
+    topic_arn: str
+    queue_url: str
+
+    def published(self) -> list[dict[str, Any]]:
+        """Drain the queue subscribed to the alerts topic: subject, parsed body, attributes of each message."""
+        messages = []
+        while batch := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages"):
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                messages.append(
+                    {
+                        "subject": envelope["Subject"],
+                        "body": json.loads(envelope["Message"]),
+                        "attributes": {name: value["Value"] for name, value in envelope["MessageAttributes"].items()},
+                    }
+                )
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return messages
+
+    def state(self, client: str = "acme-retail", job_name: str = "nightly_sales") -> baseline.JobState:
+        item = self.dynamodb.get_item(
+            TableName=self.table_name,
+            Key={"pk": {"S": baseline.partition_key(client, job_name)}, "sk": {"S": baseline.BASELINE_SK}},
+            ConsistentRead=True,
+        ).get("Item")
+        return baseline.JobState(client, job_name) if item is None else baseline.state_from_item(item)
+
+
+@contextmanager
+def alerting_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """moto with the baselines table and the alerts topic, and the Lambda environment pointing at them."""
+    with mock_aws():
+        dynamodb, sns, sqs = (boto3.client(name) for name in ("dynamodb", "sns", "sqs"))
+        table_name = "lakewatch-baselines"
+        dynamodb.create_table(
+            TableName=table_name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        topic_arn = sns.create_topic(Name="lakewatch-alerts")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="alerts-capture")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        monkeypatch.setenv("ALERTS_TOPIC_ARN", topic_arn)
+        monkeypatch.setenv("BASELINES_TABLE_NAME", table_name)
+        yield Aws(dynamodb, sns, sqs, table_name, topic_arn, queue_url)

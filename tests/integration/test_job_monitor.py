@@ -6,74 +6,25 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from job_monitor import handler as job_monitor
 from job_monitor import logic
 from job_monitor.records import parse_job_run
-from moto import mock_aws
 
 from lakewatch.domain import baseline
-from tests.factories import clean_job_run, kinesis_event
+from tests.factories import Aws, alerting_aws, clean_job_run, kinesis_event
 
 DAY0 = datetime(2024, 3, 1, 3, 0, tzinfo=UTC)
 
 
-@dataclass
-class Aws:
-    dynamodb: Any
-    sns: Any
-    sqs: Any
-    table_name: str
-    topic_arn: str
-    queue_url: str
-
-    def published(self) -> list[dict[str, Any]]:
-        """Drain the queue subscribed to the alerts topic: subject, parsed body, attributes of each message."""
-        messages = []
-        while batch := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages"):
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                messages.append(
-                    {
-                        "subject": envelope["Subject"],
-                        "body": json.loads(envelope["Message"]),
-                        "attributes": {name: value["Value"] for name, value in envelope["MessageAttributes"].items()},
-                    }
-                )
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return messages
-
-    def state(self, client: str = "acme-retail", job_name: str = "nightly_sales") -> baseline.JobState:
-        return logic.load_state(self.dynamodb, self.table_name, client, job_name)
-
-
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
-    with mock_aws():
-        dynamodb, sns, sqs = (boto3.client(name) for name in ("dynamodb", "sns", "sqs"))
-        table_name = "lakewatch-baselines"
-        dynamodb.create_table(
-            TableName=table_name,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        topic_arn = sns.create_topic(Name="lakewatch-alerts")["TopicArn"]
-        queue_url = sqs.create_queue(QueueName="alerts-capture")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        monkeypatch.setenv("ALERTS_TOPIC_ARN", topic_arn)
-        monkeypatch.setenv("BASELINES_TABLE_NAME", table_name)
+    with alerting_aws(monkeypatch) as resources:
         job_monitor.dependencies.cache_clear()
-        yield Aws(dynamodb, sns, sqs, table_name, topic_arn, queue_url)
+        yield resources
         job_monitor.dependencies.cache_clear()
 
 

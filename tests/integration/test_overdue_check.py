@@ -1,0 +1,221 @@
+"""overdue_check with moto: one run_overdue alert per episode, re-armed by the next run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from job_monitor import logic as job_monitor_logic
+from job_monitor.records import parse_job_run
+from overdue_check import handler as overdue_check
+from overdue_check import logic
+from overdue_check.settings import Settings
+
+from lakewatch.domain import baseline
+from tests.factories import Aws, alerting_aws, clean_job_run, scheduled_event
+
+LAST_RUN_END = datetime(2024, 5, 1, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    with alerting_aws(monkeypatch) as resources:
+        monkeypatch.setenv("DEFAULT_EXPECTED_INTERVAL_HOURS", "24")
+        monkeypatch.setenv("OVERDUE_GRACE_HOURS", "2")
+        monkeypatch.setenv("EXPECTED_INTERVAL_OVERRIDES", json.dumps({"weekly_rollup": 168, "acme-retail/hourly": 1}))
+        overdue_check.dependencies.cache_clear()
+        yield resources
+        overdue_check.dependencies.cache_clear()
+
+
+def record_run(aws: Aws, *, ended_at: datetime, run_id: str, **fields: Any) -> None:
+    """A run as job_monitor records it (the overdue check's only input)."""
+    run = parse_job_run(json.dumps(clean_job_run(run_id=run_id, ended_at=ended_at, **fields)).encode())
+    job_monitor_logic.apply_run(aws.dynamodb, aws.table_name, run, ended_at)
+
+
+def tick(at: datetime, context: Any) -> dict[str, Any]:
+    return overdue_check.handler(scheduled_event(at), context)
+
+
+def test_not_overdue_within_interval_plus_grace_then_alerted(aws: Aws, lambda_context: Any) -> None:
+    # Given a daily job whose last run ended at 03:00
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
+
+    # When the check runs exactly at interval + grace (26 h later), Then nothing is sent
+    assert tick(LAST_RUN_END + timedelta(hours=26), lambda_context)["alerted"] == 0
+    assert aws.published() == []
+
+    # When it runs an hour later, Then one critical run_overdue alert names the gap and the expectation
+    assert tick(LAST_RUN_END + timedelta(hours=27), lambda_context)["alerted"] == 1
+    [alert] = aws.published()
+    assert alert["attributes"] == {"alert_type": "run_overdue", "severity": "critical", "client": "acme-retail"}
+    assert alert["subject"] == "OVERDUE: acme-retail/nightly_sales has not run for 27h (expected every 24h)"
+    body = alert["body"]
+    expected = {
+        "alert_type": "run_overdue",
+        "client": "acme-retail",
+        "job_name": "nightly_sales",
+        "last_run_id": "r-1",
+        "last_run_at": "2024-05-01T03:00:00Z",
+        "hours_since_last_run": 27.0,
+        "expected_interval_hours": 24.0,
+        "grace_hours": 2.0,
+        "event_time": "2024-05-02T06:00:00Z",
+    }
+    assert {key: body[key] for key in expected} == expected
+
+
+def test_one_alert_per_episode_then_re_armed_by_the_next_run(aws: Aws, lambda_context: Any) -> None:
+    # Given a job that stops running after 03:00 on day 1
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
+
+    # When the hourly check fires for three days
+    for hour in range(1, 73):
+        tick(LAST_RUN_END + timedelta(hours=hour), lambda_context)
+
+    # Then exactly one alert was sent for that episode
+    assert [alert["body"]["last_run_id"] for alert in aws.published()] == ["r-1"]
+
+    # When the job runs again (a failed run counts: it did run) and then stops again
+    restart = LAST_RUN_END + timedelta(hours=73)
+    record_run(aws, ended_at=restart, run_id="r-2", status="FAILED")
+    for hour in range(1, 49):
+        tick(restart + timedelta(hours=hour), lambda_context)
+
+    # Then the new episode was alerted once, 27 h after the new run
+    [alert] = aws.published()
+    assert (alert["body"]["last_run_id"], alert["body"]["hours_since_last_run"]) == ("r-2", 27.0)
+    assert aws.state().overdue_alerted_for == baseline.format_clean_time(restart)
+
+
+def test_concurrent_checks_alert_once(aws: Aws, lambda_context: Any) -> None:
+    # Given an overdue job and two checks that both read it before either claimed it (a retry overlapping a tick)
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
+    [state] = logic.iter_states(aws.dynamodb, aws.table_name)
+    now = LAST_RUN_END + timedelta(hours=30)
+
+    # When both try to claim the episode
+    claims = [logic.claim_episode(aws.dynamodb, aws.table_name, state, now) for _ in range(2)]
+
+    # Then only the first wins
+    assert claims == [True, False]
+
+
+def test_a_run_arriving_between_scan_and_claim_cancels_the_alert(aws: Aws) -> None:
+    # Given an overdue job read by the check
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
+    [state] = logic.iter_states(aws.dynamodb, aws.table_name)
+
+    # When a new run is recorded before the check claims the episode
+    record_run(aws, ended_at=LAST_RUN_END + timedelta(hours=29), run_id="r-2")
+
+    # Then the claim fails (the job is no longer overdue) and nothing is marked
+    assert logic.claim_episode(aws.dynamodb, aws.table_name, state, LAST_RUN_END + timedelta(hours=30)) is False
+    assert aws.state().overdue_alerted_for is None
+
+
+def test_the_claim_never_clobbers_job_monitor_state(aws: Aws, lambda_context: Any) -> None:
+    # Given an overdue job that has been alerted
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
+    before = aws.state()
+    tick(LAST_RUN_END + timedelta(hours=30), lambda_context)
+
+    # Then only the episode attribute changed: history, last run and version are job_monitor's
+    after = aws.state()
+    assert (after.history, after.last_ended_at, after.version) == (before.history, before.last_ended_at, before.version)
+    assert after.overdue_alerted_for == before.last_ended_at
+
+
+def test_expected_interval_overrides_by_client_job_then_job_name(aws: Aws, lambda_context: Any) -> None:
+    # Given a weekly job (override by job_name), an hourly one (override by client/job) and a default daily one
+    for job_name in ("weekly_rollup", "hourly", "nightly_sales"):
+        record_run(aws, ended_at=LAST_RUN_END, run_id=f"r-{job_name}", job_name=job_name)
+
+    # When the check runs 30 h later
+    summary = tick(LAST_RUN_END + timedelta(hours=30), lambda_context)
+
+    # Then the weekly job is fine and the other two are overdue against their own intervals
+    alerted = {alert["body"]["job_name"]: alert["body"]["expected_interval_hours"] for alert in aws.published()}
+    assert alerted == {"hourly": 1.0, "nightly_sales": 24.0}
+    assert (summary["scanned"], summary["overdue"]) == (3, 2)
+
+
+def test_every_page_of_the_scan_is_checked(aws: Aws) -> None:
+    # Given seven overdue jobs, plus alert markers that share the table and are filtered out of the scan
+    for index in range(7):
+        record_run(aws, ended_at=LAST_RUN_END, run_id=f"r-{index}", status="FAILED", job_name=f"job_{index}")
+        aws.dynamodb.put_item(
+            TableName=aws.table_name,
+            Item={
+                "pk": {"S": baseline.partition_key("acme-retail", f"job_{index}")},
+                "sk": {"S": baseline.alert_marker_sk("job_failed", f"r-{index}")},
+            },
+        )
+    deps = overdue_check.dependencies()
+
+    # When the check scans two items per page (some pages hold only markers)
+    summary = logic.check(deps, LAST_RUN_END + timedelta(hours=48), page_size=2)
+
+    # Then every job was found and alerted
+    assert (summary.scanned, summary.alerted) == (7, 7)
+    assert sorted(alert["body"]["job_name"] for alert in aws.published()) == [f"job_{index}" for index in range(7)]
+
+
+class FailingSns:
+    def publish(self, **_: Any) -> Any:
+        from botocore.exceptions import EndpointConnectionError
+
+        raise EndpointConnectionError(endpoint_url="https://sns.eu-west-1.amazonaws.com")
+
+
+def test_a_failed_publish_releases_the_episode_for_the_next_tick(aws: Aws, lambda_context: Any) -> None:
+    # Given an overdue job and SNS unreachable during the first check
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
+    deps = overdue_check.dependencies()
+    broken = logic.Dependencies(deps.settings, deps.dynamodb, FailingSns())
+
+    # When the first check fails to publish, Then it reports the failure and leaves the episode unclaimed
+    assert logic.check(broken, LAST_RUN_END + timedelta(hours=30)).failed == 1
+    assert aws.state().overdue_alerted_for is None
+
+    # When the next tick runs with SNS back, Then the alert goes out once
+    tick(LAST_RUN_END + timedelta(hours=31), lambda_context)
+    tick(LAST_RUN_END + timedelta(hours=32), lambda_context)
+    assert len(aws.published()) == 1
+
+
+def test_the_handler_fails_visibly_when_an_alert_could_not_be_sent(aws: Aws, lambda_context: Any) -> None:
+    # Given SNS unreachable
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
+    deps = overdue_check.dependencies()
+    broken = logic.Dependencies(deps.settings, deps.dynamodb, FailingSns())
+
+    # When the scheduled check runs, Then the invocation fails (so the Errors alarm and the async retry see it)
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(logic.OverdueAlertsFailed):
+        patch.setattr(overdue_check, "dependencies", lambda: broken)
+        tick(LAST_RUN_END + timedelta(hours=30), lambda_context)
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"EXPECTED_INTERVAL_OVERRIDES": "[1]"}, "EXPECTED_INTERVAL_OVERRIDES"),
+        ({"EXPECTED_INTERVAL_OVERRIDES": '{"x": "soon"}'}, "EXPECTED_INTERVAL_OVERRIDES"),
+        ({"OVERDUE_GRACE_HOURS": "-1"}, "OVERDUE_GRACE_HOURS"),
+        ({"BASELINES_TABLE_NAME": ""}, "BASELINES_TABLE_NAME"),
+    ],
+)
+def test_bad_settings_fail_the_cold_start_with_a_clear_message(env: dict[str, str], problem: str) -> None:
+    base = {"ALERTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:alerts", "BASELINES_TABLE_NAME": "t"}
+    with pytest.raises(RuntimeError, match=problem):
+        Settings.from_env(base | env)
+
+
+def test_settings_defaults() -> None:
+    settings = Settings.from_env({"ALERTS_TOPIC_ARN": "arn", "BASELINES_TABLE_NAME": "t"})
+    assert (settings.default_expected_interval_hours, settings.grace_hours) == (24.0, 2.0)
+    assert settings.expected_interval_hours("any", "job") == 24.0
