@@ -1,0 +1,136 @@
+"""The wire contract of `events-raw` (design.md, "Wire contract") as msgspec types, plus the clean-record types.
+
+Input types decode and validate in one pass in C (`msgspec.json.Decoder`): structure, types, required fields,
+lengths and numeric ranges are checked here, so the transform's Python code only does what a type cannot say
+(case-insensitive enums, cross-field rules, derived columns). Unknown fields are ignored on purpose: producers
+may add fields, and `card_number` is dropped simply by never being declared.
+
+Numeric upper bounds come from the lake columns' decimal precision (`tables.py`), so a value that Parquet could
+not hold is rejected at the door instead of becoming a null (or a failed Firehose conversion) later. The clean
+types are generated from `SALES.column_names` / `JOB_RUNS.column_names` and the item struct of the `items`
+column, so the clean JSON can never drift from the Glue tables.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct
+
+from lakewatch.domain import tables
+
+EVENT_TYPE_FIELD = "event_type"
+SALE = "sale"
+JOB_RUN = "job_run"
+
+CHANNELS = frozenset({"web", "store"})
+PAYMENT_METHODS = frozenset({"CARD", "CASH", "OTHER"})
+JOB_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT"})
+DEFAULT_CURRENCY = "GBP"
+DEFAULT_SCHEMA_VERSION = 1
+MAX_EVENT_ID_LENGTH = 64
+MAX_ERROR_MESSAGE_LENGTH = 1000
+#: Largest value of a Hive `int` column (quantity, item_count).
+MAX_INT = 2**31 - 1
+
+
+def decimal_bounds(glue_type: str) -> tuple[float, int]:
+    """(largest value, scale) of a Glue `decimal(p,s)` type string."""
+    precision, scale = (int(part) for part in glue_type[len("decimal(") : -1].split(","))
+    return float(10 ** (precision - scale)) - 10.0**-scale, scale
+
+
+def _column_type(table: tables.LakeTable, name: str) -> str:
+    return next(column.glue_type for column in table.columns if column.name == name)
+
+
+#: The item struct of `sales.items`, as (field name, Glue type) pairs.
+ITEM_FIELDS: tuple[tuple[str, str], ...] = tuple(tables._struct_fields(tables.SALE_ITEM_TYPE[len("struct<") : -1]))
+_ITEM_TYPES = dict(ITEM_FIELDS)
+
+MAX_UNIT_PRICE, PRICE_SCALE = decimal_bounds(_ITEM_TYPES["unit_price"])
+MAX_LINE_TOTAL, LINE_TOTAL_SCALE = decimal_bounds(_ITEM_TYPES["line_total"])
+MAX_DISCOUNT, DISCOUNT_SCALE = decimal_bounds(_column_type(tables.SALES, "discount"))
+MAX_TOTAL_PRICE, TOTAL_PRICE_SCALE = decimal_bounds(_column_type(tables.SALES, "total_price"))
+MAX_COST_USD, COST_SCALE = decimal_bounds(_column_type(tables.JOB_RUNS, "cost_usd"))
+
+EventId = Annotated[str, Meta(min_length=1, max_length=MAX_EVENT_ID_LENGTH)]
+Name = Annotated[str, Meta(min_length=1)]
+#: ISO-8601 with `Z` or an offset, parsed by the transform (`datetime.fromisoformat` accepts more ISO-8601
+#: forms than RFC 3339, and slicing the common UTC form is faster than formatting a datetime); a naive time
+#: is rejected there (its UTC date, hence its partition, is unknowable).
+IsoTime = Annotated[str, Meta(min_length=1)]
+SchemaVersion = Annotated[int, Meta(ge=1)]
+NonNegative = Annotated[float, Meta(ge=0)]
+
+
+class SaleItem(Struct, kw_only=True, gc=False):
+    """One item of a sale, as it arrives and, once the transform has filled it in, as it is stored.
+
+    Its fields are exactly the `sales.items` struct's (checked at import), so the transform completes the
+    decoded item in place instead of building a second object per item on the hot path. `line_total` is
+    not part of the wire contract: whatever a producer sends there is overwritten.
+    """
+
+    product: Name
+    size: str | None = None
+    flavour: str | None = None
+    unit_price: Annotated[float, Meta(ge=0, le=MAX_UNIT_PRICE)]
+    quantity: Annotated[int, Meta(ge=1, le=MAX_INT)] | None = None
+    line_total: Any = None
+
+
+if SaleItem.__struct_fields__ != tuple(name for name, _ in ITEM_FIELDS):
+    raise RuntimeError("events.SaleItem fields must match tables.SALE_ITEM_TYPE")
+
+
+class Sale(Struct, tag_field=EVENT_TYPE_FIELD, tag=SALE, kw_only=True, gc=False):
+    """A `sale` event as it arrives. Optional fields accept an explicit null as "absent"."""
+
+    event_id: EventId
+    event_time: IsoTime
+    schema_version: SchemaVersion | None = None
+    channel: str
+    store: str | None = None
+    order_id: str | None = None
+    customer_id: str | None = None
+    customer_name: str | None = None
+    payment_method: str
+    items: Annotated[list[SaleItem], Meta(min_length=1)]
+    discount: Annotated[float, Meta(ge=0, le=MAX_DISCOUNT)] | None = None
+    total_price: Annotated[float, Meta(ge=0, le=MAX_TOTAL_PRICE)]
+    currency: Annotated[str, Meta(pattern="^[A-Za-z]{3}$")] | None = None
+
+
+class JobRun(Struct, tag_field=EVENT_TYPE_FIELD, tag=JOB_RUN, kw_only=True, gc=False):
+    """A `job_run` event as it arrives."""
+
+    event_id: EventId
+    event_time: IsoTime
+    schema_version: SchemaVersion | None = None
+    run_id: Name
+    client: Name
+    job_name: Name
+    status: str
+    started_at: IsoTime
+    ended_at: IsoTime
+    duration_seconds: NonNegative | None = None
+    data_processed_gb: NonNegative | None = None
+    cost_usd: Annotated[float, Meta(ge=0, le=MAX_COST_USD)] | None = None
+    instance_size: str | None = None
+    error_message: str | None = None
+
+
+Event = Sale | JobRun
+
+
+def _clean_struct(name: str, field_names: tuple[str, ...]) -> type[Struct]:
+    fields: list[tuple[str, Any]] = [(field_name, Any) for field_name in field_names]
+    return msgspec.defstruct(name, fields, kw_only=True, gc=False)
+
+
+#: A clean `sales` row: `SALES.column_names` + `dt`, in that order.
+CleanSale = _clean_struct("CleanSale", (*tables.SALES.column_names, tables.PARTITION_KEY))
+#: A clean `job_runs` row: `JOB_RUNS.column_names` + `dt`, in that order.
+CleanJobRun = _clean_struct("CleanJobRun", (*tables.JOB_RUNS.column_names, tables.PARTITION_KEY))

@@ -1,0 +1,369 @@
+"""The per-record contract of the stream: validate, normalise, mask PII and route one wire-contract event.
+
+`transform_record` is pure (no I/O) and shared by the transform Lambda and the POS Glue job, so validation
+and reason codes exist once. It is also the hot path of the pipeline and its throughput is a requirement
+(`python -m lakewatch bench`), which shapes the code:
+
+- a valid record is decoded and validated in one pass by msgspec into the `events.py` Structs; Python only
+  checks what a type cannot express (case-insensitive enums, times, cross-field rules) and fills in derived
+  columns; money is integer cents, never `Decimal` (`cents / 100` is exactly the 2-dp text Hive reads);
+- times are parsed with `datetime.fromisoformat` (any ISO-8601 form with `Z` or an offset) and, in the
+  common UTC form, the clean text is sliced from the input rather than formatted;
+- everything about rejection (generic decode, PII scrubbing, mapping msgspec's messages to reason codes)
+  happens on a slow path that valid records never touch; it also accepts `event_type` in any case.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from lakewatch.domain import events, pii, tables
+from lakewatch.domain.reasons import Reason
+
+#: Records over this size are quarantined before parsing (design.md: "a record over 256 KiB").
+MAX_RECORD_BYTES = 256 * 1024
+#: First bytes of a KPL-aggregated record. Powertools does not de-aggregate them, and neither do we: the
+#: wire contract is one JSON object per Kinesis record, so they are quarantined with a clear field.
+KPL_MAGIC = b"\xf3\x89\x9a\xc2"
+KPL_FIELD = "kpl_aggregation"
+#: A given `duration_seconds` must agree with the timestamps within this many seconds.
+DURATION_TOLERANCE_S = 1.0
+
+
+class Clean(msgspec.Struct, frozen=True, gc=False):
+    """A valid record: `payload` is the clean JSON line for `table` (see DEVELOPERS.md, "Clean records")."""
+
+    table: str
+    event_id: str
+    dt: str
+    payload: bytes
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    """An invalid record: one stable reason, the offending field path if any, and the input without PII."""
+
+    reason: Reason
+    field: str | None
+    event_id: str | None
+    record: Any
+
+
+class _Invalid(Exception):
+    """Internal control flow from the cleaning functions to `transform_record`; never escapes this module."""
+
+    def __init__(self, reason: Reason, field: str | None) -> None:
+        super().__init__(reason, field)
+        self.reason = reason
+        self.field = field
+
+
+_DECODER = msgspec.json.Decoder(events.Event)
+_GENERIC_DECODER = msgspec.json.Decoder()
+_ENCODER = msgspec.json.Encoder()
+_SALES = tables.SALES.name
+_JOB_RUNS = tables.JOB_RUNS.name
+_Sale = events.Sale
+_CleanSale = events.CleanSale
+_CleanJobRun = events.CleanJobRun
+_CHANNELS = events.CHANNELS
+_PAYMENT_METHODS = events.PAYMENT_METHODS
+_JOB_STATUSES = events.JOB_STATUSES
+_DEFAULT_CURRENCY = events.DEFAULT_CURRENCY
+_MAX_INT = events.MAX_INT
+_MAX_LINE_TOTAL_CENTS = round(events.MAX_LINE_TOTAL * 100)
+_customer_key = pii.customer_key
+_identity = pii.normalise_customer_identity
+_fromisoformat = datetime.fromisoformat
+# Length of "YYYY-MM-DD HH:MM:SS.ffffff", the CLEAN_TIMESTAMP_FORMAT text that isoformat(" ") starts with.
+_CLEAN_TIMESTAMP_LENGTH = 26
+_DATE_LENGTH = 10
+_ingested_cache: tuple[datetime | None, str] = (None, "")
+
+
+def transform_record(data: bytes, *, pii_key: bytes, ingested_at: datetime, source: str = "stream") -> Clean | Rejected:
+    """Turn one Kinesis record's bytes into a clean lake row or a quarantine verdict. Never raises on bad input.
+
+    `pii_key` keys the customer hash; `ingested_at` (aware) becomes the `ingested_at` column; `source` is
+    the `sales.source` column ("stream" or "pos_csv").
+    """
+    if len(data) > MAX_RECORD_BYTES:
+        return Rejected(Reason.TOO_LARGE, None, None, pii.fingerprint(data))
+    if data.startswith(KPL_MAGIC):
+        return Rejected(Reason.INVALID_JSON, KPL_FIELD, None, pii.fingerprint(data))
+    try:
+        event = _DECODER.decode(data)
+    except msgspec.ValidationError as error:
+        return _slow_path(data, error, pii_key, ingested_at, source)
+    except msgspec.DecodeError:
+        return Rejected(Reason.INVALID_JSON, None, None, pii.fingerprint(data))
+    cached_at, ingested = _ingested_cache
+    if cached_at is not ingested_at:
+        ingested = _ingested_text(ingested_at)
+    try:
+        if type(event) is _Sale:
+            return _clean_sale(event, pii_key, ingested, source)
+        return _clean_job_run(event, ingested)
+    except _Invalid as invalid:
+        return _rejected(_GENERIC_DECODER.decode(data), invalid.reason, invalid.field)
+
+
+def quarantine_row(
+    rejected: Rejected, *, sequence_number: str | None, source: str, quarantined_at: datetime
+) -> dict[str, Any]:
+    """The quarantine row of DEVELOPERS.md ("Quarantine rows") for one rejected record."""
+    return {
+        "reason": str(rejected.reason),
+        "field": rejected.field,
+        "event_id": rejected.event_id,
+        "sequence_number": sequence_number,
+        "source": source,
+        "quarantined_at": utc_text(quarantined_at),
+        "record": rejected.record,
+    }
+
+
+def utc_text(moment: datetime) -> str:
+    """An aware datetime as UTC text in `tables.CLEAN_TIMESTAMP_FORMAT` (always with microseconds)."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(" ", "microseconds")[:_CLEAN_TIMESTAMP_LENGTH]
+
+
+def _ingested_text(ingested_at: datetime) -> str:
+    """`utc_text(ingested_at)`, memoised for the last value: every record of a batch shares one."""
+    global _ingested_cache  # noqa: PLW0603
+    cached_at, text = _ingested_cache
+    if cached_at is not ingested_at:
+        text = utc_text(ingested_at)
+        _ingested_cache = (ingested_at, text)
+    return text
+
+
+def _utc_time(text: str, field: str) -> tuple[datetime, str]:
+    """Parse an ISO-8601 time with `Z` or an offset; return it with its clean UTC text.
+
+    In the common extended UTC form (`2024-05-01T12:34:56[.ffffff](Z|+00:00)`) the text is sliced from the
+    input, which is several times faster than formatting the datetime.
+    """
+    try:
+        moment = _fromisoformat(text)
+    except ValueError:
+        raise _Invalid(Reason.INVALID_FIELD, field) from None
+    tzinfo = moment.tzinfo
+    if tzinfo is UTC and len(text) >= 20 and text[4] == "-" and text[7] == "-" and text[13] == ":" and text[16] == ":":
+        microsecond = moment.microsecond
+        if microsecond:
+            return moment, f"{text[:10]} {text[11:19]}.{microsecond:06d}"
+        return moment, f"{text[:10]} {text[11:19]}.000000"
+    if tzinfo is None:
+        raise _Invalid(Reason.INVALID_FIELD, field)
+    try:
+        return moment, utc_text(moment)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC twin
+        raise _Invalid(Reason.INVALID_FIELD, field) from None
+
+
+def _clean_sale(sale: events.Sale, pii_key: bytes, ingested: str, source: str) -> Clean:
+    channel = sale.channel
+    if channel not in _CHANNELS:
+        channel = channel.strip().lower()
+        if channel not in _CHANNELS:
+            raise _Invalid(Reason.INVALID_FIELD, "channel")
+    payment_method = sale.payment_method
+    if payment_method not in _PAYMENT_METHODS:
+        payment_method = payment_method.strip().upper()
+        if payment_method not in _PAYMENT_METHODS:
+            raise _Invalid(Reason.INVALID_FIELD, "payment_method")
+    store = sale.store
+    if channel == "store":
+        if store is None or not store.strip():
+            raise _Invalid(Reason.MISSING_FIELD, "store")
+    else:
+        store = None
+    text = sale.event_time
+    try:  # _utc_time's fast path, inlined: this is the hottest line of the pipeline
+        moment = _fromisoformat(text)
+    except ValueError:
+        raise _Invalid(Reason.INVALID_FIELD, "event_time") from None
+    if moment.tzinfo is UTC and len(text) >= 20 and text[4] == "-" and text[7] == "-" and text[13] == ":":
+        microsecond = moment.microsecond
+        event_time = (
+            f"{text[:10]} {text[11:19]}.{microsecond:06d}" if microsecond else f"{text[:10]} {text[11:19]}.000000"
+        )
+    else:
+        event_time = _utc_time(text, "event_time")[1]
+
+    # Money in integer cents from here on: exact sums, and cents / 100 is the shortest float of a 2-dp value.
+    # Items are completed in place: the decoded SaleItem has exactly the lake item struct's fields.
+    items = sale.items
+    gross = 0
+    item_count = 0
+    for item in items:
+        cents = round(item.unit_price * 100)
+        item.unit_price = cents / 100
+        quantity = item.quantity
+        if quantity is None:
+            item.quantity = quantity = 1
+        line = cents * quantity
+        item.line_total = line / 100
+        gross += line
+        item_count += quantity
+    if gross > _MAX_LINE_TOTAL_CENTS or item_count > _MAX_INT:
+        _check_item_bounds(items, item_count)
+    discount = sale.discount
+    discount_cents = 0 if discount is None else round(discount * 100)
+    total_cents = round(sale.total_price * 100)
+    if not -1 <= gross - discount_cents - total_cents <= 1:
+        raise _Invalid(Reason.TOTAL_MISMATCH, "total_price")
+
+    customer_id = sale.customer_id
+    customer_name = sale.customer_name
+    currency = sale.currency
+    if currency is None:
+        currency = _DEFAULT_CURRENCY
+    elif not currency.isupper():
+        currency = currency.upper()
+    dt = event_time[:_DATE_LENGTH]
+    row = _CleanSale(
+        event_id=sale.event_id,
+        event_time=event_time,
+        channel=channel,
+        store=store,
+        order_id=sale.order_id,
+        customer_key=None
+        if customer_id is None and customer_name is None
+        else _customer_key(_identity(customer_id, customer_name), pii_key),
+        payment_method=payment_method,
+        items=items,
+        item_count=item_count,
+        discount=discount_cents / 100,
+        total_price=total_cents / 100,
+        currency=currency,
+        source=source,
+        ingested_at=ingested,
+        dt=dt,
+    )
+    return Clean(_SALES, sale.event_id, dt, _ENCODER.encode(row))
+
+
+def _check_item_bounds(items: list[events.SaleItem], item_count: int) -> None:
+    """Slow check, only when the fast one trips: which line or count does not fit its lake column."""
+    for index, item in enumerate(items):
+        if item.line_total > events.MAX_LINE_TOTAL:
+            raise _Invalid(Reason.INVALID_FIELD, f"items[{index}].quantity")
+    if item_count > _MAX_INT:
+        raise _Invalid(Reason.INVALID_FIELD, "items")
+
+
+def _clean_job_run(run: events.JobRun, ingested: str) -> Clean:
+    status = run.status
+    if status not in _JOB_STATUSES:
+        status = status.strip().upper()
+        if status not in _JOB_STATUSES:
+            raise _Invalid(Reason.INVALID_FIELD, "status")
+    _utc_time(run.event_time, "event_time")
+    started, started_at = _utc_time(run.started_at, "started_at")
+    ended, ended_at = _utc_time(run.ended_at, "ended_at")
+    if ended < started:
+        raise _Invalid(Reason.INVALID_FIELD, "ended_at")
+    derived = (ended - started).total_seconds()
+    duration = run.duration_seconds
+    if duration is None:
+        duration = derived
+    elif abs(duration - derived) > DURATION_TOLERANCE_S:
+        raise _Invalid(Reason.INVALID_FIELD, "duration_seconds")
+    error_message = run.error_message
+    if error_message is not None:
+        # Mask before truncating: a cut could otherwise leave a card-number fragment too short to match.
+        error_message = pii.mask_text(error_message)[: events.MAX_ERROR_MESSAGE_LENGTH]
+    cost_usd = run.cost_usd
+    dt = ended_at[:_DATE_LENGTH]
+    row = _CleanJobRun(
+        event_id=run.event_id,
+        run_id=run.run_id,
+        client=run.client,
+        job_name=run.job_name,
+        status=status,
+        started_at=started_at,
+        ended_at=ended_at,
+        duration_seconds=float(duration),
+        data_processed_gb=run.data_processed_gb,
+        cost_usd=None if cost_usd is None else round(cost_usd, events.COST_SCALE),
+        instance_size=run.instance_size,
+        error_message=error_message,
+        ingested_at=ingested,
+        dt=dt,
+    )
+    return Clean(_JOB_RUNS, run.event_id, dt, _ENCODER.encode(row))
+
+
+# ---------------------------------------------------------------------------------------------- slow path
+
+_ERROR_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]*)`")
+
+
+def _slow_path(
+    data: bytes, error: msgspec.ValidationError, pii_key: bytes, ingested_at: datetime, source: str
+) -> Clean | Rejected:
+    """Why a record failed typed decoding; or, if only `event_type`'s case was off, its clean row."""
+    try:
+        decoded = _GENERIC_DECODER.decode(data)
+    except msgspec.DecodeError:
+        return Rejected(Reason.INVALID_JSON, None, None, pii.fingerprint(data))
+    if not isinstance(decoded, dict):
+        return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data))
+    normalised = _normalise_lenient(decoded)
+    if normalised is not None:
+        try:
+            event = _DECODER.decode(_ENCODER.encode(normalised))
+        except msgspec.ValidationError as retry_error:
+            error = retry_error
+        else:
+            try:
+                if type(event) is _Sale:
+                    return _clean_sale(event, pii_key, _ingested_text(ingested_at), source)
+                return _clean_job_run(event, _ingested_text(ingested_at))
+            except _Invalid as invalid:
+                return _rejected(decoded, invalid.reason, invalid.field)
+    reason, field = _reason_of(str(error))
+    return _rejected(decoded, reason, field)
+
+
+def _normalise_lenient(decoded: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy with `event_type` in canonical lower case, or None when it already is (or is not text)."""
+    changes: dict[str, Any] = {}
+    event_type = decoded.get(events.EVENT_TYPE_FIELD)
+    if isinstance(event_type, str) and event_type != event_type.strip().lower():
+        changes[events.EVENT_TYPE_FIELD] = event_type.strip().lower()
+    return {**decoded, **changes} if changes else None
+
+
+def _reason_of(message: str) -> tuple[Reason, str | None]:
+    """Map a msgspec ValidationError message to a reason code and a field path like `items[0].unit_price`."""
+    match = _ERROR_PATH.search(message)
+    path = match["path"].lstrip(".") if match else ""
+    missing = _MISSING.match(message)
+    if missing:
+        field = f"{path}.{missing['name']}" if path else missing["name"]
+        return Reason.MISSING_FIELD, field
+    if path == events.EVENT_TYPE_FIELD:
+        if "got `null`" in message:
+            return Reason.MISSING_FIELD, path
+        return Reason.UNKNOWN_EVENT_TYPE, path
+    if "got `null`" in message:
+        return Reason.MISSING_FIELD, path or None
+    return Reason.INVALID_FIELD, path or None
+
+
+def _rejected(decoded: dict[str, Any], reason: Reason, field: str | None) -> Rejected:
+    event_id = decoded.get("event_id")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= events.MAX_EVENT_ID_LENGTH:
+        event_id = None
+    else:
+        event_id = pii.mask_text(event_id)
+    return Rejected(reason, field, event_id, pii.scrub(decoded))

@@ -1,0 +1,198 @@
+"""`python -m lakewatch bench`: the transform's throughput against the floor, measured in the same run.
+
+The floor is what any transform of these records must pay anyway: base64-decode the Kinesis data, parse it
+and serialise it (orjson). The transform is measured the way the Lambda runs it: base64-decode + one
+`transform_record` call per record, batch by batch, with one `ingested_at` per batch. Both run on the same
+deterministic records, in alternating rounds (so drift in machine load hits both alike), single-threaded,
+with the garbage collector paused during a round as `timeit` does; the best round of each counts.
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import json
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from lakewatch.domain.transform import transform_record
+
+BENCH_PII_KEY = b"lakewatch-bench-pii-key-32-bytes"
+_ROUNDS = 7
+_PRODUCTS = (
+    ("Latte", 2.45),
+    ("Flat white", 2.65),
+    ("Mocha", 2.95),
+    ("Chai latte", 2.60),
+    ("Hot chocolate", 2.40),
+    ("Speciality tea", 1.30),
+    ("Smoothie", 2.00),
+    ("Glass of milk", 0.70),
+    ("Wireless earbuds", 59.99),
+    ("USB-C cable", 9.49),
+)
+_SIZES = ("Regular", "Large", None)
+_FLAVOURS = ("Vanilla", "Hazelnut", "Caramel", None, None, None)
+_STORES = ("Leeds", "Chesterfield", "Uppingham", "Isle of Wight")
+_CLIENTS = tuple(f"client-{number:03d}" for number in range(100))
+_JOBS = ("nightly_etl", "daily_batch", "hourly_forecast")
+_NAMES = ("Jane Doe", "John Smith", "Ada Lovelace", "Grace Hopper", "Alan Turing")
+
+
+def build_events(count: int, seed: int = 7) -> list[bytes]:
+    """Deterministic wire-contract records: ~85% valid sales (1-4 items), ~12% job runs, ~3% invalid."""
+    rng = random.Random(seed)
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    records = []
+    for index in range(count):
+        moment = start + timedelta(seconds=index * 7 + rng.randint(0, 6))
+        roll = rng.random()
+        if roll < 0.85:
+            event: Any = _sale(rng, index, moment)
+        elif roll < 0.97:
+            event = _job_run(rng, index, moment)
+        else:
+            event = _invalid(rng, index, moment)
+        records.append(event if isinstance(event, bytes) else json.dumps(event, separators=(",", ":")).encode())
+    return records
+
+
+def _sale(rng: random.Random, index: int, moment: datetime) -> dict[str, Any]:
+    items = []
+    for product, price in rng.sample(_PRODUCTS, rng.randint(1, 4)):
+        item: dict[str, Any] = {"product": product, "size": rng.choice(_SIZES), "unit_price": price}
+        flavour = rng.choice(_FLAVOURS)
+        if flavour is not None:
+            item["flavour"] = flavour
+        if rng.random() < 0.4:
+            item["quantity"] = rng.randint(1, 3)
+        items.append(item)
+    discount = 0.5 if rng.random() < 0.1 else 0
+    total = sum(item["unit_price"] * item.get("quantity", 1) for item in items) - discount
+    web = rng.random() < 0.4
+    event: dict[str, Any] = {
+        "event_type": "sale",
+        "event_id": f"sale-{index:08d}",
+        "event_time": moment.isoformat().replace("+00:00", "Z"),
+        "channel": "web" if web else "store",
+        "payment_method": rng.choice(("CARD", "card", "CASH", "OTHER")),
+        "items": items,
+        "total_price": round(total, 2),
+    }
+    if web:
+        event["order_id"] = f"ord-{index}"
+        event["customer_id"] = f"cust-{rng.randint(1, 5000)}"
+    else:
+        event["store"] = rng.choice(_STORES)
+        if rng.random() < 0.5:
+            event["customer_name"] = rng.choice(_NAMES)
+    if event["payment_method"].upper() == "CARD" and rng.random() < 0.5:
+        event["card_number"] = "4111 1111 1111 1111"
+    if discount:
+        event["discount"] = discount
+    return event
+
+
+def _job_run(rng: random.Random, index: int, moment: datetime) -> dict[str, Any]:
+    duration = rng.uniform(60, 7200)
+    status = rng.choices(("SUCCEEDED", "FAILED", "TIMED_OUT"), weights=(90, 8, 2))[0]
+    event: dict[str, Any] = {
+        "event_type": "job_run",
+        "event_id": f"run-{index:08d}",
+        "event_time": moment.isoformat(),
+        "run_id": f"run-{index}",
+        "client": rng.choice(_CLIENTS),
+        "job_name": rng.choice(_JOBS),
+        "status": status,
+        "started_at": (moment - timedelta(seconds=duration)).isoformat(),
+        "ended_at": moment.isoformat(),
+        "data_processed_gb": round(rng.uniform(0.1, 500), 3),
+        "cost_usd": round(rng.uniform(0.01, 40), 4),
+        "instance_size": rng.choice(("m5.large", "m5.xlarge", "r5.2xlarge")),
+    }
+    if status != "SUCCEEDED":
+        event["error_message"] = "Executor lost: OOM while processing partition 42"
+    return event
+
+
+def _invalid(rng: random.Random, index: int, moment: datetime) -> dict[str, Any] | bytes:
+    kind = rng.randint(0, 3)
+    if kind == 0:
+        return b'{"event_type": "sale", "event_id": "broken'
+    event = _sale(rng, index, moment)
+    if kind == 1:
+        event["total_price"] = event["total_price"] + 5
+    elif kind == 2:
+        del event["payment_method"]
+    else:
+        event["event_time"] = event["event_time"].rstrip("Z")
+    return event
+
+
+def _best_rate(work: Callable[[], None], records: int, rounds: int) -> list[float]:
+    rates = []
+    for _ in range(rounds):
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.perf_counter()
+            work()
+            elapsed = time.perf_counter() - started
+        finally:
+            gc.enable()
+        rates.append(records / elapsed)
+    return rates
+
+
+def run_bench(records: int = 20000, batch_size: int = 100, seed: int = 7) -> dict[str, Any]:
+    """Measure the transform and the floor on the same base64 Kinesis records; best of several rounds."""
+    if records < 1 or batch_size < 1:
+        raise ValueError("records and batch_size must be at least 1")
+    encoded = [base64.b64encode(record).decode() for record in build_events(records, seed)]
+    batches = [encoded[start : start + batch_size] for start in range(0, len(encoded), batch_size)]
+    b64decode = base64.b64decode
+    loads, dumps = orjson.loads, orjson.dumps
+
+    def floor() -> None:
+        for batch in batches:
+            for data in batch:
+                try:
+                    dumps(loads(b64decode(data)))
+                except orjson.JSONDecodeError:
+                    continue
+
+    def transform() -> None:
+        for batch in batches:
+            ingested_at = datetime.now(UTC)
+            for data in batch:
+                transform_record(b64decode(data), pii_key=BENCH_PII_KEY, ingested_at=ingested_at)
+
+    transform()  # warm caches (regexes, struct types) outside the timed rounds
+    floor_rates: list[float] = []
+    transform_rates: list[float] = []
+    for _ in range(_ROUNDS):
+        floor_rates += _best_rate(floor, records, 1)
+        transform_rates += _best_rate(transform, records, 1)
+    floor_best, transform_best = max(floor_rates), max(transform_rates)
+    return {
+        "records": records,
+        "batch_size": batch_size,
+        "rounds": _ROUNDS,
+        "transform_records_per_s": round(transform_best),
+        "floor_records_per_s": round(floor_best),
+        "ratio": round(transform_best / floor_best, 3),
+    }
+
+
+def main() -> None:
+    """Print the bench result as one JSON line (the CLI wires `python -m lakewatch bench` to the same)."""
+    print(json.dumps(run_bench()))
+
+
+if __name__ == "__main__":
+    main()
