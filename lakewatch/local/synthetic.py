@@ -35,7 +35,7 @@ import statistics
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -839,6 +839,8 @@ class _Series:
     last_day: int
     failure_rate: float
     spike_days: tuple[int, ...] = ()
+    #: Days (index in the period) whose run is planted to fail whatever the dice say, with this status.
+    forced: dict[int, str] = field(default_factory=dict)
 
 
 def _growth(kind: str, rate: float, days_since_start: int) -> float:
@@ -929,6 +931,17 @@ def _plan_series(rng: random.Random, names: list[str], days: int) -> tuple[list[
             spike_days.append(spike_days[-1] + rng.randint(40, 50))
         s.spike_days = tuple(day for day in spike_days if day <= s.last_day - 2)
         spike_clients.add(s.client)
+    # However few clients and days, one of each failure kind is planted (the first two carry PII).
+    failing = [
+        s for s in series if s.client not in healthy and s.client not in stopped and s.last_day - s.first_day >= 8
+    ]
+    if failing:
+        target = rng.choice(failing)
+        target.forced = {
+            target.first_day + 3: "FAILED",
+            target.first_day + 5: "TIMED_OUT",
+            target.first_day + 6: "FAILED",
+        }
     return series, {"stopped": stopped, "healthy": healthy, "prone": prone, "spike": spike_clients}
 
 
@@ -972,7 +985,9 @@ def generate_job_runs(*, start: date, days: int, clients: int, seed: int) -> Job
             started = started.replace(microsecond=0)
             status = "SUCCEEDED"
             is_last = day_index == series.last_day
-            if day_index not in protected and not is_last and srng.random() < series.failure_rate:
+            if day_index in series.forced:
+                status = series.forced[day_index]
+            elif day_index not in protected and not is_last and srng.random() < series.failure_rate:
                 status = "TIMED_OUT" if srng.random() < 0.25 else "FAILED"
             gb = series.daily_gb * _growth(*series.growth, age) ** 0.8 * srng.uniform(0.95, 1.05)
             error = None
@@ -1109,15 +1124,21 @@ def _job_run_lines(
     rng: random.Random, runs: list[dict[str, Any]], meta: list[dict[str, Any]]
 ) -> tuple[list[ReplayLine], list[LateInfo], list[str]]:
     """Arrival times: just after the run ends, except a few late runs; plus redeliveries of some runs."""
-    # Late runs arrive 20-75 min after they ended, but never so late that their series looks overdue first;
-    # runs that end shortly before midnight are preferred, so the late arrival crosses into the next day.
-    eligible = [
-        index
-        for index, info in enumerate(meta)
-        if info["status"] == "SUCCEEDED" and not info["spike"] and info["gap_before"] is not None
-    ]
+    # A late run arrives 20-75 min after it ended, after at least one run that ended later (so it really is out
+    # of order), but never so late that its series would look overdue first. Runs ending shortly before
+    # midnight are preferred, so that the late arrival crosses into the next day.
+    windows: dict[int, tuple[float, float]] = {}
+    for index, info in enumerate(meta):
+        if info["status"] != "SUCCEEDED" or info["spike"] or info["gap_before"] is None or index + 1 == len(meta):
+            continue
+        overtaken = (meta[index + 1]["ended"] - info["ended"]).total_seconds() + 60
+        earliest = max(20 * 60, overtaken)
+        latest = min(75 * 60, HEALTHY_MAX_GAP.total_seconds() - 600 - info["gap_before"])
+        if earliest <= latest:
+            windows[index] = (earliest, latest)
+    eligible = list(windows)
     before_midnight = [index for index in eligible if meta[index]["ended"].hour == 23]
-    n_late = max(2, len(runs) // 250) if eligible else 0
+    n_late = max(2, len(runs) // 250)
     late_pick = set(rng.sample(before_midnight, min(len(before_midnight), n_late // 2)))
     rest = [index for index in eligible if index not in late_pick]
     late_pick |= set(rng.sample(rest, min(len(rest), n_late - len(late_pick))))
@@ -1126,15 +1147,12 @@ def _job_run_lines(
     late: list[LateInfo] = []
     for index, (run, info) in enumerate(zip(runs, meta, strict=True)):
         data = _dumps(run)
-        arrival = info["ended"] + timedelta(seconds=rng.uniform(1, 30))
         if index in late_pick:
-            budget = HEALTHY_MAX_GAP.total_seconds() - 600 - info["gap_before"]
-            delay = min(rng.uniform(20 * 60, 75 * 60), max(budget, 60))
-            arrival = info["ended"] + timedelta(seconds=delay)
+            arrival = info["ended"] + timedelta(seconds=rng.uniform(*windows[index]))
             late.append(LateInfo(run["run_id"], _utc_text(info["ended"]), _utc_text(arrival)))
             lines.append(ReplayLine(arrival, data, KIND_LATE))
         else:
-            lines.append(ReplayLine(arrival, data, KIND_EVENT))
+            lines.append(ReplayLine(info["ended"] + timedelta(seconds=rng.uniform(1, 30)), data, KIND_EVENT))
 
     duplicated: list[str] = []
     forced = {
