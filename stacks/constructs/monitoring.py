@@ -1,0 +1,204 @@
+"""Pipeline health: CloudWatch alarms to the `ops` topic, an EventBridge rule for failed Glue runs, a dashboard.
+
+Every alarm is created through `_alarm`, which always wires the ops topic as alarm and OK action: an
+alarm that notifies nobody is the failure mode this project is designed against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.constructs.delivery import TableDelivery
+from stacks.constructs.functions import METRICS_NAMESPACE
+
+_PERIOD = Duration.minutes(5)
+#: A Kinesis consumer more than 5 minutes behind is falling behind its producers.
+ITERATOR_AGE_THRESHOLD_MS = 5 * 60 * 1000
+QUARANTINE_METRIC = "RecordsQuarantined"
+GLUE_FAILED_STATES = ("FAILED", "TIMEOUT", "ERROR")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConsumer:
+    """A Lambda reading a Kinesis stream, with the queue its event source mapping fails over to."""
+
+    label: str
+    function: lambda_.IFunction
+    on_failure_queue: sqs.IQueue
+
+
+class PipelineMonitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        ops_topic: sns.ITopic,
+        consumers: Sequence[StreamConsumer],
+        scheduled_functions: Sequence[tuple[str, lambda_.IFunction]],
+        deliveries: Sequence[TableDelivery],
+        glue_jobs: Sequence[glue.CfnJob],
+        transform_service: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._action = cloudwatch_actions.SnsAction(ops_topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        for consumer in consumers:
+            self._alarm(
+                f"{consumer.label}Errors",
+                consumer.function.metric_errors(period=_PERIOD, statistic="Sum"),
+                threshold=1,
+                description=f"{consumer.label} Lambda invocations failed (the batch will be retried, then bisected)",
+            )
+            self._alarm(
+                f"{consumer.label}IteratorAge",
+                consumer.function.metric("IteratorAge", period=_PERIOD, statistic="Maximum"),
+                threshold=ITERATOR_AGE_THRESHOLD_MS,
+                description=f"{consumer.label} is more than 5 minutes behind its Kinesis stream",
+            )
+            self._alarm(
+                f"{consumer.label}OnFailureQueueDepth",
+                consumer.on_failure_queue.metric_approximate_number_of_messages_visible(
+                    period=_PERIOD, statistic="Maximum"
+                ),
+                threshold=1,
+                description=f"{consumer.label} gave up on a batch: its on-failure queue holds records to replay",
+            )
+        for label, function in scheduled_functions:
+            self._alarm(
+                f"{label}Errors",
+                function.metric_errors(period=_PERIOD, statistic="Sum"),
+                threshold=1,
+                description=f"{label} Lambda invocations failed",
+            )
+        self._alarm(
+            "QuarantineVolume",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=QUARANTINE_METRIC,
+                dimensions_map={"service": transform_service},
+                period=_PERIOD,
+                statistic="Sum",
+            ),
+            threshold=config.quarantine_alarm_threshold,
+            description="Many records quarantined: a producer is sending invalid events",
+        )
+        # Freshness above twice the buffer interval (plus slack) means Firehose is not keeping up or failing.
+        freshness_threshold = 2 * config.firehose_buffer_interval_seconds + 300
+        for delivery in deliveries:
+            label = f"Firehose{delivery.node.id}"
+            self._alarm(
+                f"{label}DataFreshness",
+                _firehose_metric(delivery, "DeliveryToS3.DataFreshness", "Maximum"),
+                threshold=freshness_threshold,
+                description=f"Records of {delivery.table.name} are waiting too long to reach the lake",
+            )
+            self._alarm(
+                f"{label}FailedConversion",
+                _firehose_metric(delivery, "FailedConversion.Records", "Sum"),
+                threshold=1,
+                description=f"{delivery.table.name} records failed Parquet conversion (kept under errors/)",
+            )
+
+        self.glue_failure_rule = events.Rule(
+            self,
+            "GlueJobFailed",
+            description="lakewatch: a Glue job run failed or timed out",
+            event_pattern=events.EventPattern(
+                source=["aws.glue"],
+                detail_type=["Glue Job State Change"],
+                detail={"jobName": [job.ref for job in glue_jobs], "state": list(GLUE_FAILED_STATES)},
+            ),
+            targets=[
+                targets.SnsTopic(
+                    ops_topic,
+                    message=events.RuleTargetInput.from_text(
+                        f"Glue job {events.EventField.from_path('$.detail.jobName')} run "
+                        f"{events.EventField.from_path('$.detail.jobRunId')} ended "
+                        f"{events.EventField.from_path('$.detail.state')}: "
+                        f"{events.EventField.from_path('$.detail.message')}"
+                    ),
+                )
+            ],
+        )
+
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="lakewatch alarms", alarms=self.alarms, width=24),
+        )
+        self.dashboard.add_widgets(
+            *[
+                cloudwatch.GraphWidget(
+                    title=f"{consumer.label}: invocations, errors, iterator age",
+                    left=[
+                        consumer.function.metric_invocations(period=_PERIOD),
+                        consumer.function.metric_errors(period=_PERIOD),
+                    ],
+                    right=[consumer.function.metric("IteratorAge", period=_PERIOD, statistic="Maximum")],
+                    width=12,
+                )
+                for consumer in consumers
+            ]
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Firehose data freshness (s)",
+                left=[_firehose_metric(delivery, "DeliveryToS3.DataFreshness", "Maximum") for delivery in deliveries],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Records quarantined / failed conversion",
+                left=[
+                    cloudwatch.Metric(
+                        namespace=METRICS_NAMESPACE,
+                        metric_name=QUARANTINE_METRIC,
+                        dimensions_map={"service": transform_service},
+                        period=_PERIOD,
+                        statistic="Sum",
+                    )
+                ],
+                right=[_firehose_metric(delivery, "FailedConversion.Records", "Sum") for delivery in deliveries],
+                width=12,
+            ),
+        )
+
+    def _alarm(self, alarm_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            alarm_id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=f"lakewatch: {description}",
+        )
+        alarm.add_alarm_action(self._action)
+        alarm.add_ok_action(self._action)
+        self.alarms.append(alarm)
+
+
+def _firehose_metric(delivery: TableDelivery, metric_name: str, statistic: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace="AWS/Firehose",
+        metric_name=metric_name,
+        dimensions_map={"DeliveryStreamName": delivery.delivery_stream.ref},
+        period=_PERIOD,
+        statistic=statistic,
+        label=delivery.table.name,
+    )

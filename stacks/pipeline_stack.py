@@ -1,0 +1,90 @@
+"""Stateless compute: Lambdas, Firehose, Glue jobs, schedules, SNS, alarms, dashboard and Athena.
+
+Everything here can be destroyed and recreated without losing data. The stateful constructs arrive
+through the constructor (`storage`), and grants are made here, where producer meets consumer.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from lakewatch.domain.tables import TABLES
+from stacks.config import StageConfig
+from stacks.constructs.alerting import Topics
+from stacks.constructs.athena import AthenaAnalytics
+from stacks.constructs.delivery import LakeDelivery
+from stacks.constructs.functions import LambdaFactory
+from stacks.constructs.glue_etl import GlueJobs
+from stacks.constructs.ingest import TransformFunction
+from stacks.constructs.job_monitoring import JobMonitoring
+from stacks.constructs.monitoring import PipelineMonitoring, StreamConsumer
+from stacks.storage_stack import StorageStack
+
+
+class PipelineStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, storage: StorageStack, **kwargs: object
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        key = storage.key
+        streams = storage.streams
+        self.topics = Topics(self, "Topics", key=key, alert_emails=config.alert_emails, ops_emails=config.ops_emails)
+        factory = LambdaFactory(self, "Lambda", config=config)
+        self.transform = TransformFunction(
+            self,
+            "Transform",
+            factory=factory,
+            key=key,
+            events_raw=streams.events_raw,
+            sales_stream=streams.sales_clean,
+            job_runs_stream=streams.job_runs_clean,
+            lake_bucket=storage.lake_bucket,
+            pii_key_secret=storage.pii_key_secret,
+            settings=config.transform,
+        )
+        self.job_monitoring = JobMonitoring(
+            self,
+            "JobMonitoring",
+            factory=factory,
+            key=key,
+            job_runs_stream=streams.job_runs_clean,
+            baselines_table=storage.baselines_table,
+            alerts_topic=self.topics.alerts,
+            config=config,
+        )
+        self.delivery = LakeDelivery(
+            self,
+            "Delivery",
+            tables=list(TABLES.values()),
+            streams=dict(streams.clean_streams),
+            bucket=storage.lake_bucket,
+            key=key,
+            catalog=storage.catalog,
+            config=config,
+        )
+        self.glue = GlueJobs(
+            self, "Glue", config=config, key=key, bucket=storage.lake_bucket, pii_key_secret=storage.pii_key_secret
+        )
+        self.athena = AthenaAnalytics(
+            self,
+            "Athena",
+            config=config,
+            bucket=storage.lake_bucket,
+            key=key,
+            database_name=storage.catalog.database_name,
+        )
+        self.monitoring = PipelineMonitoring(
+            self,
+            "Monitoring",
+            config=config,
+            ops_topic=self.topics.ops,
+            consumers=[
+                StreamConsumer("Transform", self.transform.function, self.transform.on_failure_queue),
+                StreamConsumer("JobMonitor", self.job_monitoring.job_monitor, self.job_monitoring.on_failure_queue),
+            ],
+            scheduled_functions=[("OverdueCheck", self.job_monitoring.overdue_check)],
+            deliveries=list(self.delivery.deliveries.values()),
+            glue_jobs=list(self.glue.jobs),
+            transform_service="transform",
+        )
