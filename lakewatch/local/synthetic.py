@@ -843,6 +843,11 @@ class _Series:
     forced: dict[int, str] = field(default_factory=dict)
 
 
+#: Growth curves (seed 000's "increasing functions") and their rate ranges: about +0.2-0.4 % a day at first,
+#: +25-60 % after 120 days, so day-to-day change always stays far inside the noise.
+_GROWTH_RATES = {"linear": (0.002, 0.004), "compound": (0.002, 0.004), "sqrt": (0.02, 0.04), "log": (0.06, 0.12)}
+
+
 def _growth(kind: str, rate: float, days_since_start: int) -> float:
     """History makes every batch slower (seed 000): a gentle, client-specific increasing curve."""
     if kind == "linear":
@@ -890,9 +895,8 @@ def _plan_series(rng: random.Random, names: list[str], days: int) -> tuple[list[
         failure_rate = 0.0 if name in healthy else 0.05 if name in prone else 0.006
         evening = rng.random() < 0.15
         start_hour = rng.uniform(19.0, 22.5) if evening else rng.uniform(0.0, 6.0)
-        growth = (rng.choice(("linear", "compound", "sqrt", "log")), 0.0)
-        rate = {"linear": (0.002, 0.004), "compound": (0.002, 0.004), "sqrt": (0.02, 0.04), "log": (0.06, 0.12)}
-        growth = (growth[0], rng.uniform(*rate[growth[0]]))
+        curve = rng.choice(tuple(_GROWTH_RATES))
+        growth = (curve, rng.uniform(*_GROWTH_RATES[curve]))
         jobs = [MAIN_JOB]
         if rng.random() < 0.3:
             jobs.append(rng.choice(SECOND_JOBS))
