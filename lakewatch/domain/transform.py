@@ -108,7 +108,11 @@ def transform_record(data: bytes, *, pii_key: bytes, ingested_at: datetime, sour
             return _clean_sale(event, pii_key, ingested, source)
         return _clean_job_run(event, ingested)
     except _Invalid as invalid:
-        return _rejected(_GENERIC_DECODER.decode(data), invalid.reason, invalid.field)
+        try:
+            decoded = _GENERIC_DECODER.decode(data)
+        except msgspec.DecodeError:  # e.g. an ignored unknown field holding a number out of float range
+            return Rejected(invalid.reason, invalid.field, None, pii.fingerprint(data))
+        return _rejected(decoded, invalid.reason, invalid.field)
 
 
 def quarantine_row(

@@ -1,0 +1,221 @@
+"""The transform's batch logic: transform every record, deliver clean rows, quarantine the rest.
+
+Delivery guarantees (design.md, "Nothing is lost silently"):
+- every input record ends delivered to its clean stream, written to quarantine, or reported in
+  `failed_sequence_numbers` (the handler turns those into `batchItemFailures`, so Kinesis retries them);
+- PutRecords is retried for the failed entries only (throttling and internal failures, with bounded
+  exponential backoff and full jitter), so this function never sends a record twice itself; duplicates can
+  only come from the event source mapping replaying a batch, which the lake tolerates (dedup on event_id);
+- nothing here logs or returns a payload: outcomes carry counts, reasons, error codes and sequence numbers.
+
+Clients and the sleep function are passed in, so tests drive throttling without waiting.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lakewatch.domain import tables
+from lakewatch.domain.reasons import Reason
+from lakewatch.domain.transform import Clean, Rejected, quarantine_row, transform_record
+
+SOURCE = "stream"
+#: PutRecords limits: 500 records and 5 MiB (data + partition keys) per request.
+MAX_PUT_RECORDS = 500
+MAX_PUT_BYTES = 5 * 1024 * 1024
+#: Per-entry error codes worth retrying; anything else (e.g. KMS access denied) will not heal in seconds.
+RETRYABLE_ERRORS = frozenset({"ProvisionedThroughputExceededException", "InternalFailure", "KMSThrottlingException"})
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 0.1
+BACKOFF_CAP_SECONDS = 2.0
+
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    sequence_number: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Destinations:
+    """Where clean rows and quarantine rows go: stream name per lake table, and the quarantine bucket."""
+
+    streams: dict[str, str]
+    quarantine_bucket: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How failed PutRecords entries are retried. `sleep` and `random` are injected so tests never wait."""
+
+    sleep: Callable[[float], None]
+    random: Callable[[], float] = random.random
+    max_attempts: int = MAX_ATTEMPTS
+    base_seconds: float = BACKOFF_BASE_SECONDS
+    cap_seconds: float = BACKOFF_CAP_SECONDS
+
+    def delay(self, attempt: int) -> float:
+        """Full-jitter exponential backoff (AWS Architecture Blog) before retry number `attempt` (1-based)."""
+        return self.random() * min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1))
+
+
+@dataclass
+class DeliveryResult:
+    failed: list[str] = field(default_factory=list)
+    retried_entries: int = 0
+    error_codes: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class BatchOutcome:
+    received: int = 0
+    delivered: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[Reason] = field(default_factory=Counter)
+    retried_entries: int = 0
+    delivery_error_codes: Counter[str] = field(default_factory=Counter)
+    quarantine_key: str | None = None
+    quarantine_failed: bool = False
+    #: Sequence numbers Kinesis must retry, in input order.
+    failed_sequence_numbers: list[str] = field(default_factory=list)
+
+
+def process_batch(
+    records: Sequence[InputRecord],
+    *,
+    pii_key: bytes,
+    destinations: Destinations,
+    kinesis: Any,
+    s3: Any,
+    retry: Retry,
+    now: datetime,
+    request_id: str,
+) -> BatchOutcome:
+    """Transform, route and deliver one Kinesis batch; report what could not be delivered."""
+    outcome = BatchOutcome(received=len(records))
+    clean_by_table: dict[str, list[tuple[str, Clean]]] = {}
+    rejected: list[tuple[str, Rejected]] = []
+    for record in records:
+        result = transform_record(record.data, pii_key=pii_key, ingested_at=now, source=SOURCE)
+        if type(result) is Clean:
+            clean_by_table.setdefault(result.table, []).append((record.sequence_number, result))
+        else:
+            rejected.append((record.sequence_number, result))
+            outcome.quarantined[result.reason] += 1
+
+    failed: set[str] = set()
+    for table, entries in clean_by_table.items():
+        result = put_clean_records(kinesis, destinations.streams[table], entries, retry)
+        failed.update(result.failed)
+        outcome.delivered[table] = len(entries) - len(result.failed)
+        outcome.retried_entries += result.retried_entries
+        outcome.delivery_error_codes.update(result.error_codes)
+
+    if rejected:
+        key = quarantine_key(now, request_id, rejected[0][0])
+        if put_quarantine(s3, destinations.quarantine_bucket, key, rejected, now):
+            outcome.quarantine_key = key
+        else:
+            outcome.quarantine_failed = True
+            failed.update(sequence_number for sequence_number, _ in rejected)
+    outcome.failed_sequence_numbers = [r.sequence_number for r in records if r.sequence_number in failed]
+    return outcome
+
+
+def put_clean_records(
+    kinesis: Any, stream_name: str, entries: Sequence[tuple[str, Clean]], retry: Retry
+) -> DeliveryResult:
+    """PutRecords every entry (partition key = event_id), retrying only the entries that failed."""
+    result = DeliveryResult()
+    for chunk in chunk_entries(entries):
+        _put_chunk(kinesis, stream_name, chunk, retry, result)
+    return result
+
+
+def chunk_entries(entries: Sequence[tuple[str, Clean]]) -> list[list[tuple[str, Clean]]]:
+    """Split entries into PutRecords requests within the record-count and byte limits."""
+    chunks: list[list[tuple[str, Clean]]] = []
+    current: list[tuple[str, Clean]] = []
+    size = 0
+    for entry in entries:
+        clean = entry[1]
+        entry_size = len(clean.payload) + len(clean.event_id.encode())
+        if current and (len(current) == MAX_PUT_RECORDS or size + entry_size > MAX_PUT_BYTES):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(entry)
+        size += entry_size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _put_chunk(
+    kinesis: Any, stream_name: str, chunk: list[tuple[str, Clean]], retry: Retry, result: DeliveryResult
+) -> None:
+    pending = chunk
+    for attempt in range(1, retry.max_attempts + 1):
+        try:
+            response = kinesis.put_records(
+                StreamName=stream_name,
+                Records=[{"Data": clean.payload, "PartitionKey": clean.event_id} for _, clean in pending],
+            )
+        except (ClientError, BotoCoreError) as error:
+            # botocore has already retried the call itself; what is left will not heal within this invocation.
+            code = error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
+            result.error_codes[code] += len(pending)
+            result.failed.extend(sequence_number for sequence_number, _ in pending)
+            return
+        if not response.get("FailedRecordCount"):
+            return
+        retryable = []
+        for entry, entry_result in zip(pending, response["Records"], strict=True):
+            code = entry_result.get("ErrorCode")
+            if code is None:
+                continue
+            result.error_codes[code] += 1
+            if code in RETRYABLE_ERRORS:
+                retryable.append(entry)
+            else:
+                result.failed.append(entry[0])
+        if not retryable:
+            return
+        if attempt == retry.max_attempts:
+            result.failed.extend(sequence_number for sequence_number, _ in retryable)
+            return
+        result.retried_entries += len(retryable)
+        retry.sleep(retry.delay(attempt))
+        pending = retryable
+
+
+def quarantine_key(now: datetime, request_id: str, first_sequence_number: str) -> str:
+    """`quarantine/stream/dt=<UTC date>/<request id>-<first rejected sequence number>.jsonl`: unique per batch."""
+    day = now.strftime(tables.PARTITION_DATE_FORMAT)
+    return f"{tables.QUARANTINE_ROOT}/{SOURCE}/{tables.PARTITION_KEY}={day}/{request_id}-{first_sequence_number}.jsonl"
+
+
+def quarantine_body(rejected: Sequence[tuple[str, Rejected]], now: datetime) -> bytes:
+    """JSON lines, one quarantine row (DEVELOPERS.md) per rejected record; records are already PII-free."""
+    rows = (
+        quarantine_row(result, sequence_number=sequence_number, source=SOURCE, quarantined_at=now)
+        for sequence_number, result in rejected
+    )
+    return b"".join(_encoder.encode(row) + b"\n" for row in rows)
+
+
+def put_quarantine(s3: Any, bucket: str, key: str, rejected: Sequence[tuple[str, Rejected]], now: datetime) -> bool:
+    """One PutObject for the batch's rejects; False (never an exception) when S3 refuses it."""
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=quarantine_body(rejected, now), ContentType="application/x-ndjson")
+    except (ClientError, BotoCoreError):
+        return False
+    return True

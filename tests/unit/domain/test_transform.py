@@ -1,0 +1,383 @@
+"""transform_record: every wire-contract rule and every reason code (design.md, "Wire contract")."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from lakewatch.domain import pii
+from lakewatch.domain.reasons import Reason
+from lakewatch.domain.tables import JOB_RUNS, PARTITION_KEY, SALES
+from lakewatch.domain.transform import (
+    KPL_MAGIC,
+    MAX_RECORD_BYTES,
+    Clean,
+    Rejected,
+    quarantine_row,
+    transform_record,
+)
+from tests.fixtures import encode, load_event
+
+KEY = b"unit-test-pii-key"
+INGESTED_AT = datetime(2024, 5, 2, 9, 0, 0, 123456, tzinfo=UTC)
+
+
+def run(event: dict[str, Any] | bytes, **kwargs: Any) -> Clean | Rejected:
+    return transform_record(encode(event), pii_key=KEY, ingested_at=INGESTED_AT, **kwargs)
+
+
+def clean_row(event: dict[str, Any] | bytes, **kwargs: Any) -> dict[str, Any]:
+    result = run(event, **kwargs)
+    assert isinstance(result, Clean), result
+    return json.loads(result.payload)
+
+
+def rejected(event: dict[str, Any] | bytes) -> Rejected:
+    result = run(event)
+    assert isinstance(result, Rejected), result
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ sales
+
+
+def test_a_valid_web_sale_becomes_a_sales_row_with_exactly_the_table_columns() -> None:
+    # Given a web sale carrying a customer id, name and card number
+    event = load_event("sale_web")
+
+    # When it is transformed
+    result = run(event)
+
+    # Then it is routed to sales with every column normalised, dt from the event time and no PII
+    assert isinstance(result, Clean)
+    assert (result.table, result.event_id, result.dt) == ("sales", "sale-web-0001", "2024-05-01")
+    row = json.loads(result.payload)
+    assert tuple(row) == (*SALES.column_names, PARTITION_KEY)
+    assert row["event_time"] == "2024-05-01 12:34:56.789000"
+    assert row["ingested_at"] == "2024-05-02 09:00:00.123456"
+    assert row["channel"] == "web" and row["store"] is None
+    assert row["payment_method"] == "CARD"
+    assert row["items"] == [
+        {
+            "product": "Wireless earbuds",
+            "size": None,
+            "flavour": None,
+            "unit_price": 59.99,
+            "quantity": 1,
+            "line_total": 59.99,
+        },
+        {
+            "product": "USB-C cable",
+            "size": None,
+            "flavour": None,
+            "unit_price": 9.49,
+            "quantity": 2,
+            "line_total": 18.98,
+        },
+    ]
+    assert (row["item_count"], row["discount"], row["total_price"], row["currency"]) == (3, 5.0, 73.97, "GBP")
+    assert row["source"] == "stream"
+    expected_key = pii.customer_key(pii.normalise_customer_identity("cust-42", "Jane Doe"), KEY)
+    assert row["customer_key"] == expected_key
+    text = result.payload.decode()
+    for secret in ("4111", "Jane", "cust-42"):
+        assert secret not in text
+
+
+def test_a_store_sale_gets_defaults_upper_case_enums_and_its_utc_date() -> None:
+    # Given a store sale with an offset, lower-case payment method, no quantity, discount or currency
+    event = load_event("sale_store")
+
+    # When it is transformed
+    row = clean_row(event)
+
+    # Then defaults apply and the time is normalised to UTC
+    assert row["store"] == "Chesterfield" and row["channel"] == "store"
+    assert row["payment_method"] == "CASH"
+    assert row["event_time"] == "2024-05-01 07:15:00.000000"
+    assert row["items"][0]["quantity"] == 1
+    assert row["item_count"] == 3
+    assert (row["discount"], row["currency"]) == (0.0, "GBP")
+
+
+def test_the_same_customer_gets_the_same_key_online_and_in_store() -> None:
+    # Given the same person by name, spelled with different case and spacing, in two channels
+    web = load_event("sale_web", customer_name="  jane   DOE ")
+    store = load_event("sale_store", customer_name="Jane Doe")
+
+    # When both are transformed
+    keys = {clean_row(web)["customer_key"], clean_row(store)["customer_key"]}
+
+    # Then they share one customer_key
+    assert len(keys) == 1 and None not in keys
+
+
+def test_an_anonymous_sale_has_no_customer_key() -> None:
+    row = clean_row(load_event("sale_store", customer_name=...))
+    assert row["customer_key"] is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("channel", "WEB", "web"),
+        ("payment_method", "other", "OTHER"),
+        ("currency", "eur", "EUR"),
+        ("event_type", "SALE", None),
+    ],
+)
+def test_enum_like_inputs_are_case_insensitive(field: str, value: str, expected: str | None) -> None:
+    row = clean_row(load_event("sale_web", **{field: value}))
+    if expected is not None:
+        assert row[field] == expected
+
+
+def test_a_web_sale_never_keeps_a_store() -> None:
+    assert clean_row(load_event("sale_web", store="Leeds"))["store"] is None
+
+
+def test_a_late_event_is_partitioned_by_its_event_date_not_arrival() -> None:
+    # Given a sale from three weeks before ingestion, late in the evening at UTC-5
+    event = load_event("sale_web", event_time="2024-04-10T21:30:00-05:00")
+
+    # When it is transformed
+    result = run(event)
+
+    # Then its dt is the UTC date of the event
+    assert isinstance(result, Clean)
+    assert result.dt == "2024-04-11"
+    assert json.loads(result.payload)["event_time"] == "2024-04-11 02:30:00.000000"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-01T23:59:59Z", "2024-05-01 23:59:59.000000"),
+        ("2024-05-01T23:59:59.5+00:00", "2024-05-01 23:59:59.500000"),
+        ("2024-05-01 23:59:59.123456Z", "2024-05-01 23:59:59.123456"),
+        ("2024-05-02T01:00:00+0200", "2024-05-01 23:00:00.000000"),
+        ("20240501T235959Z", "2024-05-01 23:59:59.000000"),
+    ],
+)
+def test_iso_8601_variants_normalise_to_clean_utc_text(text: str, expected: str) -> None:
+    assert clean_row(load_event("sale_web", event_time=text))["event_time"] == expected
+
+
+@pytest.mark.parametrize("text", ["2024-05-01T12:00:00", "2024-05-01", "yesterday", "2024-13-01T00:00:00Z"])
+def test_a_naive_or_invalid_time_is_an_invalid_field(text: str) -> None:
+    result = rejected(load_event("sale_web", event_time=text))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "event_time")
+
+
+def test_prices_are_rounded_to_the_column_scale_and_lines_derived() -> None:
+    # Given an item price with more decimals than the column keeps
+    items = [{"product": "Mocha", "unit_price": 2.954, "quantity": 3}]
+    event = load_event("sale_store", items=items, total_price=8.85)
+
+    # When it is transformed
+    row = clean_row(event)
+
+    # Then the price is rounded to cents and the line total follows the stored price
+    assert row["items"][0]["unit_price"] == 2.95
+    assert row["items"][0]["line_total"] == 8.85
+    assert row["total_price"] == 8.85
+
+
+@pytest.mark.parametrize("total", [73.96, 73.98])
+def test_a_total_within_one_cent_is_accepted(total: float) -> None:
+    assert clean_row(load_event("sale_web", total_price=total))["total_price"] == total
+
+
+def test_a_total_that_does_not_add_up_is_a_total_mismatch() -> None:
+    # Given a sale whose total ignores its discount
+    event = load_event("sale_web", total_price=78.97)
+
+    # When it is transformed
+    result = rejected(event)
+
+    # Then it is rejected with total_mismatch, keeping its event_id and no PII
+    assert (result.reason, result.field, result.event_id) == (Reason.TOTAL_MISMATCH, "total_price", "sale-web-0001")
+    assert not {"card_number", "customer_name", "customer_id"} & set(result.record)
+    assert result.record["total_price"] == 78.97
+
+
+def test_a_store_sale_without_a_store_is_a_missing_field() -> None:
+    result = rejected(load_event("sale_store", store=...))
+    assert (result.reason, result.field) == (Reason.MISSING_FIELD, "store")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason", "field"),
+    [
+        ({"event_id": ...}, Reason.MISSING_FIELD, "event_id"),
+        ({"items": ...}, Reason.MISSING_FIELD, "items"),
+        ({"payment_method": None}, Reason.MISSING_FIELD, "payment_method"),
+        ({"event_id": ""}, Reason.INVALID_FIELD, "event_id"),
+        ({"event_id": "x" * 65}, Reason.INVALID_FIELD, "event_id"),
+        ({"channel": "phone"}, Reason.INVALID_FIELD, "channel"),
+        ({"payment_method": "BITCOIN"}, Reason.INVALID_FIELD, "payment_method"),
+        ({"items": []}, Reason.INVALID_FIELD, "items"),
+        ({"items": [{"unit_price": 1}]}, Reason.MISSING_FIELD, "items[0].product"),
+        ({"items": [{"product": "x", "unit_price": -1}]}, Reason.INVALID_FIELD, "items[0].unit_price"),
+        ({"items": [{"product": "x", "unit_price": 1, "quantity": 0}]}, Reason.INVALID_FIELD, "items[0].quantity"),
+        ({"items": [{"product": "x", "unit_price": "1"}]}, Reason.INVALID_FIELD, "items[0].unit_price"),
+        ({"discount": -1}, Reason.INVALID_FIELD, "discount"),
+        ({"total_price": 1e15}, Reason.INVALID_FIELD, "total_price"),
+        ({"currency": "POUND"}, Reason.INVALID_FIELD, "currency"),
+        ({"schema_version": 0}, Reason.INVALID_FIELD, "schema_version"),
+        ({"event_type": "refund"}, Reason.UNKNOWN_EVENT_TYPE, "event_type"),
+        ({"event_type": 7}, Reason.UNKNOWN_EVENT_TYPE, "event_type"),
+        ({"event_type": ...}, Reason.MISSING_FIELD, "event_type"),
+    ],
+)
+def test_each_contract_violation_has_one_stable_reason_and_field(
+    overrides: dict[str, Any], reason: Reason, field: str
+) -> None:
+    result = rejected(load_event("sale_web", **overrides))
+    assert (result.reason, result.field) == (reason, field)
+    assert "4111" not in json.dumps(result.record)
+
+
+def test_rejected_records_keep_their_shape_with_pii_removed_and_free_text_masked() -> None:
+    # Given an invalid sale whose order id holds an e-mail address
+    event = load_event("sale_web", channel="phone", order_id="for jane@example.com")
+
+    # When it is rejected
+    record = rejected(event).record
+
+    # Then PII fields are gone and free text is masked, the rest is kept for diagnosis
+    assert record["order_id"] == "for [email]"
+    assert record["channel"] == "phone"
+    assert not {"card_number", "customer_name", "customer_id"} & set(record)
+
+
+# --------------------------------------------------------------------------------------------- job runs
+
+
+def test_a_valid_job_run_becomes_a_job_runs_row() -> None:
+    # Given a failed run whose error message carries an e-mail and a card number
+    result = run(load_event("job_run"))
+
+    # Then it is routed to job_runs, partitioned by ended_at, with the message masked and cost at scale 4
+    assert isinstance(result, Clean)
+    assert (result.table, result.dt) == ("job_runs", "2024-05-01")
+    row = json.loads(result.payload)
+    assert tuple(row) == (*JOB_RUNS.column_names, PARTITION_KEY)
+    assert row["status"] == "FAILED"
+    assert (row["started_at"], row["ended_at"]) == ("2024-05-01 02:30:00.000000", "2024-05-01 03:30:00.000000")
+    assert row["duration_seconds"] == 3600.0
+    assert row["cost_usd"] == 1.2346
+    assert row["error_message"] == "Stage 3 failed for [email]: card [card] rejected"
+
+
+def test_job_run_dt_is_the_utc_date_of_ended_at() -> None:
+    event = load_event(
+        "job_run", started_at="2024-05-01T22:00:00-03:00", ended_at="2024-05-01T23:00:00-03:00", duration_seconds=...
+    )
+    result = run(event)
+    assert isinstance(result, Clean) and result.dt == "2024-05-02"
+
+
+def test_a_missing_duration_is_derived_from_the_timestamps() -> None:
+    event = load_event("job_run", duration_seconds=..., ended_at="2024-05-01T03:30:00.250+00:00")
+    assert clean_row(event)["duration_seconds"] == 3600.25
+
+
+@pytest.mark.parametrize("duration", [3599.0, 3601.0])
+def test_a_given_duration_within_one_second_is_kept(duration: float) -> None:
+    assert clean_row(load_event("job_run", duration_seconds=duration))["duration_seconds"] == duration
+
+
+def test_a_duration_that_disagrees_with_the_timestamps_is_invalid() -> None:
+    result = rejected(load_event("job_run", duration_seconds=3602))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "duration_seconds")
+
+
+def test_a_run_that_ends_before_it_starts_is_invalid() -> None:
+    result = rejected(load_event("job_run", ended_at="2024-05-01T02:00:00Z", duration_seconds=...))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "ended_at")
+
+
+def test_status_is_case_insensitive_and_must_be_known() -> None:
+    assert clean_row(load_event("job_run", status="timed_out"))["status"] == "TIMED_OUT"
+    result = rejected(load_event("job_run", status="CANCELLED"))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "status")
+
+
+@pytest.mark.parametrize("field", ["cost_usd", "data_processed_gb", "duration_seconds"])
+def test_negative_figures_are_invalid(field: str) -> None:
+    result = rejected(load_event("job_run", **{field: -0.5}))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, field)
+
+
+def test_a_long_error_message_is_masked_then_cut_to_1000_characters() -> None:
+    # Given an error message of 2,000 characters whose card number straddles the 1,000th
+    message = "x" * 990 + " 4111 1111 1111 1111 " + "y" * 989
+    row = clean_row(load_event("job_run", error_message=message))
+
+    # Then it is kept at 1,000 characters with no digits of the card left
+    assert len(row["error_message"]) == 1000
+    assert "4111" not in row["error_message"] and "[card]" in row["error_message"]
+
+
+def test_optional_job_run_fields_may_be_absent_or_null() -> None:
+    event = load_event(
+        "job_run", data_processed_gb=None, cost_usd=..., instance_size=..., error_message=None, schema_version=None
+    )
+    row = clean_row(event)
+    assert (row["data_processed_gb"], row["cost_usd"], row["instance_size"], row["error_message"]) == (None,) * 4
+
+
+# ------------------------------------------------------------------------------- bytes that are not events
+
+
+@pytest.mark.parametrize(
+    ("data", "reason", "field"),
+    [
+        (b"not json", Reason.INVALID_JSON, None),
+        (b"", Reason.INVALID_JSON, None),
+        (b'{"event_type": "sale", "card_number": "4111111111111111"', Reason.INVALID_JSON, None),
+        (b"\xff\xfe", Reason.INVALID_JSON, None),
+        (KPL_MAGIC + b"\x1a\x04abcd", Reason.INVALID_JSON, "kpl_aggregation"),
+        (b"[1, 2, 3]", Reason.NOT_AN_OBJECT, None),
+        (b'"4111 1111 1111 1111"', Reason.NOT_AN_OBJECT, None),
+        (b"42", Reason.NOT_AN_OBJECT, None),
+    ],
+)
+def test_unparseable_records_are_kept_only_as_length_and_hash(data: bytes, reason: Reason, field: str | None) -> None:
+    result = rejected(data)
+    assert (result.reason, result.field, result.event_id) == (reason, field, None)
+    assert result.record == pii.fingerprint(data)
+
+
+def test_a_record_over_256_kib_is_too_large_before_any_parsing() -> None:
+    # Given a well-formed sale padded beyond 256 KiB
+    event = load_event("sale_web", padding="x" * MAX_RECORD_BYTES)
+
+    # When it is transformed
+    result = rejected(event)
+
+    # Then it is too_large and only its fingerprint survives
+    assert (result.reason, result.field, result.event_id) == (Reason.TOO_LARGE, None, None)
+    assert result.record == pii.fingerprint(encode(event))
+
+
+def test_the_source_argument_fills_the_source_column() -> None:
+    assert clean_row(load_event("sale_store"), source="pos_csv")["source"] == "pos_csv"
+
+
+def test_a_quarantine_row_has_the_documented_keys() -> None:
+    result = rejected(b"nope")
+    row = quarantine_row(result, sequence_number="42", source="stream", quarantined_at=INGESTED_AT)
+    assert row == {
+        "reason": "invalid_json",
+        "field": None,
+        "event_id": None,
+        "sequence_number": "42",
+        "source": "stream",
+        "quarantined_at": "2024-05-02 09:00:00.123456",
+        "record": pii.fingerprint(b"nope"),
+    }
