@@ -63,6 +63,13 @@ TARGET_FILE_BYTES = 128 * 1024 * 1024
 #: Where a run can be interrupted, in protocol order; `compact_local(fail_after=...)` simulates each.
 STEPS = ("staged", "verified", "manifest", "published_one", "published", "deleted_one", "deleted", "cleaned")
 _DELETE_BATCH = 1000
+#: The POS job's Parquet settings (see `pos_csv_etl.PARQUET_WRITE_CONF`; each Glue script is self-contained).
+#: INT96 holds nanoseconds, so rewriting millisecond or microsecond files loses nothing.
+PARQUET_WRITE_CONF = {
+    "spark.sql.parquet.outputTimestampType": "INT96",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+}
 
 
 class CompactionError(RuntimeError):
@@ -229,7 +236,8 @@ def compact_partition(
     run_id = run_id or new_run_id(datetime.now(UTC))
     prefix = run_prefix(table, dt, run_id)
     schema = table_schema(table)
-    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    for name, value in PARQUET_WRITE_CONF.items():
+        spark.conf.set(name, value)
     source_stats = partition_stats(spark.read.schema(schema).parquet(*(store.uri(key) for key in sources)))
     spark.read.schema(schema).parquet(*(store.uri(key) for key in sources)).coalesce(wanted).write.mode(
         "errorifexists"

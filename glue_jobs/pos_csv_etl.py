@@ -84,6 +84,14 @@ KIND_QUARANTINE = "quarantine"
 KIND_BLANK = "blank"
 #: One row per input line after `parse_pos_lines`; `payload` is the clean JSON line or the quarantine row.
 OUTCOME_DDL = "kind string, event_id string, dt string, reason string, payload string"
+#: Parquet timestamps as INT96: what Athena reads for a zone-less Hive `timestamp` and what DuckDB and pyarrow
+#: read as naive UTC, like the local lake writer's files. Spark's TIMESTAMP_MICROS is flagged UTC-adjusted and
+#: would become TIMESTAMPTZ in DuckDB. Proleptic Gregorian calendar for old dates instead of failing the write.
+PARQUET_WRITE_CONF = {
+    "spark.sql.parquet.outputTimestampType": "INT96",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+}
 #: Spark pattern of `tables.CLEAN_TIMESTAMP_FORMAT` (the clean JSON's timestamp text).
 CLEAN_TIMESTAMP_PATTERN = "yyyy-MM-dd HH:mm:ss.SSSSSS"
 
@@ -288,19 +296,23 @@ def run_batch(
     """Parse, validate, dedupe and store one batch of CSV lines; returns the batch's counts.
 
     `existing_partitions(dts)` returns the URIs of those `dt` partitions of the table that already hold
-    files; `write_quarantine(dt, json_lines)` stores one quarantine object. Five Spark actions in all.
+    files; `write_quarantine(dt, json_lines)` stores one quarantine object. Four Spark actions, plus the read of
+    the stored event ids when a target partition already holds files.
     """
-    # Lossless and readable by Athena and DuckDB alike; Spark's INT96 default is deprecated in Parquet.
-    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    for name, value in PARQUET_WRITE_CONF.items():
+        spark.conf.set(name, value)
     outcomes = parse_pos_lines(lines, pii_key=pii_key, ingested_at=ingested_at, store_timezone=store_timezone)
     outcomes.persist()
     try:
-        tally = {
-            (row["kind"], row["reason"]): row["count"] for row in outcomes.groupBy("kind", "reason").count().collect()
-        }
+        tally: Counter[tuple[str, str | None]] = Counter()
+        sale_days: set[str] = set()
+        for row in outcomes.groupBy("kind", "reason", tables.PARTITION_KEY).count().collect():
+            tally[(row["kind"], row["reason"])] += row["count"]
+            if row["kind"] == KIND_SALE:
+                sale_days.add(row[tables.PARTITION_KEY])
         quarantined: Counter[str] = Counter()
         for (kind, reason), count in tally.items():
-            if kind == KIND_QUARANTINE:
+            if kind == KIND_QUARANTINE and reason is not None:
                 quarantined[reason] += count
         by_day: dict[str, list[str]] = {}
         for row in to_quarantine_rows(outcomes).collect():
@@ -309,9 +321,9 @@ def run_batch(
             write_quarantine(dt, rows)
 
         sales = to_sales_rows(outcomes)
-        dts = sorted(row[tables.PARTITION_KEY] for row in sales.select(tables.PARTITION_KEY).distinct().collect())
+        dts = sorted(sale_days)
         stored_uris = existing_partitions(dts) if dts else []
-        stored = spark.read.parquet(*stored_uris).select("event_id") if stored_uris else None
+        stored = spark.read.schema("event_id string").parquet(*stored_uris) if stored_uris else None
         fresh = dedupe_sales(sales, stored).persist()
         try:
             written = fresh.count()
