@@ -19,11 +19,13 @@ The replay follows what AWS does, step by step:
 from __future__ import annotations
 
 import importlib
+import logging
 import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,7 +44,15 @@ DEFAULT_BATCH_SIZE = 100
 DEFAULT_MAX_RETRIES = 3
 SCHEDULE_INTERVAL = timedelta(hours=1)
 #: Outputs `local-run` owns under --out and replaces on every run (nothing else there is touched).
-OWNED_OUTPUTS = ("lake", "quarantine", "queries", "alerts.jsonl", "dead_letters.jsonl", "summary.json")
+OWNED_OUTPUTS = (
+    "lake",
+    "quarantine",
+    "queries",
+    "alerts.jsonl",
+    "dead_letters.jsonl",
+    "lambda-logs.jsonl",
+    "summary.json",
+)
 
 Progress = Callable[[str, int, int], None]
 
@@ -138,7 +148,8 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
         handlers = _import_handlers()
         replay = _Replay(aws=aws, handlers=handlers, options=options, report=report, now=now, notify=notify)
         started = time.perf_counter()
-        replay.run(payloads)
+        with _lambda_output_to(out / "lambda-logs.jsonl"):
+            replay.run(payloads)
         report.step_seconds["stream replay"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -178,6 +189,7 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
         "quarantine": str(quarantine_dir),
         "alerts": str(out / "alerts.jsonl"),
         "queries": str(out / "queries"),
+        "lambda logs": str(out / "lambda-logs.jsonl"),
         "summary": str(out / "summary.json"),
     }
     (out / "summary.json").write_bytes(orjson.dumps(asdict(report), option=orjson.OPT_INDENT_2))
@@ -323,7 +335,6 @@ def _export_quarantine(aws: local_aws.LocalAws, quarantine_dir: Path) -> int:
 
 def _run_pos_csv(options: LocalRunOptions, lake_root: Path, quarantine_dir: Path, ingested_at: datetime) -> dict:
     from glue_jobs.pos_csv_etl import run_local
-
     from lakewatch.local.spark import local_spark_session
 
     spark = local_spark_session()
@@ -336,6 +347,25 @@ def _run_pos_csv(options: LocalRunOptions, lake_root: Path, quarantine_dir: Path
         ingested_at=ingested_at,
     )
     return dict(counts)
+
+
+@contextmanager
+def _lambda_output_to(path: Path) -> Iterator[None]:
+    """Send the handlers' stdout (Powertools JSON logs and EMF metrics) to a file, as CloudWatch would.
+
+    EMF is printed to `sys.stdout` at flush time; the Powertools logger bound its handler to the stream it
+    found at import, so that handler is pointed at the file too, and both are restored afterwards.
+    """
+    from lambda_common.observability import logger
+
+    handler = logger.registered_handler
+    with path.open("a", encoding="utf-8") as sink, redirect_stdout(sink):
+        previous = handler.setStream(sink) if isinstance(handler, logging.StreamHandler) else None
+        try:
+            yield
+        finally:
+            if previous is not None:
+                handler.setStream(previous)
 
 
 def _reset_outputs(out: Path) -> None:
