@@ -412,6 +412,24 @@ def run_local(
     )
 
 
+def s3_existing_partitions(s3: Any, lake_bucket: str, dts: list[str]) -> list[str]:
+    """URIs of the `sales` partitions among `dts` that hold at least one data object (what Athena would read)."""
+    found = []
+    for dt in dts:
+        prefix = tables.SALES.partition_prefix(dt)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=lake_bucket, Prefix=prefix):
+            names = (PurePosixPath(item["Key"]).name for item in page.get("Contents", []))
+            if any(not name.startswith(("_", ".")) for name in names):
+                found.append(f"s3://{lake_bucket}/{prefix}")
+                break
+    return found
+
+
+def s3_quarantine_key(dt: str, ingested_at: datetime) -> str:
+    """`quarantine/pos_csv/dt=<day>/<unique>.jsonl` (DEVELOPERS.md, "Quarantine rows")."""
+    return f"{tables.QUARANTINE_ROOT}/{SOURCE}/{tables.PARTITION_KEY}={dt}/{quarantine_object_name(ingested_at)}"
+
+
 def run_s3(
     spark: SparkSession,
     lines: DataFrame,
@@ -424,21 +442,11 @@ def run_s3(
 ) -> dict[str, Any]:
     """The job against the lake bucket: Parquet to `lake/sales/dt=.../`, quarantine to `quarantine/pos_csv/`."""
 
-    def existing_partitions(dts: list[str]) -> list[str]:
-        found = []
-        for dt in dts:
-            prefix = tables.SALES.partition_prefix(dt)
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=lake_bucket, Prefix=prefix):
-                names = (PurePosixPath(item["Key"]).name for item in page.get("Contents", []))
-                if any(not name.startswith(("_", ".")) for name in names):
-                    found.append(f"s3://{lake_bucket}/{prefix}")
-                    break
-        return found
-
     def write_quarantine(dt: str, rows: list[str]) -> None:
-        key = f"{tables.QUARANTINE_ROOT}/{SOURCE}/{tables.PARTITION_KEY}={dt}/{quarantine_object_name(ingested_at)}"
         body = "".join(f"{row}\n" for row in rows).encode()
-        s3.put_object(Bucket=lake_bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+        s3.put_object(
+            Bucket=lake_bucket, Key=s3_quarantine_key(dt, ingested_at), Body=body, ContentType="application/x-ndjson"
+        )
 
     return run_batch(
         spark,
@@ -446,7 +454,7 @@ def run_s3(
         pii_key=pii_key,
         ingested_at=ingested_at,
         table_uri=f"s3://{lake_bucket}/{tables.SALES.prefix}",
-        existing_partitions=existing_partitions,
+        existing_partitions=partial(s3_existing_partitions, s3, lake_bucket),
         write_quarantine=write_quarantine,
         store_timezone=store_timezone,
     )

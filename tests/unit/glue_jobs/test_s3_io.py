@@ -1,0 +1,94 @@
+"""The S3 side of both Glue jobs, on moto (no Spark): what the jobs list, write, copy and delete in the lake bucket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from glue_jobs import compact_partitions as cp
+from glue_jobs import pos_csv_etl as etl
+from lakewatch.domain import tables
+
+BUCKET = "lake-bucket"
+DT = "2024-05-01"
+
+
+@pytest.fixture
+def s3() -> Iterator:
+    with mock_aws():
+        client = boto3.client("s3", region_name="eu-west-1")
+        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        yield client
+
+
+def test_only_partitions_with_data_objects_count_as_stored(s3) -> None:
+    # Given one partition with a data file, one with only a marker, and one empty
+    s3.put_object(Bucket=BUCKET, Key=tables.SALES.partition_prefix("2024-05-01") + "part-0.parquet", Body=b"x")
+    s3.put_object(Bucket=BUCKET, Key=tables.SALES.partition_prefix("2024-05-02") + "_SUCCESS", Body=b"")
+    # When the POS job asks which target partitions already hold rows
+    found = etl.s3_existing_partitions(s3, BUCKET, ["2024-05-01", "2024-05-02", "2024-05-03"])
+    # Then only the first is read for stored event ids
+    assert found == [f"s3://{BUCKET}/{tables.SALES.partition_prefix('2024-05-01')}"]
+
+
+def test_quarantine_keys_follow_the_contract() -> None:
+    key = etl.s3_quarantine_key("2024-05-02", datetime(2024, 5, 2, 6, tzinfo=UTC))
+    assert key.startswith(f"{tables.QUARANTINE_ROOT}/pos_csv/dt=2024-05-02/pos_csv-20240502T060000-")
+    assert key.endswith(".jsonl")
+
+
+def test_s3_store_operations(s3) -> None:
+    store = cp.S3Store(s3, BUCKET)
+    prefix = tables.SALES.partition_prefix(DT)
+    # Given two objects
+    store.write_text(prefix + "a", "A")
+    store.copy(prefix + "a", prefix + "b")
+    # Then they list with sizes, read back, and delete idempotently (missing keys are fine)
+    assert store.list(prefix) == {prefix + "a": 1, prefix + "b": 1}
+    assert store.read_text(prefix + "b") == "A"
+    store.delete([prefix + "a", prefix + "missing"])
+    assert store.list(prefix) == {prefix + "b": 1}
+    assert store.uri(prefix + "b") == f"s3://{BUCKET}/{prefix}b"
+
+
+def test_recovery_on_s3_finishes_a_committed_run(s3) -> None:
+    # Given a run that died after its manifest: two small sources, one staged file, nothing published yet
+    store = cp.S3Store(s3, BUCKET)
+    prefix = tables.SALES.partition_prefix(DT)
+    run = cp.run_prefix(tables.SALES, DT, "r1")
+    for name in ("small-1", "small-2"):
+        store.write_text(prefix + name, "old")
+    store.write_text(run + "data/part-0.parquet", "new")
+    store.write_text(run + "data/_SUCCESS", "")
+    manifest = cp.Manifest(
+        table="sales",
+        dt=DT,
+        run_id="r1",
+        sources=(prefix + "small-1", prefix + "small-2"),
+        staged=(run + "data/part-0.parquet",),
+        targets=cp.target_keys(tables.SALES, DT, "r1", 1),
+        rows=2,
+        checksum="x",
+    )
+    store.write_text(run + cp.MANIFEST_NAME, manifest.to_json())
+    # When the next run recovers the partition
+    recovered = cp.recover_partition(store, tables.SALES, DT)
+    # Then the swap is completed and the run folder is gone
+    assert recovered == ["r1"]
+    assert list(store.list(prefix)) == list(manifest.targets)
+    assert store.read_text(manifest.targets[0]) == "new"
+    assert store.list(cp.COMPACTION_ROOT + "/") == {}
+
+
+def test_recovery_on_s3_rolls_back_an_uncommitted_run(s3) -> None:
+    store = cp.S3Store(s3, BUCKET)
+    prefix = tables.SALES.partition_prefix(DT)
+    store.write_text(prefix + "small-1", "old")
+    store.write_text(cp.run_prefix(tables.SALES, DT, "r0") + "data/part-0.parquet", "half-written")
+    assert cp.recover_partition(store, tables.SALES, DT) == ["r0"]
+    assert list(store.list(prefix)) == [prefix + "small-1"]
+    assert store.list(cp.COMPACTION_ROOT + "/") == {}
