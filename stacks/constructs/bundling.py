@@ -37,7 +37,7 @@ class MissingBuildArtifactError(RuntimeError):
 def require_lambda_deps() -> None:
     if not LAMBDA_DEPS_STAMP.is_file():
         raise MissingBuildArtifactError(
-            f"Lambda dependencies are missing ({LAMBDA_DEPS_STAMP.relative_to(REPO_ROOT)}): run `make bootstrap` first."
+            f"Lambda dependencies are missing ({LAMBDA_DEPS_STAMP} not found): run `make bootstrap` first."
         )
 
 

@@ -158,7 +158,10 @@ class PipelineMonitoring(Construct):
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Firehose data freshness (s)",
-                left=[_firehose_metric(delivery, "DeliveryToS3.DataFreshness", "Maximum") for delivery in deliveries],
+                left=[
+                    _firehose_metric(delivery, "DeliveryToS3.DataFreshness", "Maximum", label=delivery.table.name)
+                    for delivery in deliveries
+                ],
                 width=12,
             ),
             cloudwatch.GraphWidget(
@@ -172,7 +175,10 @@ class PipelineMonitoring(Construct):
                         statistic="Sum",
                     )
                 ],
-                right=[_firehose_metric(delivery, "FailedConversion.Records", "Sum") for delivery in deliveries],
+                right=[
+                    _firehose_metric(delivery, "FailedConversion.Records", "Sum", label=delivery.table.name)
+                    for delivery in deliveries
+                ],
                 width=12,
             ),
         )
@@ -193,12 +199,15 @@ class PipelineMonitoring(Construct):
         self.alarms.append(alarm)
 
 
-def _firehose_metric(delivery: TableDelivery, metric_name: str, statistic: str) -> cloudwatch.Metric:
+def _firehose_metric(
+    delivery: TableDelivery, metric_name: str, statistic: str, *, label: str | None = None
+) -> cloudwatch.Metric:
+    """A label turns an alarm into a metric-math alarm, so only dashboard graphs get one."""
     return cloudwatch.Metric(
         namespace="AWS/Firehose",
         metric_name=metric_name,
         dimensions_map={"DeliveryStreamName": delivery.delivery_stream.ref},
         period=_PERIOD,
         statistic=statistic,
-        label=delivery.table.name,
+        label=label,
     )
