@@ -15,9 +15,10 @@ card_number`. Each row is turned into the wire-contract `sale` event and handed 
 normalisation, the clean JSON and the keyed `customer_key` are the stream's, not a copy. Only what is
 specific to the CSV text is checked here, with the wire contract's reason codes and field names:
 
-- column count: fewer than 6 columns -> `missing_field` on the first missing column (`card_number` alone may
-  be absent: tills omit the trailing empty column of cash sales); more than 7 -> `invalid_field` with no
-  field (an unquoted basket shifted the columns, so no column can be trusted: only a fingerprint is kept);
+- columns: fewer than 6 -> `missing_field` on the first missing column (`card_number` alone may be absent:
+  tills omit the trailing empty column of cash sales); more than 7, or a line that is not CSV at all (a stray
+  quote) -> `invalid_field` with no field (an unquoted basket shifted the columns, so no column can be
+  trusted: only a fingerprint and the column count are kept);
 - `timestamp` not `dd/mm/YYYY HH:MM` -> `invalid_field` `event_time`; the basket unreadable (`basket.py`)
   -> `invalid_field` `items`; `total_price` unreadable -> `invalid_field` `total_price`.
 
@@ -30,7 +31,8 @@ re-dropped file and an identical repeated row collapse into one sale; keyed, bec
 and a card number. Duplicates are dropped within the batch and against the event ids already stored in the
 partitions the batch touches, so a re-run without job bookmarks (or after a crash between the Parquet write
 and the bookmark commit) never double counts. Card numbers are read only into that hash and never leave the
-executor; customer names only reach the keyed hash inside `transform_record`.
+executor; customer names only reach the keyed hash inside `transform_record`. Quarantine rows are not
+de-duplicated: a bad row re-dropped is quarantined again, each delivery being evidence of a till problem.
 """
 
 from __future__ import annotations
@@ -117,11 +119,14 @@ def process_line(
     store_timezone: ZoneInfo,
 ) -> LineOutcome:
     """One CSV line -> a clean sale, a quarantine row or a blank. Pure; never raises on bad input."""
-    text = line.rstrip("\r\n")
+    text = line.rstrip("\r\n").removeprefix("\ufeff")  # a byte-order mark only ever starts a file
     if not text.strip():
         return LineOutcome(KIND_BLANK)
-    fields = next(csv.reader([text]), [])
     location = PurePosixPath(source_file).name
+    try:
+        fields = next(csv.reader([text], strict=True), [])
+    except csv.Error:
+        fields = [text] * (len(CSV_COLUMNS) + 1)  # unreadable as CSV at all: treated as a shifted row
     if len(fields) < _MIN_COLUMNS or len(fields) > len(CSV_COLUMNS):
         missing = len(fields) < _MIN_COLUMNS
         rejected = Rejected(

@@ -278,6 +278,16 @@ def test_csv_level_problems_are_quarantined_with_the_wire_reason(line: str, reas
     assert "A B" not in outcome.payload
 
 
+def test_a_byte_order_mark_does_not_spoil_the_first_row() -> None:
+    assert _process("\ufeff10/06/2022 09:00,Leeds,A B,Large Latte - 2.45,2.45,CASH,").kind == etl.KIND_SALE
+
+
+def test_broken_csv_quoting_is_quarantined_not_raised() -> None:
+    outcome = _process('10/06/2022 09:00,Leeds,"A B,Large Latte - 2.45,2.45,CASH,4111111111111111')
+    assert (outcome.kind, outcome.reason) == (etl.KIND_QUARANTINE, "invalid_field")
+    assert "4111" not in (outcome.payload or "")
+
+
 def test_a_shifted_row_keeps_only_a_fingerprint() -> None:
     outcome = _process("10/06/2022 09:00,Leeds,Allen Ford,Latte - 2.45,Tea - 1.00,3.45,CARD,4111111111111111")
     record = json.loads(outcome.payload or "")["record"]
