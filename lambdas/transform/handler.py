@@ -36,6 +36,7 @@ _CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attemp
 kinesis_client = boto3.client("kinesis", config=_CLIENT_CONFIG)
 s3_client = boto3.client("s3", config=_CLIENT_CONFIG)
 secrets_client = boto3.client("secretsmanager", config=_CLIENT_CONFIG)
+retry_policy = Retry(sleep=time.sleep)
 
 
 @functools.cache
@@ -56,7 +57,6 @@ def fetch_pii_key(secrets: Any, secret_arn: str) -> bytes:
 
 
 def emit_metrics(outcome: BatchOutcome) -> None:
-    metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=outcome.received)
     for table in tables.TABLES:
         metrics.add_metric(name=f"RecordsDelivered_{table}", unit=MetricUnit.Count, value=outcome.delivered[table])
     metrics.add_metric(name="RecordsQuarantined", unit=MetricUnit.Count, value=outcome.quarantined.total())
@@ -94,6 +94,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         InputRecord(record.kinesis.sequence_number, record.kinesis.data_as_bytes())
         for record in KinesisStreamEvent(event).records
     ]
+    # Counted before anything can fail, so a batch that fails as a whole still shows up as received.
+    metrics.add_metric(name="RecordsReceived", unit=MetricUnit.Count, value=len(records))
     outcome = process_batch(
         records,
         pii_key=pii_key(),
@@ -103,7 +105,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ),
         kinesis=kinesis_client,
         s3=s3_client,
-        retry=Retry(sleep=time.sleep),
+        retry=retry_policy,
         now=datetime.now(UTC),
         request_id=context.aws_request_id,
     )

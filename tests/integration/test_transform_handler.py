@@ -1,0 +1,306 @@
+"""The transform Lambda with moto: routing, quarantine, retries of throttled entries, partial batch responses,
+and no PII in any output or log line."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from transform import delivery
+from transform import handler as transform_handler
+
+from lakewatch.domain.transform import Clean
+from tests.fixtures import kinesis_event, load_event
+
+SALES_STREAM = "sales-clean"
+JOB_RUNS_STREAM = "job-runs-clean"
+BUCKET = "lakewatch-lake"
+SECRET_VALUE = "integration-test-pii-key-0123456789"
+PII_STRINGS = ("4111", "Jane Doe", "John Smith", "cust-42", "ops@example.com")
+
+
+@dataclass
+class Aws:
+    kinesis: Any
+    s3: Any
+    secrets: Any
+    sleeps: list[float] = field(default_factory=list)
+
+    def stream_payloads(self, stream: str) -> list[dict[str, Any]]:
+        shard = self.kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+        iterator = self.kinesis.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        records = self.kinesis.get_records(ShardIterator=iterator["ShardIterator"], Limit=10_000)["Records"]
+        return [json.loads(record["Data"]) for record in records]
+
+    def quarantine_objects(self) -> dict[str, bytes]:
+        listing = self.s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+        return {item["Key"]: self.s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read() for item in listing}
+
+    def quarantine_rows(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for body in self.quarantine_objects().values() for line in body.splitlines()]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    with mock_aws():
+        kinesis = boto3.client("kinesis")
+        s3 = boto3.client("s3")
+        secrets = boto3.client("secretsmanager")
+        for stream in (SALES_STREAM, JOB_RUNS_STREAM):
+            kinesis.create_stream(StreamName=stream, ShardCount=1)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        secret_arn = secrets.create_secret(Name="lakewatch/pii-key", SecretString=SECRET_VALUE)["ARN"]
+        resources = Aws(kinesis=kinesis, s3=s3, secrets=secrets)
+        monkeypatch.setenv("SALES_STREAM_NAME", SALES_STREAM)
+        monkeypatch.setenv("JOB_RUNS_STREAM_NAME", JOB_RUNS_STREAM)
+        monkeypatch.setenv("QUARANTINE_BUCKET", BUCKET)
+        monkeypatch.setenv("PII_KEY_SECRET_ARN", secret_arn)
+        monkeypatch.setattr(transform_handler, "kinesis_client", kinesis)
+        monkeypatch.setattr(transform_handler, "s3_client", s3)
+        monkeypatch.setattr(transform_handler, "secrets_client", secrets)
+        monkeypatch.setattr(transform_handler, "retry_policy", delivery.Retry(sleep=resources.sleeps.append))
+        transform_handler.settings.cache_clear()
+        transform_handler.pii_key.cache_clear()
+        yield resources
+        transform_handler.settings.cache_clear()
+        transform_handler.pii_key.cache_clear()
+
+
+class FlakyKinesis:
+    """A Kinesis client whose PutRecords fails chosen partition keys with `code`, `times` times each."""
+
+    def __init__(self, real: Any, failing_keys: set[str], *, times: int, code: str) -> None:
+        self.real = real
+        self.remaining = dict.fromkeys(failing_keys, times)
+        self.code = code
+        self.sent: Counter[str] = Counter()
+        self.calls = 0
+
+    def put_records(self, *, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls += 1
+        failing = []
+        for entry in Records:
+            key = entry["PartitionKey"]
+            if self.remaining.get(key, 0) > 0:
+                self.remaining[key] -= 1
+                failing.append(True)
+            else:
+                failing.append(False)
+        passing = [entry for entry, fails in zip(Records, failing, strict=True) if not fails]
+        real_results = iter(self.real.put_records(StreamName=StreamName, Records=passing)["Records"] if passing else [])
+        self.sent.update(entry["PartitionKey"] for entry in passing)
+        results = [
+            {"ErrorCode": self.code, "ErrorMessage": "Rate exceeded for shard"} if fails else next(real_results)
+            for fails in failing
+        ]
+        return {"FailedRecordCount": sum(failing), "Records": results}
+
+
+def mixed_batch() -> list[dict[str, Any] | bytes]:
+    return [
+        load_event("sale_web"),
+        load_event("job_run"),
+        load_event("sale_store"),
+        load_event("sale_web", event_id="sale-web-0002", total_price=1.0),
+        b"definitely not json, card 4111 1111 1111 1111",
+        load_event("job_run", event_id="run-evt-0002", status="cancelled"),
+    ]
+
+
+def sequence(index: int) -> str:
+    return f"{index + 1:056d}"
+
+
+def test_a_mixed_batch_is_routed_to_both_clean_streams_and_quarantine(aws: Aws, lambda_context: Any) -> None:
+    # Given a batch of two valid sales, one valid job run and three invalid records
+    event = kinesis_event(mixed_batch())
+
+    # When the transform handles it
+    response = transform_handler.handler(event, lambda_context)
+
+    # Then nothing is left to retry, sales and job runs are on their streams, rejects in quarantine with reasons
+    assert response == {"batchItemFailures": []}
+    assert [row["event_id"] for row in aws.stream_payloads(SALES_STREAM)] == ["sale-web-0001", "sale-store-0001"]
+    assert [row["event_id"] for row in aws.stream_payloads(JOB_RUNS_STREAM)] == ["run-evt-0001"]
+    [key] = aws.quarantine_objects()
+    assert key.startswith("quarantine/stream/dt=")
+    assert key.endswith(f"/{lambda_context.aws_request_id}-{sequence(3)}.jsonl")
+    rows = aws.quarantine_rows()
+    assert [(row["reason"], row["field"], row["sequence_number"]) for row in rows] == [
+        ("total_mismatch", "total_price", sequence(3)),
+        ("invalid_json", None, sequence(4)),
+        ("invalid_field", "status", sequence(5)),
+    ]
+    assert all(row["source"] == "stream" and row["quarantined_at"] for row in rows)
+    assert rows[1]["record"]["length"] == len(b"definitely not json, card 4111 1111 1111 1111")
+
+
+def test_clean_rows_are_keyed_with_the_secret_from_secrets_manager(aws: Aws, lambda_context: Any) -> None:
+    # Given the same customer sent twice in two invocations
+    transform_handler.handler(kinesis_event([load_event("sale_web")]), lambda_context)
+    transform_handler.handler(
+        kinesis_event([load_event("sale_web", event_id="again")], first_sequence=9), lambda_context
+    )
+
+    # Then both rows carry the same customer_key, computed with the secret's value
+    from lakewatch.domain import pii
+
+    keys = {row["customer_key"] for row in aws.stream_payloads(SALES_STREAM)}
+    expected = pii.customer_key(pii.normalise_customer_identity("cust-42", "Jane Doe"), SECRET_VALUE.encode())
+    assert keys == {expected}
+
+
+def test_throttled_entries_are_retried_alone_and_each_record_lands_exactly_once(
+    aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stream that throttles two of five sales twice each
+    sales = [load_event("sale_web", event_id=f"sale-{index}") for index in range(5)]
+    flaky = FlakyKinesis(aws.kinesis, {"sale-1", "sale-3"}, times=2, code="ProvisionedThroughputExceededException")
+    monkeypatch.setattr(transform_handler, "kinesis_client", flaky)
+
+    # When the transform handles the batch
+    response = transform_handler.handler(kinesis_event(sales), lambda_context)
+
+    # Then everything is delivered, each record exactly once, after two backoffs that never really slept
+    assert response == {"batchItemFailures": []}
+    delivered = Counter(row["event_id"] for row in aws.stream_payloads(SALES_STREAM))
+    assert delivered == Counter({f"sale-{index}": 1 for index in range(5)})
+    assert flaky.calls == 3
+    assert len(aws.sleeps) == 2 and all(0 <= pause <= delivery.BACKOFF_CAP_SECONDS for pause in aws.sleeps)
+
+
+def test_entries_still_failing_after_the_retries_become_batch_item_failures(
+    aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a job-runs stream that keeps failing one run internally, and a batch with sales around it
+    batch = [load_event("sale_web"), load_event("job_run"), load_event("sale_store")]
+    flaky = FlakyKinesis(aws.kinesis, {"run-evt-0001"}, times=1_000, code="InternalFailure")
+    monkeypatch.setattr(transform_handler, "kinesis_client", flaky)
+
+    # When the transform handles it
+    response = transform_handler.handler(kinesis_event(batch), lambda_context)
+
+    # Then only that record is reported for Kinesis to retry, after a bounded number of attempts
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(1)}]}
+    assert flaky.calls == 1 + delivery.MAX_ATTEMPTS  # one call for the sales, MAX_ATTEMPTS for the job run
+    assert aws.stream_payloads(JOB_RUNS_STREAM) == []
+    assert len(aws.stream_payloads(SALES_STREAM)) == 2
+
+
+def test_a_non_retryable_entry_error_is_reported_without_retrying(
+    aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flaky = FlakyKinesis(aws.kinesis, {"sale-web-0001"}, times=1, code="AccessDeniedException")
+    monkeypatch.setattr(transform_handler, "kinesis_client", flaky)
+
+    response = transform_handler.handler(kinesis_event([load_event("sale_web")]), lambda_context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(0)}]}
+    assert flaky.calls == 1 and aws.sleeps == []
+
+
+def test_a_failed_quarantine_write_makes_the_rejected_records_batch_item_failures(
+    aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an S3 that refuses the quarantine object
+    class RefusingS3:
+        def put_object(self, **_: Any) -> None:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "PutObject")
+
+    monkeypatch.setattr(transform_handler, "s3_client", RefusingS3())
+
+    # When a mixed batch is handled
+    response = transform_handler.handler(kinesis_event(mixed_batch()), lambda_context)
+
+    # Then exactly the rejected records are left for Kinesis to retry; the valid ones were delivered
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(index)} for index in (3, 4, 5)]}
+    assert len(aws.stream_payloads(SALES_STREAM)) == 2
+
+
+def test_an_unreadable_pii_key_fails_the_whole_invocation(aws: Aws, lambda_context: Any) -> None:
+    # Given the secret has been deleted
+    aws.secrets.delete_secret(SecretId="lakewatch/pii-key", ForceDeleteWithoutRecovery=True)
+
+    # When a batch arrives, the invocation fails (the event source mapping retries and bisects the batch)
+    with pytest.raises(ClientError):
+        transform_handler.handler(kinesis_event([load_event("sale_web")]), lambda_context)
+    assert aws.stream_payloads(SALES_STREAM) == []
+
+
+def test_no_pii_reaches_streams_quarantine_or_logs(
+    aws: Aws, lambda_context: Any, capsys: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a batch full of names, ids, card numbers and e-mail addresses, valid and invalid
+    batch = [
+        *mixed_batch(),
+        load_event("sale_web", event_type="refund"),
+        load_event("sale_store", customer_id="cust-42", items="4111 1111 1111 1111"),
+    ]
+
+    # When the transform handles it
+    transform_handler.handler(kinesis_event(batch), lambda_context)
+
+    # Then no stream record, quarantine object, log line (as Powertools formats it) or metric contains any of it
+    formatter = transform_handler.logger.registered_formatter
+    log_lines = [formatter.format(record) for record in caplog.records]
+    outputs = [
+        json.dumps(aws.stream_payloads(SALES_STREAM)),
+        json.dumps(aws.stream_payloads(JOB_RUNS_STREAM)),
+        *(body.decode() for body in aws.quarantine_objects().values()),
+        capsys.readouterr().out,
+        *log_lines,
+    ]
+    assert any('"received":8' in line and '"unknown_event_type":1' in line for line in log_lines)
+    for output in outputs:
+        for secret in PII_STRINGS:
+            assert secret not in output
+
+
+def test_metrics_count_received_delivered_and_quarantined_by_reason(aws: Aws, lambda_context: Any, capsys: Any) -> None:
+    transform_handler.handler(kinesis_event(mixed_batch()), lambda_context)
+
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    figures = {name: value for name, value in emf.items() if isinstance(value, list)}
+    assert figures == {
+        "RecordsReceived": [6.0],
+        "RecordsDelivered_sales": [2.0],
+        "RecordsDelivered_job_runs": [1.0],
+        "RecordsQuarantined": [3.0],
+        "RecordsQuarantined_total_mismatch": [1.0],
+        "RecordsQuarantined_invalid_json": [1.0],
+        "RecordsQuarantined_invalid_field": [1.0],
+        "DeliveryRetries": [0.0],
+        "DeliveryFailures": [0.0],
+    }
+
+
+def clean(event_id: str, size: int) -> Clean:
+    return Clean("sales", event_id, "2024-05-01", b"x" * size)
+
+
+def test_put_records_requests_stay_within_500_records_and_5_mib() -> None:
+    # Given 1,200 small entries and then 6 entries of 1 MiB each
+    small = [(str(index), clean(f"e{index}", 100)) for index in range(1_200)]
+    large = [(str(index), clean(f"big{index}", 1024 * 1024 - 10)) for index in range(6)]
+
+    # When they are chunked for PutRecords
+    small_chunks = delivery.chunk_entries(small)
+    large_chunks = delivery.chunk_entries(large)
+
+    # Then every request is within both limits and nothing is lost or reordered
+    assert [len(chunk) for chunk in small_chunks] == [500, 500, 200]
+    assert [len(chunk) for chunk in large_chunks] == [5, 1]
+    assert [entry for chunk in small_chunks + large_chunks for entry in chunk] == small + large
+
+
+def test_backoff_is_bounded_exponential_with_full_jitter() -> None:
+    retry = delivery.Retry(sleep=lambda _: None, random=lambda: 1.0)
+    assert [retry.delay(attempt) for attempt in range(1, 7)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0]
+    assert delivery.Retry(sleep=lambda _: None, random=lambda: 0.0).delay(3) == 0.0

@@ -1,0 +1,65 @@
+"""PII helpers: masking free text, scrubbing records, keyed customer hashes."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from lakewatch.domain import pii
+
+KEY = b"k" * 32
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("card 4111111111111111 declined", "card [card] declined"),
+        ("card 4111 1111 1111 1111 declined", "card [card] declined"),
+        ("card 4111-1111-1111-1111", "card [card]"),
+        ("amex 3782 822463 10005", "amex [card]"),
+        ("mail ops@example.co.uk now", "mail [email] now"),
+        ("run 123456789012 rows", "run 123456789012 rows"),
+        ("2024-05-01 12:00:00 took 3600 s", "2024-05-01 12:00:00 took 3600 s"),
+    ],
+)
+def test_mask_text_masks_card_numbers_and_emails_but_not_ordinary_numbers(text: str, expected: str) -> None:
+    assert pii.mask_text(text) == expected
+
+
+def test_scrub_drops_pii_fields_at_any_depth_and_masks_text() -> None:
+    # Given a record with PII fields at several depths, free text and a quote-less card number
+    record = {
+        "card_number": "4111111111111111",
+        "customer_name": "Jane",
+        "nested": [{"customer_id": "c-1", "note": "jane@example.com"}],
+        "bare": 4111111111111111,
+        "total": 12.5,
+        "ok": True,
+    }
+
+    # When it is scrubbed
+    scrubbed = pii.scrub(record)
+
+    # Then nothing identifying survives and the rest is kept
+    assert scrubbed == {"nested": [{"note": "[email]"}], "bare": "[number]", "total": 12.5, "ok": True}
+    assert record["card_number"] == "4111111111111111"
+
+
+def test_customer_key_is_a_keyed_blake2b_that_depends_on_the_key() -> None:
+    identity = pii.normalise_customer_identity("c-1", None)
+    expected = hashlib.blake2b(b"id:c-1", key=KEY, digest_size=16).hexdigest()
+    assert pii.customer_key(identity, KEY) == expected
+    assert pii.customer_key(identity, b"another key") != expected
+    assert pii.customer_key(identity, KEY) == expected  # the cached keyed state is never mutated
+
+
+def test_customer_identity_prefers_a_normalised_name_and_ignores_blanks() -> None:
+    assert pii.normalise_customer_identity("c-1", "  Jane   DOE ") == "name:jane doe"
+    assert pii.normalise_customer_identity(" c-1 ", "   ") == "id:c-1"
+    assert pii.normalise_customer_identity(None, None) is None
+    assert pii.customer_key(None, KEY) is None
+
+
+def test_fingerprint_keeps_only_length_and_hash() -> None:
+    assert pii.fingerprint(b"abc") == {"length": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}
