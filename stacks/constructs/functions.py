@@ -139,6 +139,9 @@ class LambdaFactory(Construct):
         )
         acknowledge_wildcards(
             role,
-            {"Resource::*": "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions."},
+            {
+                "Resource::*": "Active tracing: X-Ray PutTraceSegments and PutTelemetryRecords accept no "
+                "resource-level permissions, so their statement must name Resource *."
+            },
         )
         return function

@@ -89,7 +89,11 @@ class GlueJobs(Construct):
             "Spark writes Parquet into dt= partitions of the sales table (and cleans up its own temporary files).",
         )
         allow_objects(
-            etl_role, bucket, ["s3:PutObject"], f"{QUARANTINE_ROOT}/*", "Rejected CSV rows go to quarantine/."
+            etl_role,
+            bucket,
+            ["s3:PutObject"],
+            f"{QUARANTINE_ROOT}/*",
+            "Rejected CSV rows are written, masked and with their reason, under quarantine/.",
         )
         allow_secret_read(etl_role, pii_key_secret, key)
         self.pos_csv_etl = self._job(
@@ -166,7 +170,7 @@ class GlueJobs(Construct):
             self._bucket,
             ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
             f"{GLUE_TEMP_ROOT}/*",
-            "Glue's --TempDir: scratch files of the job run.",
+            "Glue's --TempDir: the scratch files of a job run live (and expire) under glue-temp/.",
         )
         log_groups = Stack.of(self).format_arn(
             service="logs",
