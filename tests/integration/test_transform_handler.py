@@ -16,6 +16,7 @@ from moto import mock_aws
 from transform import delivery
 from transform import handler as transform_handler
 
+from lakewatch.domain import pii
 from lakewatch.domain.transform import Clean
 from tests.fixtures import kinesis_event, load_event
 
@@ -150,8 +151,6 @@ def test_clean_rows_are_keyed_with_the_secret_from_secrets_manager(aws: Aws, lam
     )
 
     # Then both rows carry the same customer_key, computed with the secret's value
-    from lakewatch.domain import pii
-
     keys = {row["customer_key"] for row in aws.stream_payloads(SALES_STREAM)}
     expected = pii.customer_key(pii.normalise_customer_identity("cust-42", "Jane Doe"), SECRET_VALUE.encode())
     assert keys == {expected}

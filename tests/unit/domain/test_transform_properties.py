@@ -18,7 +18,9 @@ CARD = "4929 1234 5678 9012"
 NAME = "Zebedee Quux"
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+)
 json_values = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
@@ -42,6 +44,10 @@ def test_any_bytes_give_a_verdict_and_never_raise(data: bytes) -> None:
 def test_any_json_object_gives_a_verdict_and_never_raises(event: dict[str, Any]) -> None:
     data = json.dumps(event).encode()
     assert isinstance(transform_record(data, pii_key=KEY, ingested_at=NOW), Clean | Rejected)
+
+
+def cents(value: int) -> float:
+    return value / 100
 
 
 @st.composite
