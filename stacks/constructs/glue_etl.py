@@ -20,6 +20,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from glue_jobs.compact_partitions import COMPACTION_ROOT
 from lakewatch.domain.tables import LAKE_ROOT, QUARANTINE_ROOT, SALES, TABLES
 from stacks.config import GLUE_TEMP_ROOT, LANDING_POS_PREFIX, StageConfig
 from stacks.constructs.bundling import REPO_ROOT, domain_package_asset
@@ -120,11 +121,19 @@ class GlueJobs(Construct):
             "Compaction rewrites the files of any lake table's partition: read, write the merged file, delete the "
             "small ones after verification.",
         )
+        allow_objects(
+            compaction_role,
+            bucket,
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            f"{COMPACTION_ROOT}/*",
+            "Compaction stages, verifies and records (manifest) each run outside the table prefixes, then cleans up.",
+        )
         self.compaction = self._job(
             "CompactPartitions",
             script=COMPACTION_SCRIPT,
             role=compaction_role,
             description="lakewatch: rewrite a day's small Firehose files into few large ones (verify, then swap)",
+            # One run per table at a time: the trigger starts one run per table, each on its own partition.
             max_concurrent_runs=len(TABLES),
             arguments={**common_arguments, "--job-bookmark-option": "job-bookmark-disable"},
         )

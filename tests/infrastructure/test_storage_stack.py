@@ -254,3 +254,34 @@ def test_per_stage_overrides_apply_and_flat_keys_win() -> None:
     config = StageConfig.from_context(context)
     assert config.removal_policy.value == "destroy"
     assert config.stream_retention_hours == 36
+
+
+def test_stateful_logical_ids_never_change_by_accident(synth: Synth) -> None:
+    # A changed logical id makes CloudFormation replace the resource: a new, empty bucket, table or key.
+    stateful_types = {
+        "AWS::KMS::Key",
+        "AWS::S3::Bucket",
+        "AWS::Glue::Database",
+        "AWS::Glue::Table",
+        "AWS::Kinesis::Stream",
+        "AWS::DynamoDB::Table",
+        "AWS::SecretsManager::Secret",
+    }
+    found = {
+        key
+        for key, resource in synth.storage_template.to_json()["Resources"].items()
+        if resource["Type"] in stateful_types
+    }
+    assert found == {
+        "EncryptionKey3A692D6E",
+        "BucketsAccessLogsBucketA2F77391",
+        "BucketsLakeBucket556C5D55",
+        "CatalogDatabaseE63956BB",
+        "CatalogSalesTable8A843A67",
+        "CatalogJobRunsTable759B0FF9",
+        "StreamsEventsRaw5866F792",
+        "StreamsSalesClean61B35EEB",
+        "StreamsJobRunsClean90F08DB6",
+        "BaselinesTable1D102F1D",
+        "PiiKeySecret5BF9AC79",
+    }
