@@ -272,7 +272,8 @@ def test_stateful_logical_ids_never_change_by_accident(synth: Synth) -> None:
         for key, resource in synth.storage_template.to_json()["Resources"].items()
         if resource["Type"] in stateful_types
     }
-    assert found == {
+    # New resources may appear; the ones holding data today must keep their ids.
+    assert found >= {
         "EncryptionKey3A692D6E",
         "BucketsAccessLogsBucketA2F77391",
         "BucketsLakeBucket556C5D55",
