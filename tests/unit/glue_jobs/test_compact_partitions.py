@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -98,23 +99,69 @@ def test_many_small_files_become_one_with_the_same_rows(spark, partition: Path) 
     assert cp.LocalStore(partition.parents[2]).list(cp.COMPACTION_ROOT + "/") == {}
 
 
+@pytest.fixture(scope="module")
+def committed_run(spark, tmp_path_factory) -> Path:
+    """A lake root whose partition was staged, verified and committed (manifest written) into 2 files, then
+    the job died: the one Spark-staged state every crash test below starts from (copied, never changed)."""
+    root = tmp_path_factory.mktemp("committed")
+    with pytest.raises(cp.SimulatedCrash):
+        cp.compact_local(spark, _make_partition(root), target_files=2, fail_after="manifest")
+    return root
+
+
+def _crash_state(committed_run: Path, tmp_path: Path, step: str) -> Path:
+    """The lake as a run that died right after `step` leaves it.
+
+    Before the manifest (staged, verified) the disk holds the sources and the staged files: the committed state
+    minus its manifest. After it, `finish` (the code every run executes after writing its manifest) is run
+    from the committed state and stopped at `step`.
+    """
+    root = tmp_path / "lake-bucket"
+    shutil.copytree(committed_run, root)
+    store = cp.LocalStore(root)
+    runs = cp.partition_runs_prefix(tables.SALES, DT)
+    (manifest_key,) = [key for key in store.list(runs) if key.endswith(cp.MANIFEST_NAME)]
+    if cp.STEPS.index(step) < cp.STEPS.index("manifest"):
+        store.delete([manifest_key])
+    elif step != "manifest":
+
+        def crash(current: str) -> None:
+            if current == step:
+                raise cp.SimulatedCrash(current)
+
+        with pytest.raises(cp.SimulatedCrash):
+            cp.finish(store, cp.Manifest.from_json(store.read_text(manifest_key)), checkpoint=crash)
+    return root / tables.SALES.partition_prefix(DT)
+
+
 @pytest.mark.parametrize("step", cp.STEPS)
 def test_a_run_interrupted_at_any_step_is_finished_or_rolled_back_by_the_next(
-    spark, partition: Path, step: str
+    spark, committed_run: Path, tmp_path: Path, step: str
 ) -> None:
-    # Given a run that dies right after `step`
-    before = _rows(partition)
-    with pytest.raises(cp.SimulatedCrash):
-        cp.compact_local(spark, partition, target_files=1, fail_after=step)
+    # Given a partition whose compaction died right after `step`
+    before = _rows(committed_run / tables.SALES.partition_prefix(DT))
+    partition = _crash_state(committed_run, tmp_path, step)
     # Then at that instant a reader still sees every row at least once (never a lost row)
     assert set(_rows(partition)) == set(before)
     # When the job runs again
-    result = cp.compact_local(spark, partition, target_files=1)
-    # Then the partition holds the same multiset of rows, compacted, and the interrupted run is cleaned up
+    result = cp.compact_local(spark, partition, target_files=2)
+    # Then the partition holds exactly the same multiset of rows, compacted, and no run folder is left
     assert len(result["recovered"]) == 1
     assert _rows(partition) == before
-    assert len(_visible_files(partition)) == 1
+    assert len(_visible_files(partition)) == 2
     assert cp.LocalStore(partition.parents[2]).list(cp.COMPACTION_ROOT + "/") == {}
+
+
+def test_a_job_dying_inside_its_own_swap_is_finished_by_the_next(spark, partition: Path) -> None:
+    # Given a real run that dies after deleting its first source
+    before = _rows(partition)
+    with pytest.raises(cp.SimulatedCrash):
+        cp.compact_local(spark, partition, target_files=1, fail_after="deleted_one")
+    # When the job runs again (recovery only: no Spark work is left)
+    cp.compact_local(spark, partition, target_files=1)
+    # Then nothing is lost or doubled
+    assert _rows(partition) == before
+    assert len(_visible_files(partition)) == 1
 
 
 def test_a_compacted_partition_is_left_alone(tmp_path: Path) -> None:
