@@ -33,8 +33,9 @@ MAX_UPDATE_ATTEMPTS = 5
 #: its MaximumRecordAgeInSeconds (7 days at most).
 ALERT_MARKER_TTL_SECONDS = 14 * 86_400
 #: A marker still "sending" after this long belongs to an attempt that died between claim and publish
-#: (timeout, out of memory); the next attempt takes it over. Longer than one SNS publish can take with the
-#: client settings in the handler (a few seconds, three attempts), shorter than a retry backlog.
+#: (timeout, out of memory); the next attempt takes it over. It must exceed the function timeout (60 s in
+#: `stacks/constructs/job_monitoring.py`), so a live attempt is never overtaken, and stay short so a
+#: crashed attempt's alert is not held back for long.
 ALERT_CLAIM_LEASE_SECONDS = 120
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
