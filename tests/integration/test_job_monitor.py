@@ -257,7 +257,6 @@ class FlakySns:
 def test_a_failed_publish_is_retried_on_redelivery_and_sent_once(aws: Aws, lambda_context: Any) -> None:
     # Given SNS failing on the first attempt to publish a failure alert
     deps = job_monitor.dependencies()
-    job_monitor.dependencies.cache_clear()
     flaky = FlakySns(aws.sns)
     event = kinesis_event([clean_job_run(run_id="r-1", status="FAILED")])
 
