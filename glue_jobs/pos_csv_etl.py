@@ -50,6 +50,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from lakewatch.domain import pii, tables
@@ -122,7 +123,7 @@ def process_line(
     text = line.rstrip("\r\n").removeprefix("\ufeff")  # a byte-order mark only ever starts a file
     if not text.strip():
         return LineOutcome(KIND_BLANK)
-    location = PurePosixPath(source_file).name
+    location = PurePosixPath(unquote(source_file)).name  # Spark's input_file_name() is a URI
     try:
         fields = next(csv.reader([text], strict=True), [])
     except csv.Error:
