@@ -495,7 +495,8 @@ def _glue_main() -> None:  # pragma: no cover - runs only inside AWS Glue
         transformation_ctx="pos_csv_landing",
     ).toDF()
     if "col0" in landing.columns:
-        lines = landing.select(F.col("source_file"), F.col("col0").alias("line"))
+        source_file = F.col("source_file") if "source_file" in landing.columns else F.input_file_name()
+        lines = landing.select(source_file.alias("source_file"), F.col("col0").alias("line"))
         counts = run_s3(
             glue_context.spark_session,
             lines,
