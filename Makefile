@@ -40,7 +40,7 @@ test: bootstrap
 	$(MAKE) --no-print-directory synth
 
 synth: bootstrap
-	npx --no-install cdk synth --all --quiet
+	npx --no-install cdk synth --quiet
 
 lint: $(VENV_STAMP)
 	$(PY) -m ruff check .

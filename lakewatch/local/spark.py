@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ def local_spark_session(app_name: str = "lakewatch-local") -> Any:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.warehouse.dir", str(_REPO_ROOT / ".build" / "spark-warehouse"))
+        # Python workers must run this venv's interpreter (msgspec) with the repository importable, as the
+        # Glue job's --extra-py-files makes it on AWS.
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.pyspark.driver.python", sys.executable)
+        .config("spark.executorEnv.PYTHONPATH", str(_REPO_ROOT))
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -1,0 +1,358 @@
+"""`python -m lakewatch demo`: generate a café chain's sales and 100 clients' batch runs, run the whole
+pipeline offline, and show what an analyst and an on-call engineer would look at, checked against what
+was planted in the data.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from lakewatch.local import synthetic
+from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
+
+#: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine.
+DEMO_NOW = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
+SALES_DAYS = 60
+POS_CSV_DAYS = 14
+#: Stores whose tills stream to Kinesis, and café stores that still drop CSV files (seed 002).
+STREAMING_STORES = ("Leeds", "London Camden")
+CSV_STORES = ("Chesterfield", "Uppingham")
+#: Shown at the end of the demo; LAKE is replaced by the demo's lake directory.
+_QUERY_HINT = (
+    ".venv/bin/python -c \"import duckdb; print(duckdb.sql(\\\"SELECT store, count(*) AS sales "
+    "FROM read_parquet('LAKE/sales/*/*.parquet', hive_partitioning=true) GROUP BY ALL\\\"))\""
+)
+
+
+def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console | None = None) -> int:
+    console = console or Console()
+    started = time.perf_counter()
+    console.print(Rule("[bold]lakewatch demo[/]: the whole pipeline on synthetic data, AWS emulated in-process"))
+
+    end = DEMO_NOW.date()
+    inputs = out / "input"
+    with console.status("Generating synthetic data…"):
+        sales = synthetic.generate_sales(
+            start=end - timedelta(days=SALES_DAYS), days=SALES_DAYS, seed=seed, stores=STREAMING_STORES
+        )
+        job_runs = synthetic.generate_job_runs(start=end - timedelta(days=days), days=days, clients=clients, seed=seed)
+        pos = synthetic.generate_pos_csv(
+            start=end - timedelta(days=POS_CSV_DAYS), days=POS_CSV_DAYS, stores=CSV_STORES, seed=seed
+        )
+        events_file = synthetic.write_events_file(inputs / "events.jsonl", synthetic.to_jsonl_lines(sales, job_runs))
+        pos_dir = synthetic.write_pos_files(inputs / "pos", pos.files)
+    _print_inputs(
+        console,
+        sales=sales.manifest,
+        job_runs=job_runs.manifest,
+        pos=pos.manifest,
+        events_file=events_file,
+        pos_dir=pos_dir,
+    )
+
+    with Progress(
+        TextColumn("[bold blue]{task.description:<32}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=total)
+            progress.update(tasks[step], completed=done, total=total)
+
+        report = local_run(
+            LocalRunOptions(events=events_file, out=out, pos_csv=pos_dir, now=DEMO_NOW), progress=on_progress
+        )
+
+    queries = {path.stem: _read_csv(path) for path in sorted((out / "queries").glob("*.csv"))}
+    alerts = [orjson.loads(line) for line in (out / "alerts.jsonl").read_bytes().splitlines() if line]
+    _print_accounting(console, report)
+    _print_analyst_view(console, queries)
+    _print_on_call_view(console, queries, alerts)
+    checks_passed = _print_checks(
+        console, report, alerts=alerts, sales=sales.manifest, job_runs=job_runs.manifest, pos=pos.manifest, out=out
+    )
+    _print_outputs(console, out, report, time.perf_counter() - started)
+    return 0 if checks_passed else 1
+
+
+# ------------------------------------------------------------------------------------------------ sections
+def _print_inputs(console: Console, *, sales: Any, job_runs: Any, pos: Any, events_file: Path, pos_dir: Path) -> None:
+    table = Table(box=box.SIMPLE_HEAD, title="Synthetic input", title_justify="left", show_edge=False)
+    table.add_column("stream / drop")
+    table.add_column("what", overflow="fold")
+    table.add_column("planted trouble", overflow="fold")
+    table.add_row(
+        "sales events → Kinesis",
+        f"{sales.valid_sales:,} sales over {sales.days} days: web + tills in {', '.join(sales.stores)}",
+        f"{sum(sales.quarantine_by_reason.values())} malformed records, {sales.duplicate_lines} redeliveries, "
+        "card numbers and names",
+    )
+    table.add_row(
+        "job runs → Kinesis",
+        f"{job_runs.runs:,} daily batch runs of {job_runs.clients} clients over {job_runs.days} days",
+        f"{len(job_runs.failed_run_ids)} failures, {len(job_runs.spikes)} duration spikes, "
+        f"{len(job_runs.stopped)} clients that stopped, {job_runs.duplicate_lines} redeliveries",
+    )
+    table.add_row(
+        "till CSV drops → S3 landing/",
+        f"{pos.files} files, {pos.valid_rows:,} sales from {', '.join(pos.stores)} over {pos.days} days",
+        f"{sum(pos.quarantine_by_reason.values())} bad rows, {pos.blank_lines} blank lines, "
+        f"{len(pos.redropped)} re-dropped file",
+    )
+    console.print(table)
+    console.print(f"  inputs written to [cyan]{events_file}[/] and [cyan]{pos_dir}/[/]\n")
+
+
+def _print_accounting(console: Console, report: RunReport) -> None:
+    table = Table(box=box.SIMPLE_HEAD, title="Where every record went", title_justify="left", show_edge=False)
+    table.add_column("outcome")
+    table.add_column("records", justify="right")
+    for table_name, count in sorted(report.clean_records.items()):
+        table.add_row(f"lake/{table_name} (via clean stream → Firehose)", f"{count:,}")
+    if report.pos_csv:
+        table.add_row("lake/sales (via POS CSV Glue job)", f"{report.pos_csv.get('sales_written', 0):,}")
+    quarantine_rows = _quarantine_reasons(Path(report.outputs["quarantine"]))
+    for (source, reason), count in sorted(quarantine_rows.items()):
+        table.add_row(f"quarantine/{source}: [yellow]{reason}[/]", f"{count:,}")
+    table.add_row("dead letters (on-failure destination)", f"{report.dead_lettered:,}")
+    console.print(table)
+    accounted = report.accounted_stream_records == report.input_records
+    mark = "[green]✓[/]" if accounted else "[red]✗[/]"
+    console.print(
+        f"  {mark} {report.input_records:,} stream records in, {report.accounted_stream_records:,} accounted for "
+        "(lake + quarantine + dead letters); redeliveries are stored and counted once by every query\n"
+    )
+
+
+def _print_analyst_view(console: Console, queries: dict[str, list[dict[str, str]]]) -> None:
+    console.print(Rule("[bold]Analyst view[/] (Athena named queries, last 30 days)"))
+    top = _table("top_products", ["product", "units", "revenue"], queries.get("top_products", [])[:8])
+    stores = _table(
+        "store_performance", ["store", "orders", "revenue", "avg_basket"], queries.get("store_performance", [])
+    )
+    console.print(Group(top, stores))
+    console.print(_peak_hours_chart(queries.get("peak_hours", [])))
+    returning = queries.get("returning_customers", [{}])
+    if returning:
+        row = returning[0]
+        console.print(
+            f"  returning_customers: {row.get('returning_customers', '?')} of {row.get('customers', '?')} "
+            f"customers bought on two or more days (share {_number(row.get('returning_share'), 3)})\n"
+        )
+
+
+def _print_on_call_view(console: Console, queries: dict[str, list[dict[str, str]]], alerts: list[dict]) -> None:
+    console.print(Rule("[bold]On-call view[/] (SNS alerts + job named queries)"))
+    by_type: dict[str, list[dict]] = {}
+    for alert in alerts:
+        if alert.get("topic") == "alerts":
+            by_type.setdefault(alert["attributes"].get("alert_type", "?"), []).append(alert)
+    summary = Table(box=box.SIMPLE_HEAD, title="alerts.jsonl", title_justify="left", show_edge=False)
+    summary.add_column("alert_type")
+    summary.add_column("severity")
+    summary.add_column("count", justify="right")
+    summary.add_column("example subject", overflow="fold")
+    for alert_type, items in sorted(by_type.items()):
+        summary.add_row(alert_type, items[0]["attributes"].get("severity", "?"), str(len(items)), items[0]["subject"])
+    console.print(summary)
+    worst = sorted(
+        queries.get("job_failures", []), key=lambda row: (-float(row.get("failed_cost_usd") or 0), row["client"])
+    )[:5]
+    console.print(
+        _table(
+            "job_failures: costliest failing jobs",
+            ["client", "job_name", "runs", "failed_runs", "failure_rate", "failed_cost_usd"],
+            worst,
+        )
+    )
+    console.print(
+        _table(
+            "failure_cost_by_month",
+            ["month", "runs", "failed_runs", "total_cost_usd", "failed_cost_usd", "failed_data_gb"],
+            queries.get("failure_cost_by_month", []),
+        )
+    )
+    outliers = sorted(queries.get("duration_outliers", []), key=lambda row: -float(row.get("ratio") or 0))[:5]
+    console.print(
+        _table(
+            "duration_outliers: biggest recent spikes",
+            ["client", "job_name", "started_at", "duration_seconds", "baseline_seconds", "ratio"],
+            outliers,
+        )
+    )
+    console.print(
+        _table(
+            "overdue_clients",
+            ["client", "job_name", "last_run_at", "hours_since_last_run"],
+            queries.get("overdue_clients", []),
+        )
+    )
+
+
+def _print_checks(
+    console: Console,
+    report: RunReport,
+    *,
+    alerts: list[dict],
+    sales: Any,
+    job_runs: Any,
+    pos: Any,
+    out: Path,
+) -> bool:
+    """Compare what the pipeline found with what the generator planted; the demo fails if they disagree."""
+    console.print(Rule("[bold]Checks[/] (pipeline findings vs what was planted)"))
+    alerted: dict[str, list[dict]] = {}
+    for alert in alerts:
+        alerted.setdefault(alert["attributes"].get("alert_type", "?"), []).append(alert["message"])
+    failed_alerted = sorted(message.get("run_id") for message in alerted.get("job_failed", []))
+    outlier_alerted = {message.get("run_id") for message in alerted.get("duration_outlier", [])}
+    overdue_alerted = sorted((m.get("client"), m.get("job_name")) for m in alerted.get("run_overdue", []))
+    stopped = sorted((item.client, item.job_name) for item in job_runs.stopped)
+    spikes = set(job_runs.spike_run_ids)
+    leaks = _pii_leaks(out, [*sales.pii_strings, *job_runs.pii_strings, *pos.pii_strings])
+    pos_written = (report.pos_csv or {}).get("sales_written")
+    checks = [
+        (
+            "one job_failed alert per failed or timed-out run",
+            failed_alerted == sorted(job_runs.failed_run_ids),
+            f"{len(failed_alerted)} alerts / {len(job_runs.failed_run_ids)} failed runs",
+        ),
+        (
+            "a duration_outlier alert for every planted spike, none elsewhere",
+            outlier_alerted == spikes,
+            f"{len(outlier_alerted & spikes)}/{len(spikes)} spikes, {len(outlier_alerted - spikes)} false alarms",
+        ),
+        (
+            "one run_overdue alert per stopped client/job",
+            overdue_alerted == stopped,
+            f"{len(overdue_alerted)} alerts / {len(stopped)} stopped",
+        ),
+        (
+            "lake rows: every distinct valid sale and run, plus redeliveries",
+            report.clean_records.get("sales", 0) == sales.valid_sales + sales.duplicate_lines
+            and report.clean_records.get("job_runs", 0) == job_runs.runs + job_runs.duplicate_lines,
+            f"{report.clean_records.get('sales', 0):,} sales, {report.clean_records.get('job_runs', 0):,} runs",
+        ),
+        (
+            "POS CSV: every distinct valid row stored once",
+            pos_written == pos.valid_rows,
+            f"{pos_written} / {pos.valid_rows} rows",
+        ),
+        (
+            "no card number, customer name, id or e-mail anywhere under the output",
+            not leaks,
+            f"{len(leaks)} leaks" + (f": {leaks[:3]}" if leaks else ""),
+        ),
+    ]
+    for label, passed, detail in checks:
+        mark = "[green]✓[/]" if passed else "[red]✗[/]"
+        console.print(f"  {mark} {label}  [dim]({detail})[/]")
+    console.print()
+    return all(passed for _, passed, _ in checks)
+
+
+def _print_outputs(console: Console, out: Path, report: RunReport, seconds: float) -> None:
+    lines = Text()
+    for label, path in report.outputs.items():
+        lines.append(f"  {label:<12}", style="bold")
+        lines.append(f"{path}\n", style="cyan")
+    steps = ", ".join(f"{step} {duration:.1f}s" for step, duration in report.step_seconds.items())
+    query_hint = _QUERY_HINT.replace("LAKE", str(out / "lake"))
+    body = Group(
+        lines,
+        Text(f"Ran in {seconds:.0f}s ({steps}).\n", style="dim"),
+        Text("Query the local lake yourself:", style="bold"),
+        Text(f"  {query_hint}\n", style="cyan"),
+        Text("On AWS the same SQL files are saved queries in the lakewatch Athena workgroup:", style="bold"),
+        Text("  Athena console → Query editor → workgroup 'lakewatch' → Saved queries", style="cyan"),
+    )
+    console.print(Panel(body, title="Outputs", title_align="left", border_style="green"))
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _table(title: str, columns: list[str], rows: list[dict[str, str]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False)
+    for column in columns:
+        numeric = bool(rows) and _is_number(rows[0].get(column))
+        table.add_column(column, justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*(_number(row.get(column)) for column in columns))
+    if not rows:
+        table.add_row(*(["—"] * len(columns)))
+    return table
+
+
+def _peak_hours_chart(rows: list[dict[str, str]]) -> Table:
+    table = Table(box=None, title="peak_hours (orders by UTC hour)", title_justify="left", show_header=False)
+    table.add_column("hour", justify="right")
+    table.add_column("bar")
+    table.add_column("orders", justify="right")
+    peak = max((int(row["orders"]) for row in rows), default=0) or 1
+    for row in sorted(rows, key=lambda item: int(item["hour"])):
+        orders = int(row["orders"])
+        table.add_row(f"{int(row['hour']):02d}h", "█" * max(1, round(40 * orders / peak)), f"{orders:,}")
+    return table
+
+
+def _is_number(value: str | None) -> bool:
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _number(value: str | None, digits: int = 2) -> str:
+    if value in (None, ""):
+        return "—"
+    if not _is_number(value):
+        return str(value)
+    number = float(value)  # type: ignore[arg-type]
+    if number.is_integer() and "." not in str(value):
+        return f"{int(number):,}"
+    return f"{number:,.{digits}f}"
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _quarantine_reasons(quarantine_dir: Path) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for path in quarantine_dir.rglob("*.jsonl"):
+        source = path.relative_to(quarantine_dir).parts[0]
+        for line in path.read_bytes().splitlines():
+            if line.strip():
+                key = (source, orjson.loads(line).get("reason", "?"))
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _pii_leaks(out: Path, secrets: list[str]) -> list[str]:
+    needles = [secret.encode() for secret in set(secrets) if secret]
+    leaks = []
+    for path in out.rglob("*"):
+        if path.is_file() and "input" not in path.relative_to(out).parts:
+            content = path.read_bytes()
+            leaks.extend(f"{needle.decode()} in {path}" for needle in needles if needle in content)
+    return leaks
