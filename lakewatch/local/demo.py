@@ -23,8 +23,9 @@ from rich.text import Text
 from lakewatch.local import synthetic
 from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
 
-#: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine.
-DEMO_NOW = datetime(2024, 7, 1, 9, 0, tzinfo=UTC)
+#: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine. The
+#: generated data ends on this day; at noon every healthy client's batch of the day has finished.
+DEMO_NOW = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 SALES_DAYS = 60
 POS_CSV_DAYS = 14
 #: Stores whose tills stream to Kinesis, and café stores that still drop CSV files (seed 002).
@@ -42,7 +43,7 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
     started = time.perf_counter()
     console.print(Rule("[bold]lakewatch demo[/]: the whole pipeline on synthetic data, AWS emulated in-process"))
 
-    end = DEMO_NOW.date()
+    end = DEMO_NOW.date() + timedelta(days=1)  # generators cover [start, start + days)
     inputs = out / "input"
     with console.status("Generating synthetic data…"):
         sales = synthetic.generate_sales(
