@@ -19,6 +19,8 @@ _CUSTOMER_KEY_BYTES = 16
 # 13-19 digits, optionally grouped by spaces or dashes: every card number format we accept on input.
 _CARD_LIKE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+#: What any masked text must contain; cheaper to look for than to run both substitutions.
+_DIGIT_OR_AT = re.compile(r"[\d@]")
 
 
 def normalise_customer_identity(customer_id: str | None, customer_name: str | None) -> str | None:
@@ -59,6 +61,8 @@ def _keyed_blake2b(key: bytes) -> Any:
 
 def mask_text(text: str) -> str:
     """Mask card-number-like digit runs and e-mail addresses in free text."""
+    if _DIGIT_OR_AT.search(text) is None:  # most text has neither: skip both substitutions
+        return text
     return _EMAIL.sub("[email]", _CARD_LIKE.sub("[card]", text))
 
 
@@ -68,12 +72,13 @@ def scrub(value: Any) -> Any:
     Used for quarantine rows: enough of the record survives to diagnose it, nothing that identifies a
     person or a card does.
     """
-    if isinstance(value, dict):
-        return {key: scrub(item) for key, item in value.items() if key not in PII_FIELDS}
-    if isinstance(value, list):
-        return [scrub(item) for item in value]
     if isinstance(value, str):
         return mask_text(value)
+    if isinstance(value, dict):
+        # Keys are free text too: a producer may key a map by card number or e-mail address.
+        return {mask_text(key): scrub(item) for key, item in value.items() if key not in PII_FIELDS}
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
     if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= 1e12:
         return "[number]"  # a bare 13+ digit number may be a card number that lost its quotes
     return value

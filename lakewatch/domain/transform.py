@@ -75,6 +75,8 @@ _JOB_STATUSES = events.JOB_STATUSES
 _DEFAULT_CURRENCY = events.DEFAULT_CURRENCY
 _MAX_INT = events.MAX_INT
 _MAX_LINE_TOTAL_CENTS = round(events.MAX_LINE_TOTAL * 100)
+#: cost_usd in its column's smallest unit (1e-4 USD); round(x * units) / units beats round(x, 4) severalfold.
+_COST_UNITS = 10**events.COST_SCALE
 _customer_key = pii.customer_key
 _identity = pii.normalise_customer_identity
 _fromisoformat = datetime.fromisoformat
@@ -92,14 +94,13 @@ def transform_record(data: bytes, *, pii_key: bytes, ingested_at: datetime, sour
     """
     if len(data) > MAX_RECORD_BYTES:
         return Rejected(Reason.TOO_LARGE, None, None, pii.fingerprint(data))
-    if data.startswith(KPL_MAGIC):
-        return Rejected(Reason.INVALID_JSON, KPL_FIELD, None, pii.fingerprint(data))
     try:
         event = _DECODER.decode(data)
     except msgspec.ValidationError as error:
         return _slow_path(data, error, pii_key, ingested_at, source)
-    except msgspec.DecodeError:
-        return Rejected(Reason.INVALID_JSON, None, None, pii.fingerprint(data))
+    except msgspec.DecodeError:  # a KPL aggregate is never valid JSON, so it is told apart only here
+        field = KPL_FIELD if data.startswith(KPL_MAGIC) else None
+        return Rejected(Reason.INVALID_JSON, field, None, pii.fingerprint(data))
     cached_at, ingested = _ingested_cache
     if cached_at is not ingested_at:
         ingested = _ingested_text(ingested_at)
@@ -269,7 +270,11 @@ def _clean_job_run(run: events.JobRun, ingested: str) -> Clean:
         status = status.strip().upper()
         if status not in _JOB_STATUSES:
             raise _Invalid(Reason.INVALID_FIELD, "status")
-    _utc_time(run.event_time, "event_time")
+    try:
+        if _fromisoformat(run.event_time).tzinfo is None:
+            raise _Invalid(Reason.INVALID_FIELD, "event_time")
+    except ValueError:
+        raise _Invalid(Reason.INVALID_FIELD, "event_time") from None
     started, started_at = _utc_time(run.started_at, "started_at")
     ended, ended_at = _utc_time(run.ended_at, "ended_at")
     if ended < started:
@@ -296,7 +301,7 @@ def _clean_job_run(run: events.JobRun, ingested: str) -> Clean:
         ended_at=ended_at,
         duration_seconds=float(duration),
         data_processed_gb=run.data_processed_gb,
-        cost_usd=None if cost_usd is None else round(cost_usd, events.COST_SCALE),
+        cost_usd=None if cost_usd is None else round(cost_usd * _COST_UNITS) / _COST_UNITS,
         instance_size=run.instance_size,
         error_message=error_message,
         ingested_at=ingested,

@@ -32,7 +32,7 @@ def test_scrub_drops_pii_fields_at_any_depth_and_masks_text() -> None:
     record = {
         "card_number": "4111111111111111",
         "customer_name": "Jane",
-        "nested": [{"customer_id": "c-1", "note": "jane@example.com"}],
+        "nested": [{"customer_id": "c-1", "note": "jane@example.com", "4111 1111 1111 1111": "keyed by card"}],
         "bare": 4111111111111111,
         "total": 12.5,
         "ok": True,
@@ -42,7 +42,12 @@ def test_scrub_drops_pii_fields_at_any_depth_and_masks_text() -> None:
     scrubbed = pii.scrub(record)
 
     # Then nothing identifying survives and the rest is kept
-    assert scrubbed == {"nested": [{"note": "[email]"}], "bare": "[number]", "total": 12.5, "ok": True}
+    assert scrubbed == {
+        "nested": [{"note": "[email]", "[card]": "keyed by card"}],
+        "bare": "[number]",
+        "total": 12.5,
+        "ok": True,
+    }
     assert record["card_number"] == "4111111111111111"
 
 
