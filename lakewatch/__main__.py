@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output directory (default: out/demo)")
     demo.add_argument("--seed", type=int, default=2024, help="random seed of the synthetic data")
     demo.add_argument("--clients", type=_positive_int, default=100, help="clients running daily batches")
-    demo.add_argument("--days", type=_positive_int, default=120, help="days of job-run history")
+    demo.add_argument("--days", type=_positive_int, default=60, help="days of job-run history")
 
     bench = commands.add_parser("bench", help="transform throughput against the base64+orjson floor")
     bench.add_argument("--records", type=_positive_int, default=20_000)

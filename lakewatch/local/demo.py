@@ -6,6 +6,7 @@ was planted in the data.
 from __future__ import annotations
 
 import csv
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,14 +27,14 @@ from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
 #: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine. The
 #: generated data ends on this day; at noon every healthy client's batch of the day has finished.
 DEMO_NOW = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
-SALES_DAYS = 60
+SALES_DAYS = 45
 POS_CSV_DAYS = 14
 #: Stores whose tills stream to Kinesis, and café stores that still drop CSV files (seed 002).
 STREAMING_STORES = ("Leeds", "London Camden")
 CSV_STORES = ("Chesterfield", "Uppingham")
 #: Shown at the end of the demo; LAKE is replaced by the demo's lake directory.
 _QUERY_HINT = (
-    ".venv/bin/python -c \"import duckdb; print(duckdb.sql(\\\"SELECT store, count(*) AS sales "
+    '.venv/bin/python -c "import duckdb; print(duckdb.sql(\\"SELECT store, count(*) AS sales '
     "FROM read_parquet('LAKE/sales/*/*.parquet', hive_partitioning=true) GROUP BY ALL\\\"))\""
 )
 
@@ -45,6 +46,7 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
 
     end = DEMO_NOW.date() + timedelta(days=1)  # generators cover [start, start + days)
     inputs = out / "input"
+    shutil.rmtree(inputs, ignore_errors=True)  # a previous demo's drops would be replayed too
     with console.status("Generating synthetic data…"):
         sales = synthetic.generate_sales(
             start=end - timedelta(days=SALES_DAYS), days=SALES_DAYS, seed=seed, stores=STREAMING_STORES

@@ -88,6 +88,9 @@ class RunReport:
     pos_csv: dict[str, Any] | None = None
     job_monitor_batches: int = 0
     schedule_ticks: int = 0
+    #: Invocations and seconds spent per Lambda function (moto calls included).
+    invocations: dict[str, int] = field(default_factory=dict)
+    function_seconds: dict[str, float] = field(default_factory=dict)
     alerts: dict[str, int] = field(default_factory=dict)
     queries: dict[str, int] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
@@ -268,9 +271,20 @@ class _Replay:
         handler = self.handlers["overdue_check"]
         while self._next_tick <= until:
             event = local_aws.scheduled_event(self._next_tick.strftime("%Y-%m-%dT%H:%M:%SZ"))
-            handler(event, _LambdaContext(function_name="overdue_check"))
+            self._timed("overdue_check", handler, event, _LambdaContext(function_name="overdue_check"))
             self.report.schedule_ticks += 1
             self._next_tick += SCHEDULE_INTERVAL
+
+    def _timed(self, function: str, handler: Callable[..., Any], event: dict, context: _LambdaContext) -> Any:
+        started = time.perf_counter()
+        try:
+            return handler(event, context)
+        finally:
+            report = self.report
+            report.invocations[function] = report.invocations.get(function, 0) + 1
+            report.function_seconds[function] = (
+                report.function_seconds.get(function, 0.0) + time.perf_counter() - started
+            )
 
     def _invoke_with_retries(self, function: str, batch: list[tuple[str, bytes]], stream_name: str) -> None:
         """Invoke like an event source mapping: retry from the first failure, then dead-letter the rest."""
@@ -283,7 +297,7 @@ class _Replay:
                 function_name=function, aws_request_id=f"local-{function}-{pending[0][0]}-{attempt}"
             )
             try:
-                response = handler(event, context) or {}
+                response = self._timed(function, handler, event, context) or {}
             except Exception as exc:  # an invocation error is what the mapping retries
                 error = f"{type(exc).__name__}: {exc}"
                 continue
