@@ -90,8 +90,7 @@ class LakeTable:
 
 
 SALE_ITEM_TYPE = (
-    "struct<product:string,size:string,flavour:string,"
-    "unit_price:decimal(10,2),quantity:int,line_total:decimal(12,2)>"
+    "struct<product:string,size:string,flavour:string,unit_price:decimal(10,2),quantity:int,line_total:decimal(12,2)>"
 )
 
 SALES = LakeTable(
