@@ -49,6 +49,7 @@ def _job_run(run_id: str, *, status: str = "SUCCEEDED", error: str | None = None
     run = {
         "event_type": "job_run",
         "event_id": f"evt-{run_id}",
+        "event_time": "2024-06-09T02:40:00Z",
         "run_id": run_id,
         "client": "acme-retail",
         "job_name": "nightly_sales_analysis",
@@ -157,6 +158,7 @@ def test_no_card_number_or_customer_name_anywhere_under_out(run: tuple[RunReport
     _, out = run
     files = [path for path in out.rglob("*") if path.is_file()]
     assert any(path.suffix == ".parquet" for path in files)
+    assert (out / "lambda-logs.jsonl").stat().st_size > 0, "handler logs and EMF metrics are scanned too"
     for path in files:
         content = path.read_bytes()
         for secret in (CARD_NUMBER, CUSTOMER_NAME, CUSTOMER_ID, "ops@example.com"):
