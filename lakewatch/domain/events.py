@@ -70,14 +70,15 @@ class SaleItem(Struct, kw_only=True, gc=False):
 
     Its fields are exactly the `sales.items` struct's (checked at import), so the transform completes the
     decoded item in place instead of building a second object per item on the hot path. `line_total` is
-    not part of the wire contract: whatever a producer sends there is overwritten.
+    not part of the wire contract: whatever a producer sends there is overwritten. An absent `quantity`
+    decodes as its default 1; an explicit null is turned into 1 by the transform.
     """
 
     product: Name
     size: str | None = None
     flavour: str | None = None
     unit_price: Annotated[float, Meta(ge=0, le=MAX_UNIT_PRICE)]
-    quantity: Annotated[int, Meta(ge=1, le=MAX_INT)] | None = None
+    quantity: Annotated[int, Meta(ge=1, le=MAX_INT)] | None = 1
     line_total: Any = None
 
 
@@ -126,8 +127,9 @@ Event = Sale | JobRun
 
 
 def _clean_struct(name: str, field_names: tuple[str, ...]) -> type[Struct]:
+    """A positional Struct (cheaper to build than by keyword on the hot path) that encodes as a JSON object."""
     fields: list[tuple[str, Any]] = [(field_name, Any) for field_name in field_names]
-    return msgspec.defstruct(name, fields, kw_only=True, gc=False)
+    return msgspec.defstruct(name, fields, gc=False)
 
 
 #: A clean `sales` row: `SALES.column_names` + `dt`, in that order.

@@ -77,13 +77,19 @@ _MAX_INT = events.MAX_INT
 _MAX_LINE_TOTAL_CENTS = round(events.MAX_LINE_TOTAL * 100)
 #: cost_usd in its column's smallest unit (1e-4 USD); round(x * units) / units beats round(x, 4) severalfold.
 _COST_UNITS = 10**events.COST_SCALE
-_customer_key = pii.customer_key
 _identity = pii.normalise_customer_identity
+_keyed_state = pii.keyed_state
+_mask_text = pii.mask_text
+_MAX_ERROR_MESSAGE_LENGTH = events.MAX_ERROR_MESSAGE_LENGTH
+_encode = _ENCODER.encode
+_UTC = UTC
 _fromisoformat = datetime.fromisoformat
 # Length of "YYYY-MM-DD HH:MM:SS.ffffff", the CLEAN_TIMESTAMP_FORMAT text that isoformat(" ") starts with.
 _CLEAN_TIMESTAMP_LENGTH = 26
 _DATE_LENGTH = 10
 _ingested_cache: tuple[datetime | None, str] = (None, "")
+#: (pii_key, its keyed BLAKE2b state) for the last key seen: every record of a process shares one key.
+_keyed_cache: tuple[bytes | None, Any] = (None, None)
 
 
 def transform_record(data: bytes, *, pii_key: bytes, ingested_at: datetime, source: str = "stream") -> Clean | Rejected:
@@ -148,6 +154,14 @@ def _ingested_text(ingested_at: datetime) -> str:
     return text
 
 
+def _keyed_for(pii_key: bytes) -> Any:
+    """`pii.keyed_state(pii_key)`, memoised for the last key: the key is fixed for the life of a process."""
+    global _keyed_cache  # noqa: PLW0603
+    keyed = _keyed_state(pii_key)
+    _keyed_cache = (pii_key, keyed)
+    return keyed
+
+
 def _utc_time(text: str, field: str) -> tuple[datetime, str]:
     """Parse an ISO-8601 time with `Z` or an offset; return it with its clean UTC text.
 
@@ -185,7 +199,7 @@ def _clean_sale(sale: events.Sale, pii_key: bytes, ingested: str, source: str) -
             raise _Invalid(Reason.INVALID_FIELD, "payment_method")
     store = sale.store
     if channel == "store":
-        if store is None or not store.strip():
+        if not store or store.isspace():
             raise _Invalid(Reason.MISSING_FIELD, "store")
     else:
         store = None
@@ -194,7 +208,7 @@ def _clean_sale(sale: events.Sale, pii_key: bytes, ingested: str, source: str) -
         moment = _fromisoformat(text)
     except ValueError:
         raise _Invalid(Reason.INVALID_FIELD, "event_time") from None
-    if moment.tzinfo is UTC and len(text) >= 20 and text[4] == "-" and text[7] == "-" and text[13] == ":":
+    if moment.tzinfo is _UTC and len(text) >= 20 and text[4] == "-" and text[7] == "-" and text[13] == ":":
         microsecond = moment.microsecond
         event_time = (
             f"{text[:10]} {text[11:19]}.{microsecond:06d}" if microsecond else f"{text[:10]} {text[11:19]}.000000"
@@ -209,11 +223,11 @@ def _clean_sale(sale: events.Sale, pii_key: bytes, ingested: str, source: str) -
     item_count = 0
     for item in items:
         cents = round(item.unit_price * 100)
-        item.unit_price = cents / 100
         quantity = item.quantity
-        if quantity is None:
+        if quantity is None:  # an explicit null; an absent quantity already decodes as 1
             item.quantity = quantity = 1
         line = cents * quantity
+        item.unit_price = cents / 100
         item.line_total = line / 100
         gross += line
         item_count += quantity
@@ -225,34 +239,47 @@ def _clean_sale(sale: events.Sale, pii_key: bytes, ingested: str, source: str) -
     if not -1 <= gross - discount_cents - total_cents <= 1:
         raise _Invalid(Reason.TOTAL_MISMATCH, "total_price")
 
-    customer_id = sale.customer_id
     customer_name = sale.customer_name
+    customer_id = sale.customer_id
+    if customer_name is None and customer_id is None:
+        customer_key = None
+    else:
+        identity = _identity(customer_id, customer_name)
+        if identity is None:
+            customer_key = None
+        else:  # pii.customer_key, inlined with the keyed state cached per key
+            cached_key, keyed = _keyed_cache
+            if cached_key is not pii_key:
+                keyed = _keyed_for(pii_key)
+            hasher = keyed.copy()
+            hasher.update(identity.encode())
+            customer_key = hasher.hexdigest()
     currency = sale.currency
     if currency is None:
         currency = _DEFAULT_CURRENCY
     elif not currency.isupper():
         currency = currency.upper()
+    event_id = sale.event_id
     dt = event_time[:_DATE_LENGTH]
+    # Positional, in CleanSale's field order (SALES.column_names + dt); the unit tests pin every column.
     row = _CleanSale(
-        event_id=sale.event_id,
-        event_time=event_time,
-        channel=channel,
-        store=store,
-        order_id=sale.order_id,
-        customer_key=None
-        if customer_id is None and customer_name is None
-        else _customer_key(_identity(customer_id, customer_name), pii_key),
-        payment_method=payment_method,
-        items=items,
-        item_count=item_count,
-        discount=discount_cents / 100,
-        total_price=total_cents / 100,
-        currency=currency,
-        source=source,
-        ingested_at=ingested,
-        dt=dt,
+        event_id,
+        event_time,
+        channel,
+        store,
+        sale.order_id,
+        customer_key,
+        payment_method,
+        items,
+        item_count,
+        discount_cents / 100,
+        total_cents / 100,
+        currency,
+        source,
+        ingested,
+        dt,
     )
-    return Clean(_SALES, sale.event_id, dt, _ENCODER.encode(row))
+    return Clean(_SALES, event_id, dt, _encode(row))
 
 
 def _check_item_bounds(items: list[events.SaleItem], item_count: int) -> None:
@@ -275,39 +302,66 @@ def _clean_job_run(run: events.JobRun, ingested: str) -> Clean:
             raise _Invalid(Reason.INVALID_FIELD, "event_time")
     except ValueError:
         raise _Invalid(Reason.INVALID_FIELD, "event_time") from None
-    started, started_at = _utc_time(run.started_at, "started_at")
-    ended, ended_at = _utc_time(run.ended_at, "ended_at")
+    # _utc_time's fast path inlined for both ends, as in _clean_sale.
+    text = run.started_at
+    try:
+        started = _fromisoformat(text)
+    except ValueError:
+        raise _Invalid(Reason.INVALID_FIELD, "started_at") from None
+    if started.tzinfo is _UTC and len(text) >= 20 and text[4] == "-" and text[7] == "-" and text[13] == ":":
+        microsecond = started.microsecond
+        started_at = (
+            f"{text[:10]} {text[11:19]}.{microsecond:06d}" if microsecond else f"{text[:10]} {text[11:19]}.000000"
+        )
+    else:
+        started, started_at = _utc_time(text, "started_at")
+    text = run.ended_at
+    try:
+        ended = _fromisoformat(text)
+    except ValueError:
+        raise _Invalid(Reason.INVALID_FIELD, "ended_at") from None
+    if ended.tzinfo is _UTC and len(text) >= 20 and text[4] == "-" and text[7] == "-" and text[13] == ":":
+        microsecond = ended.microsecond
+        ended_at = (
+            f"{text[:10]} {text[11:19]}.{microsecond:06d}" if microsecond else f"{text[:10]} {text[11:19]}.000000"
+        )
+    else:
+        ended, ended_at = _utc_time(text, "ended_at")
     if ended < started:
         raise _Invalid(Reason.INVALID_FIELD, "ended_at")
     derived = (ended - started).total_seconds()
     duration = run.duration_seconds
     if duration is None:
         duration = derived
-    elif abs(duration - derived) > DURATION_TOLERANCE_S:
+    elif not -DURATION_TOLERANCE_S <= duration - derived <= DURATION_TOLERANCE_S:
         raise _Invalid(Reason.INVALID_FIELD, "duration_seconds")
     error_message = run.error_message
     if error_message is not None:
         # Mask before truncating: a cut could otherwise leave a card-number fragment too short to match.
-        error_message = pii.mask_text(error_message)[: events.MAX_ERROR_MESSAGE_LENGTH]
+        error_message = _mask_text(error_message)[:_MAX_ERROR_MESSAGE_LENGTH]
     cost_usd = run.cost_usd
+    if cost_usd is not None:
+        cost_usd = round(cost_usd * _COST_UNITS) / _COST_UNITS
+    event_id = run.event_id
     dt = ended_at[:_DATE_LENGTH]
+    # Positional, in CleanJobRun's field order (JOB_RUNS.column_names + dt); the unit tests pin every column.
     row = _CleanJobRun(
-        event_id=run.event_id,
-        run_id=run.run_id,
-        client=run.client,
-        job_name=run.job_name,
-        status=status,
-        started_at=started_at,
-        ended_at=ended_at,
-        duration_seconds=float(duration),
-        data_processed_gb=run.data_processed_gb,
-        cost_usd=None if cost_usd is None else round(cost_usd * _COST_UNITS) / _COST_UNITS,
-        instance_size=run.instance_size,
-        error_message=error_message,
-        ingested_at=ingested,
-        dt=dt,
+        event_id,
+        run.run_id,
+        run.client,
+        run.job_name,
+        status,
+        started_at,
+        ended_at,
+        duration,
+        run.data_processed_gb,
+        cost_usd,
+        run.instance_size,
+        error_message,
+        ingested,
+        dt,
     )
-    return Clean(_JOB_RUNS, run.event_id, dt, _ENCODER.encode(row))
+    return Clean(_JOB_RUNS, event_id, dt, _encode(row))
 
 
 # ---------------------------------------------------------------------------------------------- slow path
