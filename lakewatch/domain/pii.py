@@ -12,6 +12,8 @@ import hashlib
 import re
 from typing import Any
 
+from lakewatch.domain import events
+
 #: Fields that must never leave the transform in clear, wherever they appear in a record.
 PII_FIELDS = frozenset({"card_number", "customer_name", "customer_id"})
 
@@ -19,8 +21,18 @@ _CUSTOMER_KEY_BYTES = 16
 # 13-19 digits, optionally grouped by spaces or dashes: every card number format we accept on input.
 _CARD_LIKE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-#: What any masked text must contain; cheaper to look for than to run both substitutions.
-_DIGIT_OR_AT = re.compile(r"[\d@]")
+#: What any card-like run starts with (a digit, then 12 more digits or separators): a necessary condition that
+#: is several times cheaper to look for than running `_CARD_LIKE.sub` on text that has none.
+_CARD_HINT = re.compile(r"\d[\d -]{12}")
+#: Field names of the wire contract: constant text without PII (checked below), so `scrub` need not mask them.
+_CONTRACT_KEYS = frozenset(
+    {
+        events.EVENT_TYPE_FIELD,
+        *events.Sale.__struct_fields__,
+        *events.SaleItem.__struct_fields__,
+        *events.JobRun.__struct_fields__,
+    }
+)
 
 
 def normalise_customer_identity(customer_id: str | None, customer_name: str | None) -> str | None:
@@ -65,27 +77,49 @@ def keyed_state(key: bytes) -> Any:
 
 def mask_text(text: str) -> str:
     """Mask card-number-like digit runs and e-mail addresses in free text."""
-    if _DIGIT_OR_AT.search(text) is None:  # most text has neither: skip both substitutions
-        return text
-    return _EMAIL.sub("[email]", _CARD_LIKE.sub("[card]", text))
+    if _CARD_HINT.search(text) is not None:
+        text = _CARD_LIKE.sub("[card]", text)
+    if "@" in text:  # every e-mail address has one; most text has none, so the substitution is skipped
+        text = _EMAIL.sub("[email]", text)
+    return text
 
 
 def scrub(value: Any) -> Any:
     """A deep copy of a decoded JSON value with PII fields removed and free text masked.
 
     Used for quarantine rows: enough of the record survives to diagnose it, nothing that identifies a
-    person or a card does.
+    person or a card does. Exact JSON types are dispatched first (what a decoder produces); anything else
+    takes the general isinstance checks.
     """
+    cls = type(value)
+    if cls is str:
+        return mask_text(value)
+    if value is None or cls is bool:
+        return value
+    if cls is dict:
+        # Keys are free text too: a producer may key a map by card number or e-mail address.
+        return {
+            key if key in _CONTRACT_KEYS else mask_text(key): scrub(item)
+            for key, item in value.items()
+            if key not in PII_FIELDS
+        }
+    if cls is list:
+        return [scrub(item) for item in value]
+    if cls is int or cls is float:
+        return "[number]" if abs(value) >= 1e12 else value  # may be a card number that lost its quotes
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, dict):
-        # Keys are free text too: a producer may key a map by card number or e-mail address.
         return {mask_text(key): scrub(item) for key, item in value.items() if key not in PII_FIELDS}
     if isinstance(value, list):
         return [scrub(item) for item in value]
     if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= 1e12:
-        return "[number]"  # a bare 13+ digit number may be a card number that lost its quotes
+        return "[number]"
     return value
+
+
+if any(mask_text(key) != key for key in _CONTRACT_KEYS):
+    raise RuntimeError("a wire-contract field name looks like PII to mask_text; drop it from _CONTRACT_KEYS")
 
 
 def fingerprint(data: bytes) -> dict[str, Any]:
