@@ -97,12 +97,7 @@ def scrub(value: Any) -> Any:
     if value is None or cls is bool:
         return value
     if cls is dict:
-        # Keys are free text too: a producer may key a map by card number or e-mail address.
-        return {
-            key if key in _CONTRACT_KEYS else mask_text(key): scrub(item)
-            for key, item in value.items()
-            if key not in PII_FIELDS
-        }
+        return _scrub_dict(value)
     if cls is list:
         return [scrub(item) for item in value]
     if cls is int or cls is float:
@@ -116,6 +111,24 @@ def scrub(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= 1e12:
         return "[number]"
     return value
+
+
+def _scrub_dict(value: dict[str, Any]) -> dict[str, Any]:
+    """`scrub` of a dict, with string, null and boolean leaves handled in the loop rather than by recursion."""
+    scrubbed = {}
+    for key, item in value.items():
+        if key in PII_FIELDS:
+            continue
+        # Keys are free text too: a map may be keyed by card number or e-mail address.
+        clean_key = key if key in _CONTRACT_KEYS else mask_text(key)
+        cls = type(item)
+        if cls is str:
+            scrubbed[clean_key] = mask_text(item)
+        elif item is None or cls is bool:
+            scrubbed[clean_key] = item
+        else:
+            scrubbed[clean_key] = scrub(item)
+    return scrubbed
 
 
 if any(mask_text(key) != key for key in _CONTRACT_KEYS):
