@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lakewatch.domain import pii
 
@@ -25,6 +27,25 @@ KEY = b"k" * 32
 )
 def test_mask_text_masks_card_numbers_and_emails_but_not_ordinary_numbers(text: str, expected: str) -> None:
     assert pii.mask_text(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789 -@._abc+\u0663", max_size=60))
+def test_mask_text_shortcuts_never_change_the_result(text: str) -> None:
+    # Given text dense in digits, separators and @ (where the cheap pre-checks matter most)
+    # When it is masked, Then the result is exactly both substitutions applied in order
+    assert pii.mask_text(text) == pii._EMAIL.sub("[email]", pii._CARD_LIKE.sub("[card]", text))
+
+
+def test_scrub_masks_unknown_keys_and_keeps_contract_keys() -> None:
+    # Given a record with a wire-contract key and free-text keys holding an e-mail address and a card number
+    record = {"event_id": "e-1", "ops@example.com": 1, "items": [{"product": "x", "4111111111111111": None}]}
+
+    # When it is scrubbed
+    scrubbed = pii.scrub(record)
+
+    # Then only the free-text keys are masked
+    assert scrubbed == {"event_id": "e-1", "[email]": 1, "items": [{"product": "x", "[card]": None}]}
 
 
 def test_scrub_drops_pii_fields_at_any_depth_and_masks_text() -> None:

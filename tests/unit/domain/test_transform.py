@@ -160,6 +160,10 @@ def test_a_late_event_is_partitioned_by_its_event_date_not_arrival() -> None:
         ("2024-05-01 23:59:59.123456Z", "2024-05-01 23:59:59.123456"),
         ("2024-05-02T01:00:00+0200", "2024-05-01 23:00:00.000000"),
         ("20240501T235959Z", "2024-05-01 23:59:59.000000"),
+        ("2024-05-01T23:59:59.123456-00:00", "2024-05-01 23:59:59.123456"),
+        ("2024-05-01T23:59:59.1+00:00", "2024-05-01 23:59:59.100000"),
+        ("2024-05-01T23:59:59.1234567Z", "2024-05-01 23:59:59.123456"),
+        ("2024-05-01T23:59:59.123+00:00:00", "2024-05-01 23:59:59.123000"),
     ],
 )
 def test_iso_8601_variants_normalise_to_clean_utc_text(text: str, expected: str) -> None:
@@ -266,11 +270,22 @@ def test_a_valid_job_run_becomes_a_job_runs_row() -> None:
     assert (result.table, result.dt) == ("job_runs", "2024-05-01")
     row = json.loads(result.payload)
     assert tuple(row) == (*JOB_RUNS.column_names, PARTITION_KEY)
-    assert row["status"] == "FAILED"
-    assert (row["started_at"], row["ended_at"]) == ("2024-05-01 02:30:00.000000", "2024-05-01 03:30:00.000000")
-    assert row["duration_seconds"] == 3600.0
-    assert row["cost_usd"] == 1.2346
-    assert row["error_message"] == "Stage 3 failed for [email]: card [card] rejected"
+    assert row == {
+        "event_id": "run-evt-0001",
+        "run_id": "run-0001",
+        "client": "acme-retail",
+        "job_name": "nightly_sales",
+        "status": "FAILED",
+        "started_at": "2024-05-01 02:30:00.000000",
+        "ended_at": "2024-05-01 03:30:00.000000",
+        "duration_seconds": 3600.0,
+        "data_processed_gb": 12.5,
+        "cost_usd": 1.2346,
+        "instance_size": "m5.xlarge",
+        "error_message": "Stage 3 failed for [email]: card [card] rejected",
+        "ingested_at": "2024-05-02 09:00:00.123456",
+        "dt": "2024-05-01",
+    }
 
 
 def test_job_run_dt_is_the_utc_date_of_ended_at() -> None:
