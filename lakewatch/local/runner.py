@@ -322,10 +322,14 @@ def _import_handlers() -> dict[str, Callable[..., Any]]:
     """Import the Lambda handlers exactly as Lambda does: from the `lambdas/` asset root."""
     if str(LAMBDAS_DIR) not in sys.path:
         sys.path.insert(0, str(LAMBDAS_DIR))
-    return {
-        name: importlib.import_module(f"{name}.handler").handler
-        for name in ("transform", "job_monitor", "overdue_check")
-    }
+    functions = ("transform", "job_monitor", "overdue_check")
+    modules = {name: importlib.import_module(f"{name}.handler") for name in functions}
+    for module in modules.values():
+        # Each run is a fresh "execution environment": settings, clients and the PII key are re-read.
+        for value in vars(module).values():
+            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == module.__name__:
+                value.cache_clear()
+    return {name: module.handler for name, module in modules.items()}
 
 
 def _write_lake(table: Any, rows: list[dict[str, Any]], lake_root: Path) -> dict[str, int]:
