@@ -8,7 +8,6 @@ schema, never from the transform, so tests of its consumers do not depend on its
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from moto import mock_aws
 
 from lakewatch.domain import baseline
 from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT, JOB_RUNS, PARTITION_DATE_FORMAT, PARTITION_KEY
+from lakewatch.local import aws as local_aws
 
 DEFAULT_ENDED_AT = datetime(2024, 5, 1, 3, 30, tzinfo=UTC)
 _sequence = itertools.count(1)
@@ -72,46 +72,19 @@ def clean_job_run(
 def kinesis_event(payloads: list[dict[str, Any] | bytes], *, stream: str = "job-runs-clean") -> dict[str, Any]:
     """A Kinesis event as the event source mapping delivers it; dicts are JSON-encoded, bytes sent as they are.
 
-    Sequence numbers are unique per call site run and increase in list order, like a shard's.
+    Sequence numbers are unique per test run and increase in list order, like a shard's. The event shape
+    comes from the local runner's builder, so tests and `local-run` exercise the same thing.
     """
-    records = []
-    for payload in payloads:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        sequence = f"{next(_sequence):056d}"
-        records.append(
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": payload.get("event_id", "x") if isinstance(payload, dict) else "x",
-                    "sequenceNumber": sequence,
-                    "data": base64.b64encode(data).decode(),
-                    "approximateArrivalTimestamp": 1714534200.0,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"shardId-000000000000:{sequence}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/lakewatch-job-monitor",
-                "awsRegion": "eu-west-1",
-                "eventSourceARN": f"arn:aws:kinesis:eu-west-1:123456789012:stream/{stream}",
-            }
-        )
-    return {"Records": records}
+    records = [
+        (f"{next(_sequence):056d}", payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+        for payload in payloads
+    ]
+    return local_aws.kinesis_event(records, stream_name=stream, arrival_epoch=1714534200.0)
 
 
 def scheduled_event(time: datetime) -> dict[str, Any]:
     """An EventBridge scheduled event; schedule-driven Lambdas take "now" from its `time`."""
-    return {
-        "version": "0",
-        "id": "d9d5b5a2-0000-0000-0000-000000000000",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "eu-west-1",
-        "resources": ["arn:aws:events:eu-west-1:123456789012:rule/lakewatch-overdue-check"],
-        "detail": {},
-    }
+    return local_aws.scheduled_event(time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 @dataclass
