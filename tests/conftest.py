@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from lakewatch.local.aws import LambdaContext
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,23 +31,9 @@ for _profile_var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
     os.environ.pop(_profile_var, None)
 
 
-@dataclass
-class LambdaContext:
-    """The slice of the Lambda context object that Powertools and our handlers read."""
-
-    function_name: str = "lakewatch-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:lakewatch-test"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 300_000
-
-
 @pytest.fixture
 def lambda_context() -> LambdaContext:
-    return LambdaContext()
+    return LambdaContext(function_name="lakewatch-test", memory_limit_in_mb=256)
 
 
 @pytest.fixture(autouse=True)

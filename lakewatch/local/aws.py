@@ -41,6 +41,20 @@ _FAKE_CREDENTIALS = {
 
 
 @dataclass
+class LambdaContext:
+    """The slice of the Lambda context object that Powertools and the handlers read (runner and tests)."""
+
+    function_name: str = "lakewatch-local"
+    aws_request_id: str = "local"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:lakewatch-local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 300_000
+
+
+@dataclass
 class KinesisTail:
     """Reads a moto stream from where it last stopped, the way an event source mapping would."""
 

@@ -33,8 +33,9 @@ from typing import Any
 
 import orjson
 
-from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT, JOB_RUNS, SALES, TABLES
+from lakewatch.domain.tables import JOB_RUNS, SALES, TABLES
 from lakewatch.local import aws as local_aws
+from lakewatch.local.lake import parse_clean_timestamp, write_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
@@ -101,18 +102,6 @@ class RunReport:
         """Input records that ended in a clean stream, quarantine or the dead-letter file."""
         stream_quarantined = self.quarantined.get("stream", 0)
         return sum(self.clean_records.values()) + stream_quarantined + self.dead_lettered
-
-
-@dataclass
-class _LambdaContext:
-    function_name: str
-    aws_request_id: str = "local"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{local_aws.REGION}:{local_aws.ACCOUNT_ID}:function:lakewatch-local"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 300_000
 
 
 def read_event_lines(path: Path) -> tuple[list[bytes], int]:
@@ -271,11 +260,11 @@ class _Replay:
         handler = self.handlers["overdue_check"]
         while self._next_tick <= until:
             event = local_aws.scheduled_event(self._next_tick.strftime("%Y-%m-%dT%H:%M:%SZ"))
-            self._timed("overdue_check", handler, event, _LambdaContext(function_name="overdue_check"))
+            self._timed("overdue_check", handler, event, local_aws.LambdaContext(function_name="overdue_check"))
             self.report.schedule_ticks += 1
             self._next_tick += SCHEDULE_INTERVAL
 
-    def _timed(self, function: str, handler: Callable[..., Any], event: dict, context: _LambdaContext) -> Any:
+    def _timed(self, function: str, handler: Callable[..., Any], event: dict, context: local_aws.LambdaContext) -> Any:
         started = time.perf_counter()
         try:
             return handler(event, context)
@@ -293,7 +282,7 @@ class _Replay:
         error = ""
         for attempt in range(self.options.max_retries + 1):
             event = local_aws.kinesis_event(pending, stream_name=stream_name, arrival_epoch=time.time())
-            context = _LambdaContext(
+            context = local_aws.LambdaContext(
                 function_name=function, aws_request_id=f"local-{function}-{pending[0][0]}-{attempt}"
             )
             try:
@@ -333,8 +322,6 @@ def _import_handlers() -> dict[str, Callable[..., Any]]:
 
 
 def _write_lake(table: Any, rows: list[dict[str, Any]], lake_root: Path) -> dict[str, int]:
-    from lakewatch.local.lake import write_rows
-
     if not rows:
         return {}
     return write_rows(table, rows, lake_root, file_name="part-00000-firehose")
@@ -406,7 +393,7 @@ def _write_jsonl(path: Path, lines: list[dict[str, Any]]) -> None:
 
 
 def _parse_clean_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, CLEAN_TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    return parse_clean_timestamp(text).replace(tzinfo=UTC)
 
 
 def _row_count(result: Any) -> int:
