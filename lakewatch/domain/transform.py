@@ -211,7 +211,14 @@ def _clean_sale(sale: events.Sale, pii_key: bytes, ingested: str, source: str) -
         moment = _fromisoformat(text)
     except ValueError:
         raise _Invalid(Reason.INVALID_FIELD, "event_time") from None
-    if moment.tzinfo is _UTC and len(text) >= 20 and text[4] == "-" and text[7] == "-" and text[13] == ":":
+    if (
+        moment.tzinfo is _UTC
+        and len(text) >= 20
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[13] == ":"
+        and text[16] == ":"
+    ):
         if not moment.microsecond:
             event_time = f"{text[:10]} {text[11:19]}.000000"
         elif text[19] == "." and text[26:27] in _ZONE_STARTS:

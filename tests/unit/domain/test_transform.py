@@ -164,6 +164,8 @@ def test_a_late_event_is_partitioned_by_its_event_date_not_arrival() -> None:
         ("2024-05-01T23:59:59.1+00:00", "2024-05-01 23:59:59.100000"),
         ("2024-05-01T23:59:59.1234567Z", "2024-05-01 23:59:59.123456"),
         ("2024-05-01T23:59:59.123+00:00:00", "2024-05-01 23:59:59.123000"),
+        ("2024-05-01T23:59+00:00", "2024-05-01 23:59:00.000000"),
+        ("2024-05-01T23:59:00+00:00", "2024-05-01 23:59:00.000000"),
     ],
 )
 def test_iso_8601_variants_normalise_to_clean_utc_text(text: str, expected: str) -> None:
@@ -294,6 +296,12 @@ def test_job_run_dt_is_the_utc_date_of_ended_at() -> None:
     )
     result = run(event)
     assert isinstance(result, Clean) and result.dt == "2024-05-02"
+
+
+def test_job_run_times_without_seconds_normalise_to_clean_utc_text() -> None:
+    event = load_event("job_run", started_at="2024-05-01T02:30+00:00", ended_at="2024-05-01T03:30Z")
+    row = clean_row(event)
+    assert (row["started_at"], row["ended_at"]) == ("2024-05-01 02:30:00.000000", "2024-05-01 03:30:00.000000")
 
 
 def test_a_missing_duration_is_derived_from_the_timestamps() -> None:

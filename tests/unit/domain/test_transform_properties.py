@@ -133,3 +133,31 @@ def test_a_card_number_in_free_text_of_a_rejected_record_is_masked(event: dict[s
     assert isinstance(result, Rejected)
     assert result.record["order_id"] == "paid with [card]"
     assert CARD not in json.dumps(result.record)
+
+
+@st.composite
+def iso_times(draw: st.DrawFn) -> tuple[str, str]:
+    """(an ISO-8601 spelling of an aware time, its expected clean UTC text), computed independently."""
+    moment = draw(st.datetimes(datetime(2000, 1, 2), datetime(2099, 12, 30)))
+    precision = draw(st.sampled_from(["minutes", "seconds", "milliseconds", "microseconds"]))
+    offset_minutes = draw(st.sampled_from([0, 0, 60, -330, 14 * 60]))
+    zone = (
+        draw(st.sampled_from(["Z", "+00:00", "-00:00", "+0000"]))
+        if offset_minutes == 0
+        else datetime.now(timezone(timedelta(minutes=offset_minutes))).strftime("%z")
+    )
+    local = moment.isoformat(draw(st.sampled_from(["T", " "])), precision)
+    kept = datetime.fromisoformat(local)  # what survives the chosen precision
+    expected = (kept - timedelta(minutes=offset_minutes)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return local + zone, expected
+
+
+@FAST
+@given(sales(), iso_times())
+def test_any_iso_8601_event_time_becomes_its_clean_utc_text(event: dict[str, Any], spelled: tuple[str, str]) -> None:
+    text, expected = spelled
+    event["event_time"] = text
+    result = transform_record(json.dumps(event).encode(), pii_key=KEY, ingested_at=NOW)
+    assert isinstance(result, Clean), result
+    assert json.loads(result.payload)["event_time"] == expected
+    assert result.dt == expected[:10]
