@@ -24,6 +24,8 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 #: What any card-like run starts with (a digit, then 12 more digits or separators): a necessary condition that
 #: is several times cheaper to look for than running `_CARD_LIKE.sub` on text that has none.
 _CARD_HINT = re.compile(r"\d[\d -]{12}")
+#: The shortest text `_CARD_HINT` can match: shorter text (most field values) skips the search altogether.
+_CARD_HINT_LENGTH = 13
 #: Field names of the wire contract: constant text without PII (checked below), so `scrub` need not mask them.
 _CONTRACT_KEYS = frozenset(
     {
@@ -77,7 +79,7 @@ def keyed_state(key: bytes) -> Any:
 
 def mask_text(text: str) -> str:
     """Mask card-number-like digit runs and e-mail addresses in free text."""
-    if _CARD_HINT.search(text) is not None:
+    if len(text) >= _CARD_HINT_LENGTH and _CARD_HINT.search(text) is not None:
         text = _CARD_LIKE.sub("[card]", text)
     if "@" in text:  # every e-mail address has one; most text has none, so the substitution is skipped
         text = _EMAIL.sub("[email]", text)

@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lakewatch.domain import tables
 from lakewatch.domain.reasons import Reason
-from lakewatch.domain.transform import Clean, Rejected, quarantine_row, transform_record
+from lakewatch.domain.transform import Clean, Rejected, quarantine_row, transform_records
 
 SOURCE = "stream"
 #: PutRecords limits: 500 records and 5 MiB (data + partition keys) per request.
@@ -104,8 +104,8 @@ def process_batch(
     outcome = BatchOutcome(received=len(records))
     clean_by_table: dict[str, list[tuple[str, Clean]]] = {}
     rejected: list[tuple[str, Rejected]] = []
-    for record in records:
-        result = transform_record(record.data, pii_key=pii_key, ingested_at=now, source=SOURCE)
+    verdicts = transform_records([record.data for record in records], pii_key=pii_key, ingested_at=now, source=SOURCE)
+    for record, result in zip(records, verdicts, strict=True):
         if type(result) is Clean:
             clean_by_table.setdefault(result.table, []).append((record.sequence_number, result))
         else:
