@@ -80,8 +80,9 @@ _MAX_INT = events.MAX_INT
 _MAX_LINE_TOTAL_CENTS = round(events.MAX_LINE_TOTAL * 100)
 #: cost_usd in its column's smallest unit (1e-4 USD); floor(x * units + 0.5) / units beats round(x, 4) severalfold.
 _COST_UNITS = 10**events.COST_SCALE
-_identity = pii.normalise_customer_identity
-_keyed_state = pii.keyed_state
+_customer_keys = pii.customer_keys
+#: What `CustomerKeys.memo.get` returns for a pair it has not seen (None is a valid customer_key).
+_UNKNOWN = object()
 _mask_text = pii.mask_text
 _MAX_ERROR_MESSAGE_LENGTH = events.MAX_ERROR_MESSAGE_LENGTH
 _encode = _ENCODER.encode
@@ -102,9 +103,9 @@ def transform_records(
 
     `pii_key` keys the customer hash; `ingested_at` (aware) becomes the `ingested_at` column of every row;
     `source` is the `sales.source` column ("stream" or "pos_csv"). This is the hot loop of the pipeline, so
-    what is shared by the batch (the keyed hash state, the `ingested_at` text) is prepared once, outside it.
+    what is shared by the batch (the customer keys, the `ingested_at` text) is prepared once, outside it.
     """
-    keyed = _keyed_state(pii_key)
+    customer_keys = _customer_keys(pii_key)
     ingested = utc_text(ingested_at)
     decode = _DECODER.decode
     sale_type = _Sale
@@ -118,7 +119,7 @@ def transform_records(
         try:
             event = decode(data)
         except msgspec.ValidationError as error:
-            append(_slow_path(data, error, keyed, ingested, source))
+            append(_slow_path(data, error, customer_keys, ingested, source))
             continue
         except msgspec.DecodeError:  # a KPL aggregate is never valid JSON, so it is told apart only here
             field = KPL_FIELD if data.startswith(KPL_MAGIC) else None
@@ -126,7 +127,7 @@ def transform_records(
             continue
         try:
             if type(event) is sale_type:
-                append(clean_sale(event, keyed, ingested, source))
+                append(clean_sale(event, customer_keys, ingested, source))
             else:
                 append(_clean_job_run(event, ingested))
         except _Invalid as invalid:
@@ -186,8 +187,8 @@ def _utc_time(text: str, field: str) -> tuple[datetime, str]:
         raise _Invalid(Reason.INVALID_FIELD, field) from None
 
 
-def _clean_sale(sale: events.Sale, keyed: Any, ingested: str, source: str) -> Clean:
-    """A sale's clean row; `keyed` is `pii.keyed_state(pii_key)`, `ingested` the batch's `ingested_at` text."""
+def _clean_sale(sale: events.Sale, customer_keys: pii.CustomerKeys, ingested: str, source: str) -> Clean:
+    """A sale's clean row; `ingested` is the batch's `ingested_at` text."""
     channel = sale.channel
     if channel not in _CHANNELS:
         channel = channel.strip().lower()
@@ -254,13 +255,9 @@ def _clean_sale(sale: events.Sale, keyed: Any, ingested: str, source: str) -> Cl
     if customer_name is None and customer_id is None:
         customer_key = None
     else:
-        identity = _identity(customer_id, customer_name)
-        if identity is None:
-            customer_key = None
-        else:  # pii.customer_key, inlined
-            hasher = keyed.copy()
-            hasher.update(identity.encode())
-            customer_key = hasher.hexdigest()
+        customer_key = customer_keys.memo.get((customer_id, customer_name), _UNKNOWN)
+        if customer_key is _UNKNOWN:
+            customer_key = customer_keys.remember(customer_id, customer_name)
     currency = sale.currency
     if currency is None:
         currency = _DEFAULT_CURRENCY
@@ -354,7 +351,9 @@ _ERROR_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]*)`")
 
 
-def _slow_path(data: bytes, error: msgspec.ValidationError, keyed: Any, ingested: str, source: str) -> Clean | Rejected:
+def _slow_path(
+    data: bytes, error: msgspec.ValidationError, customer_keys: pii.CustomerKeys, ingested: str, source: str
+) -> Clean | Rejected:
     """Why a record failed typed decoding; or, if only `event_type`'s case was off, its clean row."""
     try:
         decoded = _GENERIC_DECODER.decode(data)
@@ -371,7 +370,7 @@ def _slow_path(data: bytes, error: msgspec.ValidationError, keyed: Any, ingested
         else:
             try:
                 if type(event) is _Sale:
-                    return _clean_sale(event, keyed, ingested, source)
+                    return _clean_sale(event, customer_keys, ingested, source)
                 return _clean_job_run(event, ingested)
             except _Invalid as invalid:
                 return _rejected(decoded, invalid.reason, invalid.field)
