@@ -161,3 +161,24 @@ def test_any_iso_8601_event_time_becomes_its_clean_utc_text(event: dict[str, Any
     assert isinstance(result, Clean), result
     assert json.loads(result.payload)["event_time"] == expected
     assert result.dt == expected[:10]
+
+
+@FAST
+@given(iso_times())
+def test_any_iso_8601_job_run_time_becomes_its_clean_utc_text(spelled: tuple[str, str]) -> None:
+    text, expected = spelled
+    run = {
+        "event_type": "job_run",
+        "event_id": "run-1",
+        "event_time": text,
+        "run_id": "r-1",
+        "client": "acme",
+        "job_name": "nightly",
+        "status": "SUCCEEDED",
+        "started_at": text,
+        "ended_at": text,
+    }
+    result = transform_record(json.dumps(run).encode(), pii_key=KEY, ingested_at=NOW)
+    assert isinstance(result, Clean), result
+    row = json.loads(result.payload)
+    assert (row["started_at"], row["ended_at"], row["duration_seconds"]) == (expected, expected, 0.0)
