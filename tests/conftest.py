@@ -25,6 +25,7 @@ os.environ.update(
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_DEV": "false",
         "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",  # see the Makefile
     }
 )
 for _profile_var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
