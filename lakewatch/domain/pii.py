@@ -23,6 +23,12 @@ _CUSTOMER_KEY_BYTES = 16
 CUSTOMER_KEY_MEMO_CAPACITY = 16_384
 # 13-19 digits, optionally grouped by spaces or dashes: every card number format we accept on input.
 _CARD_LIKE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+#: A UUID in its canonical 8-4-4-4-12 hex form. Event and run ids are often UUIDs, and about 1 in 45 random
+#: UUIDs holds a run of 13+ digits and dashes that `_CARD_LIKE` alone would mask, breaking the very id
+#: on-call search quarantine and error messages by. A canonical UUID is an identifier, not a card number,
+#: so it is kept whole; card-like runs anywhere else in the same text are still masked.
+_UUID = r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f-])"
+_UUID_OR_CARD_LIKE = re.compile(f"(?P<uuid>{_UUID})|{_CARD_LIKE.pattern}")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 #: What any card-like run starts with (a digit, then 12 more digits or separators): a necessary condition that
 #: is several times cheaper to look for than running `_CARD_LIKE.sub` on text that has none.
@@ -124,10 +130,15 @@ def customer_keys(key: bytes) -> CustomerKeys:
 def mask_text(text: str) -> str:
     """Mask card-number-like digit runs and e-mail addresses in free text."""
     if len(text) >= _CARD_HINT_LENGTH and _CARD_HINT.search(text) is not None:
-        text = _CARD_LIKE.sub("[card]", text)
+        text = _UUID_OR_CARD_LIKE.sub(_card_mask, text)
     if "@" in text:  # every e-mail address has one; most text has none, so the substitution is skipped
         text = _EMAIL.sub("[email]", text)
     return text
+
+
+def _card_mask(match: re.Match[str]) -> str:
+    """What a `_UUID_OR_CARD_LIKE` match becomes: a UUID stays as it is, a card-like run is masked."""
+    return match[0] if match.lastgroup == "uuid" else "[card]"
 
 
 def scrub(value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,9 @@ KEY = b"k" * 32
         ("mail ops@example.co.uk now", "mail [email] now"),
         ("run 123456789012 rows", "run 123456789012 rows"),
         ("2024-05-01 12:00:00 took 3600 s", "2024-05-01 12:00:00 took 3600 s"),
+        ("run 12345678-1234-1234-1234-123456789012 failed", "run 12345678-1234-1234-1234-123456789012 failed"),
+        ("4111111111111111 on 7f3e0c12-9d4b-4e1a-8c2f-0123456789ab", "[card] on 7f3e0c12-9d4b-4e1a-8c2f-0123456789ab"),
+        ("12345678-1234-1234-1234-1234567890123", "[card]-[card]"),  # one digit too many: not a UUID
     ],
 )
 def test_mask_text_masks_card_numbers_and_emails_but_not_ordinary_numbers(text: str, expected: str) -> None:
@@ -34,7 +38,23 @@ def test_mask_text_masks_card_numbers_and_emails_but_not_ordinary_numbers(text: 
 def test_mask_text_shortcuts_never_change_the_result(text: str) -> None:
     # Given text dense in digits, separators and @ (where the cheap pre-checks matter most)
     # When it is masked, Then the result is exactly both substitutions applied in order
-    assert pii.mask_text(text) == pii._EMAIL.sub("[email]", pii._CARD_LIKE.sub("[card]", text))
+    assert pii.mask_text(text) == pii._EMAIL.sub("[email]", pii._UUID_OR_CARD_LIKE.sub(pii._card_mask, text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.uuids(), st.sampled_from(["", "run ", "card 4111 1111 1111 1111, id "]), st.sampled_from(["", " failed"]))
+def test_a_uuid_survives_masking_whole_while_a_card_beside_it_does_not(
+    identifier: uuid.UUID, before: str, after: str
+) -> None:
+    # Given a UUID (any: about 1 in 45 holds a card-length run of digits and dashes), alone or in text
+    text = f"{before}{identifier}{after}"
+
+    # When it is masked
+    masked = pii.mask_text(text)
+
+    # Then the UUID is intact and a card number next to it is not
+    assert str(identifier) in masked
+    assert "4111" not in masked
 
 
 def test_scrub_masks_unknown_keys_and_keeps_contract_keys() -> None:
