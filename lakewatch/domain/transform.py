@@ -1,8 +1,9 @@
 """The per-record contract of the stream: validate, normalise, mask PII and route one wire-contract event.
 
-`transform_record` is pure (no I/O) and shared by the transform Lambda and the POS Glue job, so validation
-and reason codes exist once. It is also the hot path of the pipeline and its throughput is a requirement
-(`python -m lakewatch bench`), which shapes the code:
+`transform_records` (one call per Kinesis batch; `transform_record` is its one-record form) is pure (no I/O)
+and shared by the transform Lambda and the POS Glue job, so validation and reason codes exist once. It is
+also the hot path of the pipeline and its throughput is a requirement (`python -m lakewatch bench`), which
+shapes the code:
 
 - a valid record is decoded and validated in one pass by msgspec into the `events.py` Structs; Python only
   checks what a type cannot express (case-insensitive enums, times, cross-field rules) and fills in derived
@@ -56,7 +57,7 @@ class Rejected(msgspec.Struct, frozen=True):
 
 
 class _Invalid(Exception):
-    """Internal control flow from the cleaning functions to `transform_record`; never escapes this module."""
+    """Internal control flow from the cleaning functions to `transform_records`; never escapes this module."""
 
     def __init__(self, reason: Reason, field: str | None) -> None:
         super().__init__(reason, field)
