@@ -195,6 +195,12 @@ def test_prices_are_rounded_to_the_column_scale_and_lines_derived() -> None:
     assert row["total_price"] == 8.85
 
 
+def test_half_cents_round_up() -> None:
+    items = [{"product": "Biscuit", "unit_price": 0.125, "quantity": 2}]
+    row = clean_row(load_event("sale_store", items=items, total_price=0.26))
+    assert (row["items"][0]["unit_price"], row["items"][0]["line_total"]) == (0.13, 0.26)
+
+
 @pytest.mark.parametrize("total", [73.96, 73.98])
 def test_a_total_within_one_cent_is_accepted(total: float) -> None:
     assert clean_row(load_event("sale_web", total_price=total))["total_price"] == total
