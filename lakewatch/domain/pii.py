@@ -99,22 +99,16 @@ class CustomerKeys:
     itself; nothing in it is ever logged or written out.
     """
 
-    __slots__ = ("_capacity", "_keyed", "memo")
+    __slots__ = ("_capacity", "_key", "memo")
 
     def __init__(self, key: bytes, capacity: int = CUSTOMER_KEY_MEMO_CAPACITY) -> None:
-        self._keyed = keyed_state(key)
+        self._key = key
         self._capacity = capacity
         self.memo: dict[tuple[str | None, str | None], str | None] = {}
 
     def remember(self, customer_id: str | None, customer_name: str | None) -> str | None:
         """The pair's customer_key, computed and remembered."""
-        identity = normalise_customer_identity(customer_id, customer_name)
-        if identity is None:
-            key = None
-        else:
-            hasher = self._keyed.copy()
-            hasher.update(identity.encode())
-            key = hasher.hexdigest()
+        key = customer_key(normalise_customer_identity(customer_id, customer_name), self._key)
         if len(self.memo) >= self._capacity:
             self.memo.clear()
         self.memo[customer_id, customer_name] = key

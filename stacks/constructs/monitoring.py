@@ -86,15 +86,16 @@ class PipelineMonitoring(Construct):
                 threshold=1,
                 description=f"{label} Lambda invocations failed",
             )
+        quarantined = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=QUARANTINE_METRIC,
+            dimensions_map={"service": transform_service},
+            period=_PERIOD,
+            statistic="Sum",
+        )
         self._alarm(
             "QuarantineVolume",
-            cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=QUARANTINE_METRIC,
-                dimensions_map={"service": transform_service},
-                period=_PERIOD,
-                statistic="Sum",
-            ),
+            quarantined,
             threshold=config.quarantine_alarm_threshold,
             description="Many records quarantined: a producer is sending invalid events",
         )
@@ -166,15 +167,7 @@ class PipelineMonitoring(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="Records quarantined / failed conversion",
-                left=[
-                    cloudwatch.Metric(
-                        namespace=METRICS_NAMESPACE,
-                        metric_name=QUARANTINE_METRIC,
-                        dimensions_map={"service": transform_service},
-                        period=_PERIOD,
-                        statistic="Sum",
-                    )
-                ],
+                left=[quarantined],
                 right=[
                     _firehose_metric(delivery, "FailedConversion.Records", "Sum", label=delivery.table.name)
                     for delivery in deliveries
