@@ -13,3 +13,5 @@ class Reason(StrEnum):
     INVALID_FIELD = "invalid_field"
     TOTAL_MISMATCH = "total_mismatch"
     TOO_LARGE = "too_large"
+    #: Processing the record raised an unexpected exception: the record is set aside alone, its batch goes on.
+    TRANSFORM_ERROR = "transform_error"

@@ -9,6 +9,7 @@ Nothing else in the repository may spell a column list or a lake path by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pyarrow is a local-runner dependency, not a Lambda one
@@ -20,10 +21,23 @@ PARTITION_KEY = "dt"
 #: Java date pattern of `dt` for Athena partition projection; `PARTITION_DATE_FORMAT` is the Python twin.
 PARTITION_PROJECTION_FORMAT = "yyyy-MM-dd"
 PARTITION_DATE_FORMAT = "%Y-%m-%d"
-#: First day partition projection will look for; events older than this are still stored but not projected.
-PARTITION_PROJECTION_START = "2020-01-01"
+#: The accepted range of event times (and of job-run start and end times), one definition for the transform,
+#: the schedules of the local runner and Athena partition projection: a time outside it would land in a `dt`
+#: partition no query can see, so it is quarantined as `invalid_field` instead.
+EARLIEST_EVENT_TIME = datetime(2020, 1, 1, tzinfo=UTC)
+#: How far ahead of its ingestion an event may be dated (producer clocks drift, time zones get mislabelled).
+MAX_EVENT_LEAD = timedelta(days=1)
+#: First day partition projection will look for: the UTC date of `EARLIEST_EVENT_TIME`.
+PARTITION_PROJECTION_START = EARLIEST_EVENT_TIME.strftime("%Y-%m-%d")
+#: Last day partition projection will look for, relative to Athena's clock: today plus `MAX_EVENT_LEAD`.
+PARTITION_PROJECTION_END = f"NOW+{MAX_EVENT_LEAD.days}DAYS"
 #: Text form of every timestamp column in clean JSON: what the Hive JSON SerDe in Firehose parses natively.
 CLEAN_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def accepted_event_times(ingested_at: datetime) -> tuple[datetime, datetime]:
+    """The inclusive range of event times accepted from a record ingested at `ingested_at` (aware)."""
+    return EARLIEST_EVENT_TIME, ingested_at + MAX_EVENT_LEAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +86,7 @@ class LakeTable:
             "projection.enabled": "true",
             f"projection.{PARTITION_KEY}.type": "date",
             f"projection.{PARTITION_KEY}.format": PARTITION_PROJECTION_FORMAT,
-            f"projection.{PARTITION_KEY}.range": f"{PARTITION_PROJECTION_START},NOW",
+            f"projection.{PARTITION_KEY}.range": f"{PARTITION_PROJECTION_START},{PARTITION_PROJECTION_END}",
             f"projection.{PARTITION_KEY}.interval": "1",
             f"projection.{PARTITION_KEY}.interval.unit": "DAYS",
             "storage.location.template": self.projection_location_template(bucket_name),
