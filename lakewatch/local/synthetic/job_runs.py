@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from lakewatch.domain.baseline import BASELINE_WINDOW, RATIO_THRESHOLD
 from lakewatch.local.synthetic.common import (
     FIRST_NAMES,
     KIND_DUPLICATE,
@@ -73,8 +74,12 @@ _MAX_INITIAL_DURATION_S = 60 * 60
 _START_JITTER_S = 8 * 60
 _NOISE = 0.12
 _SPIKE_MIN_HISTORY_DAYS = 14
-_SPIKE_WINDOW = 20
-_SPIKE_MIN_FACTOR = 3.2
+#: Spikes are measured against the same window of recent successful runs as the alert's baseline.
+_SPIKE_WINDOW = BASELINE_WINDOW
+#: How far above the alert's ratio threshold the smallest planted spike sits: enough that no spike is a
+#: borderline call for the alert (nor for the `duration_outliers` query, whose SQL threshold is 3x).
+_SPIKE_MARGIN_OVER_ALERT = 1.3
+_SPIKE_MIN_FACTOR = RATIO_THRESHOLD * _SPIKE_MARGIN_OVER_ALERT
 _SPIKE_MAX_FACTOR = 6.0
 #: A spike never runs more than this much longer than the baseline, so it never also makes its series overdue.
 _SPIKE_MAX_EXTRA_S = 3600

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from lakewatch.domain import pii
+from lakewatch.domain import baseline, pii
 from lakewatch.domain.basket import parse_basket, parse_price
 from lakewatch.local import synthetic
 from lakewatch.local.synthetic import (
@@ -329,23 +329,25 @@ def test_failures_carry_error_messages_some_with_pii_the_manifest_lists(jobs: Jo
     assert all(pii.mask_text(value) != value for value in planted)
 
 
-def test_spikes_are_at_least_three_times_the_recent_median(jobs: JobRunsDataset) -> None:
+def test_every_spike_is_an_outlier_by_the_alert_rule_with_a_margin(jobs: JobRunsDataset) -> None:
     spikes = set(jobs.manifest.spike_run_ids)
     assert spikes
     for runs in _series(jobs.runs).values():
-        history: list[float] = []
+        history: list[baseline.HistoryEntry] = []
         for index, run in enumerate(runs):
             if run["run_id"] in spikes:
                 # Given a planted spike: 14+ days of history and healthy runs on both sides
                 assert _time(run["started_at"]) - _time(runs[0]["started_at"]) >= timedelta(days=14)
                 for neighbour in (runs[index - 1], runs[index + 1]):
                     assert neighbour["status"].upper() == "SUCCEEDED" and neighbour["run_id"] not in spikes
-                # Then it is at least 3x the median of the last 20 healthy runs, and over 5 minutes longer
-                median = statistics.median(history[-20:])
-                assert _duration(run) >= 3 * median
-                assert _duration(run) - median > 300
+                # Then the alert's own rule flags it against the baseline the job monitor would hold,
+                verdict = baseline.judge(history[-baseline.BASELINE_WINDOW :], _duration(run))
+                assert verdict.judged and verdict.is_outlier
+                # clearly above the ratio threshold, and above the duration_outliers query's 3x too.
+                assert verdict.ratio is not None and verdict.ratio >= baseline.RATIO_THRESHOLD * 1.25
+                assert verdict.ratio >= 3
             elif run["status"].upper() == "SUCCEEDED":
-                history.append(_duration(run))
+                history.append(baseline.HistoryEntry(run["run_id"], run["ended_at"], _duration(run)))
 
 
 def test_healthy_clients_grow_slowly_without_anything_like_a_spike(jobs: JobRunsDataset) -> None:
