@@ -1,4 +1,4 @@
-"""Quarantine reason codes: the stable vocabulary of the wire contract (design.md, "Wire contract")."""
+"""Quarantine reason codes: the stable vocabulary of the wire contract (what each means: docs/wire-contract.md)."""
 
 from enum import StrEnum
 

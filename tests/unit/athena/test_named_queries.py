@@ -24,8 +24,9 @@ from lakewatch.local.queries import (
 )
 from tests.conftest import REPO_ROOT
 
-#: design.md, "Named queries": every name, and the columns each must start with, in order.
-DESIGN_COLUMNS = {
+#: The named-query contract (README, "Querying in the Athena console"; docs/tables.md): every name, and the columns
+#: each must start with, in order. Analysts and saved dashboards rely on these names and column positions.
+CONTRACT_COLUMNS = {
     "top_products": ("product", "units", "revenue"),
     "store_performance": ("store", "orders", "revenue", "avg_basket"),
     "peak_hours": ("hour", "orders", "revenue"),
@@ -49,8 +50,8 @@ def _by_name(query: NamedQuery) -> str:
     return query.name
 
 
-def test_every_named_query_of_the_design_has_a_file():
-    assert [query.name for query in QUERIES] == sorted(DESIGN_COLUMNS)
+def test_every_named_query_of_the_contract_has_a_file():
+    assert [query.name for query in QUERIES] == sorted(CONTRACT_COLUMNS)
 
 
 def test_the_default_directory_is_the_repository_athena_folder():
@@ -120,8 +121,8 @@ def empty_lake_results(empty_lake_out: Path) -> dict[str, QueryResult]:
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=_by_name)
-def test_design_columns_come_first_in_order(query: NamedQuery, empty_lake_results: dict[str, QueryResult]):
-    expected = DESIGN_COLUMNS[query.name]
+def test_contract_columns_come_first_in_order(query: NamedQuery, empty_lake_results: dict[str, QueryResult]):
+    expected = CONTRACT_COLUMNS[query.name]
     assert empty_lake_results[query.name].columns[: len(expected)] == expected
 
 
@@ -130,7 +131,7 @@ def test_an_empty_lake_answers_every_query_without_rows(empty_lake_results, empt
     assert {name: result.rows for name, result in empty_lake_results.items() if result.rows} == {
         "returning_customers": [(0, 0, None)]
     }
-    assert len(list((empty_lake_out / "queries").glob("*.csv"))) == len(DESIGN_COLUMNS)
+    assert len(list((empty_lake_out / "queries").glob("*.csv"))) == len(CONTRACT_COLUMNS)
 
 
 def test_dt_is_text_in_the_local_views_as_in_the_glue_catalog(tmp_path: Path):
@@ -206,4 +207,4 @@ def test_the_cdk_can_load_the_queries_with_the_standard_library_only():
     completed = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=60
     )
-    assert completed.stdout.strip() == f"{len(DESIGN_COLUMNS)} []"
+    assert completed.stdout.strip() == f"{len(CONTRACT_COLUMNS)} []"
