@@ -7,6 +7,7 @@ against the data itself, without the transform: a wrong manifest would make ever
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
 import json
@@ -127,6 +128,19 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(
     assert pos_again.files == pos.files
     assert pos_again.manifest == pos.manifest
     assert synthetic.to_jsonl_lines(other) != synthetic.to_jsonl_lines(sales)
+
+
+#: SHA-256 of the fixtures' replay lines (sales + job runs) and of their POS files. The generators promise the
+#: same bytes for the same arguments on every machine and across refactors: a change here must be a deliberate
+#: change of the generated data (say so in the commit), never a side effect of moving code or a random draw.
+PINNED_EVENTS_SHA256 = "3c55f79884111a7183fec0461e6f37b1c67d614c18a9b632b5748367f87fa3dc"
+PINNED_POS_SHA256 = "54a6a0dd4a10f32194c289800ad258727a93606da84995066bb67a7a3f46237a"
+
+
+def test_generated_bytes_are_pinned(sales: SalesDataset, jobs: JobRunsDataset, pos: PosCsvDataset) -> None:
+    events = hashlib.sha256(b"\n".join(synthetic.to_jsonl_lines(sales, jobs))).hexdigest()
+    pos_files = hashlib.sha256(json.dumps(pos.files, sort_keys=True).encode()).hexdigest()
+    assert (events, pos_files) == (PINNED_EVENTS_SHA256, PINNED_POS_SHA256)
 
 
 # ------------------------------------------------------------------------------------------------ sales
