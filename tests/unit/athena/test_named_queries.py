@@ -24,8 +24,8 @@ from lakewatch.local.queries import (
 )
 from tests.conftest import REPO_ROOT
 
-#: The named-query contract (README, "Querying in the Athena console"; docs/tables.md): every name, and the columns
-#: each must start with, in order. Analysts and saved dashboards rely on these names and column positions.
+#: The saved-query contract (docs/tables.md, "Saved queries"): every name, and the columns each must start with, in
+#: order. Analysts and saved dashboards rely on these names and column positions.
 CONTRACT_COLUMNS = {
     "top_products": ("product", "units", "revenue"),
     "store_performance": ("store", "orders", "revenue", "avg_basket"),
