@@ -240,65 +240,90 @@ def _sales_rejects(
     rng: random.Random, stores: Sequence[str], start: date, days: int, pii_strings: set[str]
 ) -> list[tuple[bytes, PlantedReject]]:
     """One or more records per quarantine reason, each built from a realistic sale (PII included on purpose)."""
-    names = NameBook(rng)
-    pool = CustomerPool(rng, names, web=False, initial=5, returning_share=0.0)
+    source = _RejectSource(rng, stores, start, days, pii_strings)
+    return [*_unreadable_records(source), *_contract_breaches(source)]
 
-    def base() -> dict[str, Any]:
-        day = start + timedelta(days=rng.randrange(days))
+
+class _RejectSource:
+    """Realistic store sales to break: each is paid by card and carries a name, so a reject that leaked its
+    record into quarantine in clear would show up in the leak checks."""
+
+    def __init__(
+        self, rng: random.Random, stores: Sequence[str], start: date, days: int, pii_strings: set[str]
+    ) -> None:
+        self._rng = rng
+        self._stores = list(stores)
+        self._start = start
+        self._days = days
+        self._pii_strings = pii_strings
+        self._pool = CustomerPool(rng, NameBook(rng), web=False, initial=5, returning_share=0.0)
+
+    def sale(self) -> dict[str, Any]:
+        rng = self._rng
+        day = self._start + timedelta(days=rng.randrange(self._days))
         local = store_times(rng, day, 1)[0]
-        sale, planted = store_sale(rng, pool, rng.choice(list(stores)), local)
-        sale["customer_name"] = pool.members[-1].name
+        sale, planted = store_sale(rng, self._pool, rng.choice(self._stores), local)
+        customer = self._pool.members[-1]
+        sale["customer_name"] = customer.name
         sale["payment_method"] = "CARD"
-        sale["card_number"] = pool.members[-1].card
+        sale["card_number"] = customer.card
         # A UUID can hold 13+ digits in dash-separated groups, which PII masking rightly treats as a card
         # number; planted rejects avoid that so their quarantine rows keep the event_id the manifest names.
         while pii.mask_text(sale["event_id"]) != sale["event_id"]:
             sale["event_id"] = event_uuid(rng)
-        pii_strings.update([*planted, pool.members[-1].name, pool.members[-1].card])
+        self._pii_strings.update([*planted, customer.name, customer.card])
         return sale
+
+
+def _unreadable_records(source: _RejectSource) -> list[tuple[bytes, PlantedReject]]:
+    """Bytes that are not a JSON object: kept in quarantine only as their length and hash."""
+
+    def unreadable(reason: Reason, description: str) -> PlantedReject:
+        return PlantedReject(str(reason), None, None, description)
+
+    return [
+        (dumps(source.sale())[:120], unreadable(Reason.INVALID_JSON, "truncated JSON with a name and card")),
+        (repr(source.sale()).encode(), unreadable(Reason.INVALID_JSON, "a Python dict repr, not JSON")),
+        (b"\t  ", unreadable(Reason.INVALID_JSON, "whitespace only")),
+        (b"\xff\xfe{\x00}", unreadable(Reason.INVALID_JSON, "not UTF-8")),
+        (dumps([source.sale()]), unreadable(Reason.NOT_AN_OBJECT, "a sale wrapped in a JSON array")),
+        (b'"sale"', unreadable(Reason.NOT_AN_OBJECT, "a bare JSON string")),
+    ]
+
+
+def _contract_breaches(source: _RejectSource) -> list[tuple[bytes, PlantedReject]]:
+    """JSON objects that break one rule of the wire contract each; their quarantine rows name the field."""
+    out: list[tuple[bytes, PlantedReject]] = []
+
+    def breach(record: dict[str, Any], reason: Reason, field: str | None, description: str) -> None:
+        # A record too large to be parsed at all cannot have its event id read back into its quarantine row.
+        event_id = None if reason is Reason.TOO_LARGE else record.get("event_id")
+        out.append((dumps(record), PlantedReject(str(reason), field, event_id, description)))
 
     def without(sale: dict[str, Any], name: str) -> dict[str, Any]:
         return {key: value for key, value in sale.items() if key != name}
 
-    def reject(reason: Reason, field: str | None, record: dict[str, Any] | None, text: str) -> PlantedReject:
-        event_id = record.get("event_id") if record is not None else None
-        return PlantedReject(str(reason), field, event_id, text)
-
-    out: list[tuple[bytes, PlantedReject]] = []
-    sale = base()
-    out.append((dumps(sale)[:120], reject(Reason.INVALID_JSON, None, None, "truncated JSON with a name and card")))
-    sale = base()
-    out.append((repr(sale).encode(), reject(Reason.INVALID_JSON, None, None, "a Python dict repr, not JSON")))
-    out.append((b"\t  ", reject(Reason.INVALID_JSON, None, None, "whitespace only")))
-    out.append((b"\xff\xfe{\x00}", reject(Reason.INVALID_JSON, None, None, "not UTF-8")))
-    sale = base()
-    out.append((dumps([sale]), reject(Reason.NOT_AN_OBJECT, None, None, "a sale wrapped in a JSON array")))
-    out.append((b'"sale"', reject(Reason.NOT_AN_OBJECT, None, None, "a bare JSON string")))
     for event_type in ("refund", "stock_adjustment"):
-        record = {**base(), "event_type": event_type}
-        out.append((dumps(record), reject(Reason.UNKNOWN_EVENT_TYPE, "event_type", record, event_type)))
+        breach({**source.sale(), "event_type": event_type}, Reason.UNKNOWN_EVENT_TYPE, "event_type", event_type)
     for name in ("items", "payment_method", "store", "event_type"):
-        record = without(base(), name)
-        out.append((dumps(record), reject(Reason.MISSING_FIELD, name, record, f"sale without {name}")))
-    record = {**base(), "payment_method": "IOU"}
-    out.append((dumps(record), reject(Reason.INVALID_FIELD, "payment_method", record, "payment_method IOU")))
-    record = {**base(), "channel": "kiosk"}
-    out.append((dumps(record), reject(Reason.INVALID_FIELD, "channel", record, "channel kiosk")))
-    record = base()
+        breach(without(source.sale(), name), Reason.MISSING_FIELD, name, f"sale without {name}")
+    breach({**source.sale(), "payment_method": "IOU"}, Reason.INVALID_FIELD, "payment_method", "payment_method IOU")
+    breach({**source.sale(), "channel": "kiosk"}, Reason.INVALID_FIELD, "channel", "channel kiosk")
+    record = source.sale()
     record["event_time"] = record["event_time"][:19]
-    out.append((dumps(record), reject(Reason.INVALID_FIELD, "event_time", record, "event_time without offset")))
-    record = base()
+    breach(record, Reason.INVALID_FIELD, "event_time", "event_time without offset")
+    record = source.sale()
     record["items"][0]["quantity"] = 0
-    out.append((dumps(record), reject(Reason.INVALID_FIELD, "items[0].quantity", record, "quantity 0")))
-    record = base()
+    breach(record, Reason.INVALID_FIELD, "items[0].quantity", "quantity 0")
+    record = source.sale()
     record["total_price"] = round(record["total_price"] + 1.0, 2)
-    out.append((dumps(record), reject(Reason.TOTAL_MISMATCH, "total_price", record, "total one pound too high")))
-    record = without(base(), "discount")
+    breach(record, Reason.TOTAL_MISMATCH, "total_price", "total one pound too high")
+    record = without(source.sale(), "discount")
     record["total_price"] = pounds(gross_pence(record["items"]) - 50)
-    out.append((dumps(record), reject(Reason.TOTAL_MISMATCH, "total_price", record, "discount applied, not sent")))
-    record = base()
+    breach(record, Reason.TOTAL_MISMATCH, "total_price", "discount applied, not sent")
+    record = source.sale()
     record["receipt_image_base64"] = ("iVBORw0KGgoAAAANSUhEUgAA" * (RECORD_LIMIT_BYTES // 24 + 2048))[
         : RECORD_LIMIT_BYTES + 40_000
     ]
-    out.append((dumps(record), reject(Reason.TOO_LARGE, None, None, "a receipt image inlined (> 256 KiB)")))
+    breach(record, Reason.TOO_LARGE, None, "a receipt image inlined (> 256 KiB)")
     return out
