@@ -24,6 +24,7 @@ from glue_jobs.compact_partitions import COMPACTION_ROOT
 from lakewatch.domain.tables import LAKE_ROOT, QUARANTINE_ROOT, SALES, TABLES
 from stacks.config import GLUE_TEMP_ROOT, LANDING_POS_PREFIX, StageConfig
 from stacks.constructs.bundling import REPO_ROOT, domain_package_asset
+from stacks.constructs.catalog import table_construct_id
 from stacks.constructs.permissions import allow_objects, allow_secret_read, default_policy
 from stacks.nag import acknowledge_wildcards
 
@@ -128,15 +129,21 @@ class GlueJobs(Construct):
             f"{COMPACTION_ROOT}/*",
             "Compaction stages, verifies and records (manifest) each run outside the table prefixes, then cleans up.",
         )
-        self.compaction = self._job(
-            "CompactPartitions",
-            script=COMPACTION_SCRIPT,
-            role=compaction_role,
-            description="lakewatch: rewrite a day's small Firehose files into few large ones (verify, then swap)",
-            # One run per table at a time: the trigger starts one run per table, each on its own partition.
-            max_concurrent_runs=len(TABLES),
-            arguments={**common_arguments, "--job-bookmark-option": "job-bookmark-disable"},
-        )
+        # One compaction job per table, each with at most one run at a time: the compaction protocol forbids
+        # two runs on the same table and day, and a single job shared by the tables would need a concurrency
+        # of one per table, which would also let two runs of one table overlap.
+        self.compactions: dict[str, glue.CfnJob] = {
+            table.name: self._job(
+                f"Compact{table_construct_id(table).removesuffix('Table')}",
+                script=COMPACTION_SCRIPT,
+                role=compaction_role,
+                description=f"lakewatch: rewrite a day's small Firehose files of {table.name} into few large ones "
+                "(verify, then swap)",
+                max_concurrent_runs=1,
+                arguments={**common_arguments, "--job-bookmark-option": "job-bookmark-disable", "--table": table.name},
+            )
+            for table in TABLES.values()
+        }
 
         self.pos_csv_etl_trigger = glue.CfnTrigger(
             self,
@@ -155,12 +162,9 @@ class GlueJobs(Construct):
             description="lakewatch: compact yesterday's partitions of every lake table",
             schedule=config.glue.compaction_schedule,
             start_on_creation=True,
-            actions=[
-                glue.CfnTrigger.ActionProperty(job_name=self.compaction.ref, arguments={"--table": table.name})
-                for table in TABLES.values()
-            ],
+            actions=[glue.CfnTrigger.ActionProperty(job_name=job.ref) for job in self.compactions.values()],
         )
-        self.jobs = (self.pos_csv_etl, self.compaction)
+        self.jobs = (self.pos_csv_etl, *self.compactions.values())
 
     def _role(self, role_id: str, purpose: str) -> iam.Role:
         role = iam.Role(

@@ -280,7 +280,7 @@ def test_failed_glue_runs_and_the_hourly_overdue_check_are_scheduled_events(synt
 
 def test_glue_jobs_use_glue_5_the_security_configuration_and_config_sizes(synth: Synth, resources: dict) -> None:
     jobs = {key: job["Properties"] for key, job in of_type(resources, "AWS::Glue::Job").items()}
-    assert len(jobs) == 2
+    assert len(jobs) == 1 + len(TABLES)
     (security_configuration,) = of_type(resources, "AWS::Glue::SecurityConfiguration").values()
     encryption = security_configuration["Properties"]["EncryptionConfiguration"]
     assert encryption["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
@@ -308,19 +308,33 @@ def test_pos_etl_job_has_bookmarks_and_the_documented_arguments(synth: Synth, re
 def test_etl_runs_on_a_schedule_and_compaction_daily_for_every_table(synth: Synth, resources: dict) -> None:
     glue = synth.pipeline.glue
     triggers = {
-        render(t["Properties"]["Actions"][0]["JobName"]): t["Properties"]
-        for t in of_type(resources, "AWS::Glue::Trigger").values()
+        t["Properties"]["Description"]: t["Properties"] for t in of_type(resources, "AWS::Glue::Trigger").values()
     }
-    etl = triggers[f"<{synth.pipeline.get_logical_id(glue.pos_csv_etl)}>"]
-    compaction = triggers[f"<{synth.pipeline.get_logical_id(glue.compaction)}>"]
+    assert len(triggers) == 2
+    etl = triggers["lakewatch: pick up new POS CSV drops"]
+    assert [render(action["JobName"]) for action in etl["Actions"]] == [
+        f"<{synth.pipeline.get_logical_id(glue.pos_csv_etl)}>"
+    ]
     assert (etl["Type"], etl["Schedule"], etl["StartOnCreation"]) == (
         "SCHEDULED",
         synth.config.glue.pos_etl_schedule,
         True,
     )
+    compaction = triggers["lakewatch: compact yesterday's partitions of every lake table"]
     assert compaction["Type"] == "SCHEDULED"
     assert compaction["Schedule"] == synth.config.glue.compaction_schedule
-    assert sorted(action["Arguments"]["--table"] for action in compaction["Actions"]) == sorted(TABLES)
+    started = [render(action["JobName"]).strip("<>") for action in compaction["Actions"]]
+    assert sorted(resources[job]["Properties"]["DefaultArguments"]["--table"] for job in started) == sorted(TABLES)
+
+
+def test_compaction_never_runs_twice_at_once_on_a_table(synth: Synth, resources: dict) -> None:
+    # The compaction protocol forbids two runs on one table and day: one job per table, one run at a time.
+    jobs = synth.pipeline.glue.compactions
+    assert sorted(jobs) == sorted(TABLES)
+    for table_name, job in jobs.items():
+        props = resources[synth.pipeline.get_logical_id(job)]["Properties"]
+        assert props["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
+        assert props["DefaultArguments"]["--table"] == table_name
 
 
 def test_athena_workgroup_is_enforced_encrypted_and_capped(synth: Synth, resources: dict) -> None:
