@@ -41,7 +41,9 @@ class StorageStack(Stack):
             "AwsSolutions-S1",
             "This is the server-access-log destination of the lake bucket; logging it would log its own logs.",
         )
-        self.catalog = LakeCatalog(self, "Catalog", database_name=config.glue_database_name, bucket=self.lake_bucket)
+        self.catalog = LakeCatalog(
+            self, "Catalog", database_name=config.glue_database_name, bucket=self.lake_bucket, key=self.key
+        )
         self.streams = PipelineStreams(self, "Streams", key=self.key, config=config, removal_policy=removal_policy)
         self.baselines_table = BaselinesTable(self, "Baselines", key=self.key, removal_policy=removal_policy).table
         self.pii_key_secret = PiiKeySecret(self, "PiiKey", key=self.key, removal_policy=removal_policy).secret

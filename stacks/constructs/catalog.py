@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -24,11 +25,33 @@ def table_construct_id(table: LakeTable) -> str:
 
 
 class LakeCatalog(Construct):
-    """No crawler and no MSCK REPAIR: partition projection on `dt` makes every day visible immediately."""
+    """No crawler and no MSCK REPAIR: partition projection on `dt` makes every day visible immediately.
 
-    def __init__(self, scope: Construct, construct_id: str, *, database_name: str, bucket: s3.IBucket) -> None:
+    The Data Catalog's metadata (and any connection password) is encrypted at rest with the lakewatch key.
+    That setting belongs to the account and region, not to this database: one lakewatch stage per account
+    and region should own it (deploying a second stage there re-points it at that stage's key). Whoever reads
+    the catalog needs `kms:Decrypt` on the key: the Glue job roles and the Firehose roles have it, and Athena
+    users need it as they need it for the lake and the query results.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, database_name: str, bucket: s3.IBucket, key: kms.IKey
+    ) -> None:
         super().__init__(scope, construct_id)
         self.database_name = database_name
+        self.encryption_settings = glue.CfnDataCatalogEncryptionSettings(
+            self,
+            "EncryptionSettings",
+            catalog_id=Aws.ACCOUNT_ID,
+            data_catalog_encryption_settings=glue.CfnDataCatalogEncryptionSettings.DataCatalogEncryptionSettingsProperty(
+                encryption_at_rest=glue.CfnDataCatalogEncryptionSettings.EncryptionAtRestProperty(
+                    catalog_encryption_mode="SSE-KMS", sse_aws_kms_key_id=key.key_arn
+                ),
+                connection_password_encryption=glue.CfnDataCatalogEncryptionSettings.ConnectionPasswordEncryptionProperty(
+                    return_connection_password_encrypted=True, kms_key_id=key.key_arn
+                ),
+            ),
+        )
         self.database = glue.CfnDatabase(
             self,
             "Database",
@@ -38,6 +61,8 @@ class LakeCatalog(Construct):
                 description="lakewatch: sales and job-run lake tables (Parquet, partition projection on dt)",
             ),
         )
+        # Metadata is encrypted from the moment it is written.
+        self.database.add_resource_dependency(self.encryption_settings)
         self.tables: dict[str, glue.CfnTable] = {}
         for table in TABLES.values():
             cfn_table = glue.CfnTable(

@@ -25,6 +25,7 @@ from lakewatch.domain.tables import LAKE_ROOT, QUARANTINE_ROOT, SALES, TABLES
 from stacks.config import GLUE_TEMP_ROOT, LANDING_POS_PREFIX, StageConfig
 from stacks.constructs.bundling import REPO_ROOT, domain_package_asset
 from stacks.constructs.catalog import table_construct_id
+from stacks.constructs.functions import METRICS_NAMESPACE
 from stacks.constructs.permissions import allow_objects, allow_secret_read, default_policy
 from stacks.nag import acknowledge_wildcards
 
@@ -35,6 +36,8 @@ COMPACTION_SCRIPT = GLUE_SCRIPTS_DIR / "compact_partitions.py"
 #: Same msgspec as the Lambda layer: the domain validation code needs it on the Glue workers too.
 ADDITIONAL_PYTHON_MODULES = "msgspec==0.22.0"
 GLUE_LOG_GROUPS = "/aws-glue/*"
+#: Where Glue's own job metrics (--enable-metrics) go.
+GLUE_METRICS_NAMESPACE = "Glue"
 
 
 class GlueJobs(Construct):
@@ -79,7 +82,10 @@ class GlueJobs(Construct):
             "--TempDir": bucket.s3_url_for_object(f"{GLUE_TEMP_ROOT}/"),
         }
 
-        etl_role = self._role("PosCsvEtlRole", "POS CSV ETL")
+        # The POS job also publishes its own row counts (PosRowsWritten, PosRowsQuarantined) for its alarm.
+        etl_role = self._role(
+            "PosCsvEtlRole", "POS CSV ETL", metric_namespaces=(GLUE_METRICS_NAMESPACE, METRICS_NAMESPACE)
+        )
         allow_objects(
             etl_role, bucket, ["s3:GetObject"], f"{LANDING_POS_PREFIX}*", "The ETL reads the CSV drops of every store."
         )
@@ -166,7 +172,9 @@ class GlueJobs(Construct):
         )
         self.jobs = (self.pos_csv_etl, *self.compactions.values())
 
-    def _role(self, role_id: str, purpose: str) -> iam.Role:
+    def _role(
+        self, role_id: str, purpose: str, *, metric_namespaces: tuple[str, ...] = (GLUE_METRICS_NAMESPACE,)
+    ) -> iam.Role:
         role = iam.Role(
             self,
             role_id,
@@ -201,7 +209,13 @@ class GlueJobs(Construct):
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+                conditions={
+                    "StringEquals": {
+                        "cloudwatch:namespace": list(metric_namespaces)
+                        if len(metric_namespaces) > 1
+                        else metric_namespaces[0]
+                    }
+                },
             )
         )
         acknowledge_wildcards(
@@ -211,7 +225,7 @@ class GlueJobs(Construct):
                 f"{GLUE_LOG_GROUPS}": "Glue names its continuous-logging groups after the security "
                 "configuration at run time, always under /aws-glue/.",
                 "Resource::*": "cloudwatch:PutMetricData has no resource-level permissions; the statement is "
-                "limited to the Glue namespace by condition.",
+                f"limited by condition to the namespaces {', '.join(metric_namespaces)}.",
             },
         )
         return role

@@ -251,6 +251,8 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
         + [("AWS/Lambda", "IteratorAge")] * 2
         + [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 2
         + [("lakewatch", "RecordsQuarantined")]
+        + [("lakewatch", "RecordsQuarantined_transform_error")] * 2
+        + [("lakewatch", "PosRowsQuarantined")]
         + [("AWS/Firehose", "DeliveryToS3.DataFreshness")] * len(TABLES)
         + [("AWS/Firehose", "FailedConversion.Records")] * len(TABLES)
     )
@@ -259,6 +261,82 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
         {"MetricName": "RecordsQuarantined", "Dimensions": [{"Name": "service", "Value": "transform"}]},
     )
     synth.pipeline_template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def test_a_transform_error_anywhere_and_any_quarantined_till_row_page_ops(synth: Synth, resources: dict) -> None:
+    alarms = [alarm["Properties"] for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    transform_errors = {
+        render(alarm["Dimensions"][0]["Value"]): alarm
+        for alarm in alarms
+        if alarm["MetricName"] == "RecordsQuarantined_transform_error"
+    }
+    assert sorted(transform_errors) == ["job_monitor", "transform"]
+    (pos,) = [alarm for alarm in alarms if alarm["MetricName"] == "PosRowsQuarantined"]
+    assert pos["Dimensions"] == [
+        {"Name": "job", "Value": {"Ref": synth.pipeline.get_logical_id(synth.pipeline.glue.pos_csv_etl)}}
+    ]
+    for alarm in (*transform_errors.values(), pos):
+        assert alarm["Namespace"] == "lakewatch"
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
+        assert alarm["Dimensions"][0]["Name"] in {"service", "job"}
+
+
+def test_only_the_pos_job_may_publish_lakewatch_metrics(synth: Synth, resources: dict) -> None:
+    glue = synth.pipeline.glue
+    policies = of_type(resources, "AWS::IAM::Policy")
+
+    def metric_namespaces(job: Any) -> list[str]:
+        role = (
+            render(resources[synth.pipeline.get_logical_id(job)]["Properties"]["Role"]).strip("<>").removesuffix(".Arn")
+        )
+        (policy,) = [p["Properties"] for p in policies.values() if p["Properties"]["Roles"] == [{"Ref": role}]]
+        (statement,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "cloudwatch:PutMetricData"]
+        namespaces = statement["Condition"]["StringEquals"]["cloudwatch:namespace"]
+        return sorted([namespaces] if isinstance(namespaces, str) else namespaces)
+
+    assert metric_namespaces(glue.pos_csv_etl) == ["Glue", "lakewatch"]
+    for job in glue.compactions.values():
+        assert metric_namespaces(job) == ["Glue"]
+
+
+def test_every_log_group_is_encrypted_with_the_lakewatch_key_and_kept_for_the_stage(
+    synth: Synth, resources: dict
+) -> None:
+    # The on-failure queues are encrypted with the lakewatch key: the log groups must name the same key
+    (queue_key,) = {render(q["Properties"]["KmsMasterKeyId"]) for q in of_type(resources, "AWS::SQS::Queue").values()}
+    log_groups = of_type(resources, "AWS::Logs::LogGroup")
+    # One per function and one per Firehose delivery stream
+    assert len(log_groups) == len(HANDLERS) + len(TABLES)
+    for key, log_group in log_groups.items():
+        assert render(log_group["Properties"].get("KmsKeyId")) == queue_key, key
+        assert log_group["Properties"]["RetentionInDays"] == synth.config.log_retention_days, key
+    functions = functions_by_handler(resources)
+    assert {render(fn["LoggingConfig"]["LogGroup"]) for _, fn in functions.values()} <= {
+        f"<{key}>" for key in log_groups
+    }
+
+
+def test_eventbridge_publishes_to_ops_through_a_role_only_this_rule_may_assume(synth: Synth, resources: dict) -> None:
+    (glue_rule,) = [
+        r["Properties"] for r in of_type(resources, "AWS::Events::Rule").values() if "EventPattern" in r["Properties"]
+    ]
+    (target,) = glue_rule["Targets"]
+    assert render(target["Arn"]) == f"<{logical_id(synth.pipeline, synth.pipeline.topics.ops)}>"
+    role_id = render(target["RoleArn"]).strip("<>").removesuffix(".Arn")
+    (trust,) = resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    conditions = trust["Condition"]["StringEquals"]
+    assert render(conditions["aws:SourceAccount"]) == "<AWS::AccountId>"
+    assert render(conditions["aws:SourceArn"]).endswith(f":rule/{glue_rule['Name']}")
+    assert glue_rule["Name"] == f"{synth.config.resource_prefix}-glue-job-failed"
+    # No topic policy grants EventBridge (or anyone) publishing by service principal
+    assert of_type(resources, "AWS::SNS::TopicPolicy") == {} or all(
+        "events.amazonaws.com" not in str(p) for p in of_type(resources, "AWS::SNS::TopicPolicy").values()
+    )
 
 
 def test_failed_glue_runs_and_the_hourly_overdue_check_are_scheduled_events(synth: Synth, resources: dict) -> None:
