@@ -1,9 +1,11 @@
 """The one Lambda factory: every lakewatch function is built here, the same way.
 
-arm64 + Python 3.11 (the interpreter of Glue 5.0 and of the test suite, so the domain code runs on one
-Python everywhere), the `lambdas/` folder as code, the `shared` layer (domain package + msgspec) and the
-managed Powertools layer, X-Ray tracing, its own KMS-encrypted log group with the stage's retention and its
-own role that may write only to that log group until grants are added where producer meets consumer.
+arm64 + the Python of `stacks/lambda_runtime.py` (3.13: supported by Lambda until 2029-06-30, whereas 3.11
+is deprecated on 2027-06-30), the `lambdas/` folder as code, the `shared` layer (domain package + msgspec wheels
+for that Python) and the managed Powertools layer for that Python, X-Ray tracing, its own KMS-encrypted log group
+with the stage's retention and its own role that may write only to that log group until grants are added where
+producer meets consumer. The domain code also runs on Glue 5.0 and in the test suite, both Python 3.11, so it
+is written for 3.11 and must not use what 3.13 removed (tests check both).
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from constructs import Construct
 
 from stacks.config import ConfigError, StageConfig
 from stacks.constructs.bundling import lambda_code, shared_layer_code
+from stacks.lambda_runtime import LAMBDA_PYTHON_VERSION
 from stacks.nag import acknowledge, acknowledge_wildcards
 
 METRICS_NAMESPACE = "lakewatch"
-RUNTIME = lambda_.Runtime.PYTHON_3_11
+RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, f"PYTHON_{LAMBDA_PYTHON_VERSION.replace('.', '_')}")
 ARCHITECTURE = lambda_.Architecture.ARM_64
+#: The managed Powertools v3 layer is published per Python version and architecture by this AWS account.
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python311-arm64"
+POWERTOOLS_LAYER_NAME = f"AWSLambdaPowertoolsPythonV3-python{LAMBDA_PYTHON_VERSION.replace('.', '')}-arm64"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +147,8 @@ class LambdaFactory(Construct):
         acknowledge(
             function,
             "AwsSolutions-L1",
-            "Pinned to Python 3.11 on purpose: the interpreter of Glue 5.0 and of the test suite, so the shared "
-            "domain code runs on one Python version everywhere.",
+            "Pinned to one Python version on purpose (stacks/lambda_runtime.py): the bundled wheels and the managed "
+            "Powertools layer are fetched and checked for exactly that version, so a move is a reviewed change.",
         )
         acknowledge_wildcards(
             role,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from lakewatch.domain.tables import PARTITION_KEY, TABLES
 from stacks.config import LANDING_POS_PREFIX
 from stacks.constructs import bundling
 from stacks.constructs.delivery import backup_prefix
+from stacks.lambda_runtime import LAMBDA_PYTHON_VERSION
 from tests.infrastructure.conftest import DISTINCT_CONTEXT, REPO_ROOT, Synth, logical_id, render, synthesize
 
 HANDLERS = {
@@ -54,17 +56,18 @@ def functions_by_handler(resources: dict[str, dict[str, Any]]) -> dict[str, tupl
     }
 
 
-def test_three_functions_on_arm64_python_311_with_both_layers(synth: Synth, resources: dict) -> None:
+def test_three_functions_on_arm64_and_the_declared_python_with_both_layers(synth: Synth, resources: dict) -> None:
     functions = functions_by_handler(resources)
     assert set(functions) == set(HANDLERS)
+    python = LAMBDA_PYTHON_VERSION.replace(".", "")
     layer_arn = (
-        "arn:aws:lambda:<AWS::Region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:"
+        f"arn:aws:lambda:<AWS::Region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python{python}-arm64:"
         f"{DISTINCT_CONTEXT['powertools_layer_version']}"
     )
     shared_layer = next(iter(of_type(resources, "AWS::Lambda::LayerVersion")))
     for props in (props for _, props in functions.values()):
         assert props["Architectures"] == ["arm64"]
-        assert props["Runtime"] == "python3.11"
+        assert props["Runtime"] == f"python{LAMBDA_PYTHON_VERSION}" == "python3.13"
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert sorted(render(props["Layers"]), key=str) == sorted([layer_arn, f"<{shared_layer}>"], key=str)
 
@@ -445,6 +448,54 @@ def test_shared_layer_bundle_holds_the_domain_package_and_lambda_deps(synth: Syn
     assert (python / "msgspec" / "__init__.py").is_file()
     assert not (python / "lakewatch" / "local").exists()
     assert not list(python.rglob("__pycache__"))
+
+
+def test_the_shared_layer_ships_only_wheels_for_the_lambda_python_on_arm64(synth: Synth) -> None:
+    (layer_dir,) = [path for path in synth.outdir.glob("asset.*") if (path / "python" / "lakewatch").is_dir()]
+    tags = bundling.wheel_tags(layer_dir / "python")
+    assert tags
+    assert all(tag.startswith("cp313-cp313-") and tag.endswith("aarch64") for tag in tags), tags
+
+
+@pytest.mark.parametrize(
+    ("tag", "runs"),
+    [
+        ("cp313-cp313-manylinux2014_aarch64", True),
+        ("py3-none-any", True),
+        ("cp38-abi3-manylinux_2_17_aarch64", True),
+        ("cp311-cp311-manylinux2014_aarch64", False),
+        ("cp313-cp313-manylinux2014_x86_64", False),
+    ],
+)
+def test_wheel_tags_are_checked_against_the_lambda_runtime(tag: str, runs: bool) -> None:
+    assert bundling.runs_on_lambda(tag) is runs
+
+
+def test_synth_refuses_wheels_downloaded_for_another_python(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    dist_info = tmp_path / "python" / "msgspec-0.22.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "WHEEL").write_text("Wheel-Version: 1.0\nTag: cp311-cp311-manylinux2014_aarch64\n")
+    (tmp_path / ".installed").touch()
+    monkeypatch.setattr(bundling, "LAMBDA_DEPS_DIR", tmp_path)
+    monkeypatch.setattr(bundling, "LAMBDA_DEPS_STAMP", tmp_path / ".installed")
+    with pytest.raises(bundling.MissingBuildArtifactError, match="cp311-cp311"):
+        bundling.require_lambda_deps()
+
+
+def test_makefile_downloads_wheels_for_the_declared_lambda_python() -> None:
+    printed = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "--eval=print-lambda-deps: ; @echo $(LAMBDA_PYTHON_VERSION) $(LAMBDA_DEPS_DIR)",
+            "print-lambda-deps",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert printed == [LAMBDA_PYTHON_VERSION, str(bundling.LAMBDA_DEPS_DIR.relative_to(REPO_ROOT))]
 
 
 def test_synth_refuses_to_run_without_bootstrapped_lambda_deps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
