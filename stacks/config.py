@@ -381,21 +381,26 @@ class StageConfig:
             raise ConfigError(f"{STAGES_KEY}.{stage} has unknown keys: {', '.join(unknown)}")
         explicit = {key: value for key, value in context.items() if value not in (None, "")}
         given = {**per_stage, **explicit, "stage": stage}
-        parsed: dict[tuple[str, ...], Any] = {}
+        top_level: dict[str, Any] = {}
+        in_groups: dict[str, dict[str, Any]] = {}
         for item in setting_keys():
             raws = [given[key] for key in (item.key, *item.spec.aliases) if given.get(key) not in (None, "")]
             if not raws:
                 continue
-            if item.spec.aliases:
-                parsed[item.path] = tuple(dict.fromkeys(v for raw in raws for v in item.spec.parse(item.key, raw)))
+            value = _parse_given(item, raws)
+            if len(item.path) == 1:
+                top_level[item.path[0]] = value
             else:
-                parsed[item.path] = item.spec.parse(item.key, raws[0])
-        top_level = {path[0]: value for path, value in parsed.items() if len(path) == 1}
-        in_groups: dict[str, dict[str, Any]] = {}
-        for (group_name, *inner), value in (item for item in parsed.items() if len(item[0]) == 2):
-            in_groups.setdefault(group_name, {})[inner[0]] = value
+                in_groups.setdefault(item.path[0], {})[item.path[1]] = value
         group_defaults = {item.name: _field_default(item) for item in fields(cls) if _GROUP_PREFIX in item.metadata}
         return cls(**top_level, **{name: replace(group_defaults[name], **values) for name, values in in_groups.items()})
+
+
+def _parse_given(item: SettingKey, raws: list[Any]) -> Any:
+    """The value of the first key given; a list setting instead collects the items of its key and aliases."""
+    if item.spec.aliases:
+        return tuple(dict.fromkeys(value for raw in raws for value in item.spec.parse(item.key, raw)))
+    return item.spec.parse(item.key, raws[0])
 
 
 @cache
@@ -422,4 +427,4 @@ def _settings_of(cls: type, *, prefix: str, label: str, path: tuple[str, ...], d
 
 
 def _field_default(item: Field[Any]) -> Any:
-    return item.default_factory() if item.default is MISSING else item.default  # type: ignore[misc]
+    return item.default_factory() if item.default is MISSING else item.default

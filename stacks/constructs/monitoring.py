@@ -197,6 +197,22 @@ class PipelineMonitoring(Construct):
                 width=12,
             ),
         )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="POS CSV rows per run: written / quarantined",
+                left=[
+                    cloudwatch.Metric(
+                        namespace=METRICS_NAMESPACE,
+                        metric_name=POS_ROWS_WRITTEN_METRIC,
+                        dimensions_map={POS_JOB_DIMENSION: pos_csv_job.ref},
+                        period=_PERIOD,
+                        statistic="Sum",
+                    )
+                ],
+                right=[self.pos_rows_quarantined],
+                width=12,
+            ),
+        )
 
     def _glue_failure_rule(
         self, rule_name: str, *, ops_topic: sns.ITopic, glue_jobs: Sequence[glue.CfnJob]
