@@ -17,7 +17,7 @@ LAMBDA_PYTHON_VERSION := $(shell sed -n 's/^LAMBDA_PYTHON_VERSION = "\([0-9.]*\)
 LAMBDA_DEPS_DIR := .build/lambda-deps-py$(LAMBDA_PYTHON_VERSION)
 LAMBDA_DEPS_STAMP := $(LAMBDA_DEPS_DIR)/.installed
 
-.PHONY: bootstrap demo test synth lint bench clean
+.PHONY: bootstrap demo test synth lint bench config-docs clean
 
 bootstrap: $(VENV_STAMP) $(NODE_STAMP) $(LAMBDA_DEPS_STAMP)
 
@@ -52,6 +52,10 @@ synth: bootstrap
 lint: $(VENV_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# README's configuration table is generated from stacks/config.py (a test fails when it is stale).
+config-docs: $(VENV_STAMP)
+	$(PY) -m stacks.config_docs
 
 bench: $(VENV_STAMP)
 	$(PY) -m lakewatch bench

@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
     wanted = readme_with_table(current, settings_table(cdk_json_stages()))
     if "--check" in argv:
         if current != wanted:
-            sys.stderr.write("README.md's configuration table is stale: run `python -m stacks.config_docs`\n")
+            sys.stderr.write("README.md's configuration table is stale: run `make config-docs`\n")
             return 1
         return 0
     README.write_text(wanted, encoding="utf-8")

@@ -14,7 +14,7 @@ CDK_CONTEXT = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
 
 
 def test_readme_configuration_table_is_the_generated_one() -> None:
-    # The table is derived from the declarations and cdk.json's stages; regenerate with `python -m stacks.config_docs`
+    # The table is derived from the declarations and cdk.json's stages; regenerate with `make config-docs`
     readme = config_docs.README.read_text(encoding="utf-8")
     table = config_docs.settings_table(config_docs.cdk_json_stages())
     assert config_docs.readme_with_table(readme, table) == readme
