@@ -71,6 +71,13 @@ class StreamCapacityMode(StrEnum):
     PROVISIONED = "PROVISIONED"
 
 
+class CatalogEncryption(StrEnum):
+    """Who sets the Glue Data Catalog's encryption, a setting of the whole account and region."""
+
+    THIS_STAGE = "this_stage"
+    ELSEWHERE = "elsewhere"
+
+
 class GlueWorkerType(StrEnum):
     G_1X = "G.1X"
     G_2X = "G.2X"
@@ -331,6 +338,11 @@ class StageConfig:
         check=_positive_hours,
     )
     powertools_layer_version: int = setting(27, "version of the managed Powertools layer", check=between(1, 10_000))
+    glue_catalog_encryption: CatalogEncryption = setting(
+        CatalogEncryption.THIS_STAGE,
+        "who encrypts the account's Glue Data Catalog: `this_stage` (with its key) or `elsewhere` (another stage "
+        "in the account owns it); a stage whose key is destroyed with it must say `elsewhere`",
+    )
     glue_database_name: str = setting(
         "lakewatch", "Glue database of the tables and saved queries", check=matching(_GLUE_NAME, "[a-z0-9_]+")
     )
@@ -347,6 +359,14 @@ class StageConfig:
             item.spec.check(item.key, value)
         if self.stage == PRODUCTION_STAGE and self.removal_policy is not RemovalPolicyName.RETAIN:
             raise ConfigError("removal_policy must be 'retain' in the prod stage: the lake is not disposable")
+        if (
+            self.removal_policy is RemovalPolicyName.DESTROY
+            and self.glue_catalog_encryption is CatalogEncryption.THIS_STAGE
+        ):
+            raise ConfigError(
+                "glue_catalog_encryption must be 'elsewhere' with removal_policy=destroy: the account's whole Data "
+                "Catalog would be encrypted with a key that is deleted with this stage"
+            )
 
     @property
     def is_production(self) -> bool:

@@ -77,6 +77,8 @@ def test_the_dev_stage_of_cdk_json_is_what_the_readme_promises() -> None:
         {"log_retention_days": 2.5},
         {"glue_compaction_schedule": "daily"},
         {"stage": "Prod"},
+        # A disposable key must never encrypt the account-wide Data Catalog
+        {"stage": "dev", "removal_policy": "destroy", "glue_catalog_encryption": "this_stage"},
     ],
 )
 def test_typos_and_invalid_values_are_refused(context: dict) -> None:
@@ -96,3 +98,5 @@ def test_stage_dev_synthesizes_14_day_logs_and_a_1_gib_scan_cutoff(dev: Synth) -
     (workgroup,) = resources(dev.pipeline_template, "AWS::Athena::WorkGroup").values()
     assert workgroup["Properties"]["Name"] == "lakewatch-dev"
     assert workgroup["Properties"]["WorkGroupConfiguration"]["BytesScannedCutoffPerQuery"] == GIB
+    # dev's key is destroyed with it, so the account's Data Catalog encryption is left to prod
+    assert resources(dev.storage_template, "AWS::Glue::DataCatalogEncryptionSettings") == {}

@@ -292,7 +292,9 @@ def test_unsafe_or_invalid_context_is_refused(context: dict) -> None:
 def test_per_stage_overrides_apply_and_flat_keys_win() -> None:
     context = {
         "stage": "dev",
-        "stages": {"dev": {"removal_policy": "destroy", "stream_retention_hours": 72}},
+        "stages": {
+            "dev": {"removal_policy": "destroy", "glue_catalog_encryption": "elsewhere", "stream_retention_hours": 72}
+        },
         "stream_retention_hours": "36",
     }
     config = StageConfig.from_context(context)
