@@ -1,9 +1,10 @@
 """The per-stage settings of the CDK app: one frozen, typed object built from CDK context.
 
-Each setting is declared once, as a dataclass field made by `setting(default, doc, ...)`: its type, default,
-description, parser and check live there, and everything else is derived from the declarations: the
-context keys `app.py` collects (`context_keys`), the parsing (`from_context`), and the README's
-configuration table (`stacks/config_docs.py`, kept equal to README by a test). Every default is the safe
+Each setting is declared once, below, as a dataclass field made by `setting(default, doc, ...)` (the
+machinery is `stacks/settings.py`): its type, default, description, parser and check live there, and
+everything else is derived from the declarations: the context keys `app.py` collects (`context_keys`), the
+parsing (`from_context`), and the README's configuration table (`stacks/config_docs.py`, kept equal to
+README by a test). Every default is the safe
 production choice (retain data, on-demand streams, bounded retries), so an empty context deploys a
 production-grade lake.
 
@@ -22,13 +23,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
 from lakewatch.domain.tables import LAKE_ROOT, QUARANTINE_ROOT
+from stacks.settings import (
+    ConfigError,
+    SettingKey,
+    as_float,
+    as_mapping,
+    between,
+    check_settings,
+    declared_settings,
+    group,
+    matching,
+    parse_settings,
+    setting,
+)
 
 #: S3 prefixes of the lake bucket that `tables.py` does not own (it owns `lake/` and `quarantine/`).
 BACKUP_ROOT = "backup"
@@ -51,14 +64,6 @@ GIB = 1024**3
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-_Enum = TypeVar("_Enum", bound=StrEnum)
-_SETTING = "lakewatch.setting"
-_GROUP_PREFIX = "lakewatch.group_prefix"
-_GROUP_LABEL = "lakewatch.group_label"
-
-
-class ConfigError(ValueError):
-    """A context value that cannot be turned into a valid stage configuration."""
 
 
 class RemovalPolicyName(StrEnum):
@@ -85,60 +90,6 @@ class GlueWorkerType(StrEnum):
     G_8X = "G.8X"
 
 
-Check = Callable[[str, Any], None]
-Parse = Callable[[str, Any], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """How one context key is documented, parsed from raw context and checked once parsed."""
-
-    doc: str
-    parse: Parse
-    check: Check
-    #: Further keys whose values are added to this (list) setting, e.g. `alert_email` for `alert_emails`.
-    aliases: tuple[str, ...] = ()
-
-
-class SettingKey(NamedTuple):
-    """A setting as the context sees it: its key, where it lives in `StageConfig`, its spec and default."""
-
-    key: str
-    path: tuple[str, ...]
-    spec: Setting
-    default: Any
-
-
-def setting(default: Any, doc: str, *, check: Check | None = None, aliases: tuple[str, ...] = ()) -> Any:
-    """A dataclass field that is also a documented, parsed and checked context key."""
-    spec = Setting(doc=doc, parse=_parser_for(default), check=check or _any, aliases=aliases)
-    if isinstance(default, Mapping):
-        return field(default_factory=lambda: dict(default), metadata={_SETTING: spec})
-    return field(default=default, metadata={_SETTING: spec})
-
-
-def group(default_factory: Callable[[], Any], *, prefix: str, label: str = "") -> Any:
-    """A field holding a group of settings whose context keys are `prefix` + the group's field names."""
-    return field(default_factory=default_factory, metadata={_GROUP_PREFIX: prefix, _GROUP_LABEL: label})
-
-
-def between(low: float, high: float) -> Check:
-    def check(name: str, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-            raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
-
-    return check
-
-
-def matching(pattern: re.Pattern[str], what: str) -> Check:
-    def check(name: str, value: Any) -> None:
-        for item in value if isinstance(value, tuple) else (value,):
-            if not pattern.match(item):
-                raise ConfigError(f"{name} must be {what}, got {item!r}")
-
-    return check
-
-
 def _glue_cron(name: str, value: str) -> None:
     if not (value.startswith("cron(") and value.endswith(")")):
         raise ConfigError(f"{name} must be a Glue cron expression like 'cron(15 * * * ? *)', got {value!r}")
@@ -148,58 +99,6 @@ def _positive_hours(name: str, value: Mapping[str, float]) -> None:
     for job, hours in value.items():
         if hours <= 0:
             raise ConfigError(f"{name}: the interval for {job!r} must be a positive number of hours")
-
-
-def _any(name: str, value: Any) -> None:
-    """No check beyond the parser's."""
-
-
-def _parser_for(default: Any) -> Parse:
-    """Context values arrive as JSON from cdk.json or as text from `-c`: coerce by the default's type."""
-    if isinstance(default, StrEnum):
-        return lambda name, raw: _as_enum(type(default), name, raw)
-    if isinstance(default, bool):
-        raise TypeError("boolean settings are not supported: say what the two states mean with an enum")
-    if isinstance(default, int):
-        return _as_int
-    if isinstance(default, float):
-        return _as_float
-    if isinstance(default, str):
-        return lambda name, raw: str(raw)
-    if isinstance(default, tuple):
-        return _as_emails
-    if isinstance(default, Mapping):
-        return _as_hours_by_job
-    raise TypeError(f"no context parser for settings of type {type(default).__name__}")
-
-
-def _as_int(name: str, raw: Any) -> int:
-    if isinstance(raw, bool):
-        raise ConfigError(f"{name} must be an integer, got {raw!r}")
-    try:
-        number = float(raw)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from error
-    if not number.is_integer():
-        raise ConfigError(f"{name} must be an integer, got {raw!r}")
-    return int(number)
-
-
-def _as_float(name: str, raw: Any) -> float:
-    if isinstance(raw, bool):
-        raise ConfigError(f"{name} must be a number, got {raw!r}")
-    try:
-        return float(raw)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from error
-
-
-def _as_enum(enum: type[_Enum], name: str, raw: Any) -> _Enum:
-    text = str(raw)
-    for member in enum:
-        if text.casefold() == member.value.casefold():
-            return member
-    raise ConfigError(f"{name} must be one of {[member.value for member in enum]}, got {raw!r}")
 
 
 def _as_emails(name: str, raw: Any) -> tuple[str, ...]:
@@ -215,18 +114,7 @@ def _as_emails(name: str, raw: Any) -> tuple[str, ...]:
 
 
 def _as_hours_by_job(name: str, raw: Any) -> dict[str, float]:
-    return {str(key): _as_float(f"{name}[{key}]", value) for key, value in _as_mapping(name, raw).items()}
-
-
-def _as_mapping(name: str, raw: Any) -> Mapping[str, Any]:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{name} must be a JSON object, got {raw!r}") from error
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{name} must be an object, got {raw!r}")
-    return raw
+    return {str(key): as_float(f"{name}[{key}]", value) for key, value in as_mapping(name, raw).items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,12 +193,14 @@ class StageConfig:
         (),
         "e-mail subscriptions of the `alerts` topic (a list, or comma-separated text)",
         check=matching(_EMAIL, "an e-mail address"),
+        parse=_as_emails,
         aliases=("alert_email",),
     )
     ops_emails: tuple[str, ...] = setting(
         (),
         "e-mail subscriptions of the `ops` topic (a list, or comma-separated text)",
         check=matching(_EMAIL, "an e-mail address"),
+        parse=_as_emails,
         aliases=("ops_email",),
     )
     transform: StreamConsumerConfig = group(
@@ -336,6 +226,7 @@ class StageConfig:
         {},
         'expected interval per `"client/job_name"` or `"job_name"`, e.g. `{"acme/weekly_export": 168}`',
         check=_positive_hours,
+        parse=_as_hours_by_job,
     )
     powertools_layer_version: int = setting(27, "version of the managed Powertools layer", check=between(1, 10_000))
     glue_catalog_encryption: CatalogEncryption = setting(
@@ -352,11 +243,7 @@ class StageConfig:
     )
 
     def __post_init__(self) -> None:
-        for item in setting_keys():
-            value: Any = self
-            for attribute in item.path:
-                value = getattr(value, attribute)
-            item.spec.check(item.key, value)
+        check_settings(self)
         if self.stage == PRODUCTION_STAGE and self.removal_policy is not RemovalPolicyName.RETAIN:
             raise ConfigError("removal_policy must be 'retain' in the prod stage: the lake is not disposable")
         if (
@@ -382,9 +269,14 @@ class StageConfig:
         return f"lakewatch-{self.stage}"
 
     @classmethod
+    def settings(cls) -> tuple[SettingKey, ...]:
+        """Every setting, groups expanded, in declaration order (README's table lists them in this order)."""
+        return declared_settings(cls)
+
+    @classmethod
     def context_keys(cls) -> tuple[str, ...]:
         """Every context key `from_context` reads, so `app.py` can collect exactly those."""
-        return (STAGES_KEY, *(key for item in setting_keys() for key in (item.key, *item.spec.aliases)))
+        return (STAGES_KEY, *(key for item in cls.settings() for key in (item.key, *item.spec.aliases)))
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> StageConfig:
@@ -394,57 +286,10 @@ class StageConfig:
         carries CDK feature flags; an unknown key under `stages` is refused, as it can only be a typo.
         """
         stage = str(context.get("stage") or PRODUCTION_STAGE)
-        stages = _as_mapping(STAGES_KEY, context.get(STAGES_KEY) or {})
-        per_stage = _as_mapping(f"{STAGES_KEY}.{stage}", stages.get(stage) or {})
+        stages = as_mapping(STAGES_KEY, context.get(STAGES_KEY) or {})
+        per_stage = as_mapping(f"{STAGES_KEY}.{stage}", stages.get(stage) or {})
         unknown = sorted(set(per_stage) - set(cls.context_keys()) - {"stage"})
         if unknown:
             raise ConfigError(f"{STAGES_KEY}.{stage} has unknown keys: {', '.join(unknown)}")
         explicit = {key: value for key, value in context.items() if value not in (None, "")}
-        given = {**per_stage, **explicit, "stage": stage}
-        top_level: dict[str, Any] = {}
-        in_groups: dict[str, dict[str, Any]] = {}
-        for item in setting_keys():
-            raws = [given[key] for key in (item.key, *item.spec.aliases) if given.get(key) not in (None, "")]
-            if not raws:
-                continue
-            value = _parse_given(item, raws)
-            if len(item.path) == 1:
-                top_level[item.path[0]] = value
-            else:
-                in_groups.setdefault(item.path[0], {})[item.path[1]] = value
-        group_defaults = {item.name: _field_default(item) for item in fields(cls) if _GROUP_PREFIX in item.metadata}
-        return cls(**top_level, **{name: replace(group_defaults[name], **values) for name, values in in_groups.items()})
-
-
-def _parse_given(item: SettingKey, raws: list[Any]) -> Any:
-    """The value of the first key given; a list setting instead collects the items of its key and aliases."""
-    if item.spec.aliases:
-        return tuple(dict.fromkeys(value for raw in raws for value in item.spec.parse(item.key, raw)))
-    return item.spec.parse(item.key, raws[0])
-
-
-@cache
-def setting_keys() -> tuple[SettingKey, ...]:
-    """Every setting of `StageConfig` in declaration order, groups expanded, with its default."""
-    return tuple(_settings_of(StageConfig, prefix="", label="", path=(), defaults=None))
-
-
-def _settings_of(cls: type, *, prefix: str, label: str, path: tuple[str, ...], defaults: Any) -> Iterator[SettingKey]:
-    for item in fields(cls):
-        default = _field_default(item) if defaults is None else getattr(defaults, item.name)
-        if _GROUP_PREFIX in item.metadata:
-            yield from _settings_of(
-                type(default),
-                prefix=prefix + item.metadata[_GROUP_PREFIX],
-                label=item.metadata[_GROUP_LABEL],
-                path=(*path, item.name),
-                defaults=default,
-            )
-        else:
-            spec = item.metadata[_SETTING]
-            spec = replace(spec, doc=f"{label}: {spec.doc}") if label else spec
-            yield SettingKey(prefix + item.name, (*path, item.name), spec, default)
-
-
-def _field_default(item: Field[Any]) -> Any:
-    return item.default_factory() if item.default is MISSING else item.default
+        return cls(**parse_settings(cls, {**per_stage, **explicit, "stage": stage}))

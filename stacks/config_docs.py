@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from stacks.config import GIB, STAGES_KEY, setting_keys
+from stacks.config import GIB, STAGES_KEY, StageConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = REPO_ROOT / "README.md"
@@ -42,7 +42,7 @@ def render_value(value: Any) -> str:
 def settings_table(stages: Mapping[str, Mapping[str, Any]]) -> str:
     """One row per context key: its default, the stages of cdk.json that set it, and what it controls."""
     rows = ["| key | default | per stage (`cdk.json`) | what it controls |", "|---|---|---|---|"]
-    for item in setting_keys():
+    for item in StageConfig.settings():
         keys = " / ".join(f"`{key}`" for key in (item.key, *item.spec.aliases))
         per_stage = ", ".join(
             f"{stage}: {render_value(values[item.key])}"

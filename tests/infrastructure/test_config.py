@@ -7,7 +7,7 @@ import json
 import pytest
 
 from stacks import config_docs
-from stacks.config import GIB, STAGES_KEY, ConfigError, StageConfig, setting_keys
+from stacks.config import GIB, STAGES_KEY, ConfigError, StageConfig
 from tests.infrastructure.conftest import REPO_ROOT, Synth, resources, synthesize
 
 CDK_CONTEXT = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
@@ -23,7 +23,7 @@ def test_readme_configuration_table_is_the_generated_one() -> None:
 def test_every_setting_has_one_key_a_description_and_a_valid_default() -> None:
     keys = StageConfig.context_keys()
     assert len(keys) == len(set(keys))
-    for item in setting_keys():
+    for item in StageConfig.settings():
         assert len(item.spec.doc.split()) >= 3, item.key
     StageConfig()  # the defaults pass every check
 
@@ -33,11 +33,11 @@ def test_cdk_json_sets_no_flat_setting_and_only_what_differs_from_the_defaults()
     flat = sorted(set(CDK_CONTEXT) & set(StageConfig.context_keys()) - {STAGES_KEY})
     assert flat == []
     assert sorted(key for key in CDK_CONTEXT if key != STAGES_KEY and not key.startswith("@")) == []
-    defaults = {item.key: item.default for item in setting_keys()}
+    defaults = {item.key: item.default for item in StageConfig.settings()}
     for stage, values in CDK_CONTEXT[STAGES_KEY].items():
         parsed = StageConfig.from_context({"stage": stage, STAGES_KEY: {stage: values}})
         for key in values:
-            (path,) = [item.path for item in setting_keys() if item.key == key]
+            (path,) = [item.path for item in StageConfig.settings() if item.key == key]
             value = parsed
             for attribute in path:
                 value = getattr(value, attribute)
