@@ -11,10 +11,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
-# Lambda runtime deps (arm64 wheels), fetched at bootstrap so that `cdk synth` never needs the network.
-LAMBDA_DEPS_STAMP := .build/lambda-deps/.installed
+# Lambda runtime deps (arm64 wheels), fetched at bootstrap so that `cdk synth` never needs the network, for the
+# Lambda Python version declared once in stacks/lambda_runtime.py (one folder per version: never stale wheels).
+LAMBDA_PYTHON_VERSION := $(shell sed -n 's/^LAMBDA_PYTHON_VERSION = "\([0-9.]*\)"$$/\1/p' stacks/lambda_runtime.py)
+LAMBDA_DEPS_DIR := .build/lambda-deps-py$(LAMBDA_PYTHON_VERSION)
+LAMBDA_DEPS_STAMP := $(LAMBDA_DEPS_DIR)/.installed
 
-.PHONY: bootstrap demo test synth lint bench clean
+.PHONY: bootstrap demo test synth lint bench config-docs clean
 
 bootstrap: $(VENV_STAMP) $(NODE_STAMP) $(LAMBDA_DEPS_STAMP)
 
@@ -28,11 +31,12 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(LAMBDA_DEPS_STAMP): lambdas/requirements.txt $(VENV_STAMP)
-	rm -rf .build/lambda-deps
-	$(PY) -m pip install --quiet --disable-pip-version-check --target .build/lambda-deps/python \
-		--platform manylinux2014_aarch64 --implementation cp --python-version 3.11 --only-binary=:all: \
-		-r lambdas/requirements.txt
+$(LAMBDA_DEPS_STAMP): lambdas/requirements.txt stacks/lambda_runtime.py $(VENV_STAMP)
+	test -n "$(LAMBDA_PYTHON_VERSION)"
+	rm -rf $(LAMBDA_DEPS_DIR)
+	$(PY) -m pip install --quiet --disable-pip-version-check --target $(LAMBDA_DEPS_DIR)/python \
+		--platform manylinux2014_aarch64 --implementation cp --python-version $(LAMBDA_PYTHON_VERSION) \
+		--only-binary=:all: -r lambdas/requirements.txt
 	touch $@
 
 demo: $(VENV_STAMP)
@@ -48,6 +52,10 @@ synth: bootstrap
 lint: $(VENV_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# README's configuration table is generated from stacks/config.py (a test fails when it is stale).
+config-docs: $(VENV_STAMP)
+	$(PY) -m stacks.config_docs
 
 bench: $(VENV_STAMP)
 	$(PY) -m lakewatch bench

@@ -1,13 +1,22 @@
-"""The per-stage settings of the CDK app: one frozen, typed object built from `cdk.json` context.
+"""The per-stage settings of the CDK app: one frozen, typed object built from CDK context.
 
-Only `app.py` reads context; it hands the raw values to `StageConfig.from_context`, which validates them
-and fills in defaults. Every default is the safe production choice (retain data, on-demand streams,
-bounded retries), so an empty context deploys a production-grade lake.
+Each setting is declared once, below, as a dataclass field made by `setting(default, doc, ...)` (the
+machinery is `stacks/settings.py`): its type, default, description, parser and check live there, and
+everything else is derived from the declarations: the context keys `app.py` collects (`context_keys`), the
+parsing (`from_context`), and the README's configuration table (`stacks/config_docs.py`, kept equal to
+README by a test). Every default is the safe
+production choice (retain data, on-demand streams, bounded retries), so an empty context deploys a
+production-grade lake.
 
-Context keys are flat so that any of them can be overridden on the command line
-(`npx cdk deploy -c alert_email=oncall@example.com -c stage=dev`); values given with `-c` arrive as
-strings and are coerced here. A `stages` object in context holds per-stage overrides
-(`{"dev": {"removal_policy": "destroy"}}`), applied before the flat keys.
+Where a value comes from, strongest first:
+
+1. a flat context key, e.g. `npx cdk deploy -c log_retention_days=30` (values given with `-c` arrive as
+   strings and are coerced here);
+2. the stage's entry under `stages` in `cdk.json` (`-c stage=dev` picks `{"stages": {"dev": {...}}}`);
+3. the default declared here.
+
+`cdk.json` therefore sets no flat setting keys (a test holds it to that): a flat key there would beat every
+stage's value. It holds only per-stage values that differ from the defaults, plus CDK's feature flags.
 """
 
 from __future__ import annotations
@@ -15,11 +24,24 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from lakewatch.domain.tables import LAKE_ROOT, QUARANTINE_ROOT
+from stacks.settings import (
+    ConfigError,
+    SettingKey,
+    as_float,
+    as_mapping,
+    between,
+    check_settings,
+    declared_settings,
+    group,
+    matching,
+    parse_settings,
+    setting,
+)
 
 #: S3 prefixes of the lake bucket that `tables.py` does not own (it owns `lake/` and `quarantine/`).
 BACKUP_ROOT = "backup"
@@ -32,20 +54,16 @@ LAKE_PREFIX = f"{LAKE_ROOT}/"
 QUARANTINE_PREFIX = f"{QUARANTINE_ROOT}/"
 
 PRODUCTION_STAGE = "prod"
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python311-arm64"
+#: The context key holding per-stage values; not a setting itself.
+STAGES_KEY = "stages"
 #: Firehose dynamic partitioning (and Parquet conversion) require at least 64 MiB of buffer.
 FIREHOSE_MIN_BUFFER_MIB = 64
 FIREHOSE_MAX_BUFFER_MIB = 128
+GIB = 1024**3
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-_Enum = TypeVar("_Enum", bound=StrEnum)
-
-
-class ConfigError(ValueError):
-    """A context value that cannot be turned into a valid stage configuration."""
 
 
 class RemovalPolicyName(StrEnum):
@@ -58,6 +76,13 @@ class StreamCapacityMode(StrEnum):
     PROVISIONED = "PROVISIONED"
 
 
+class CatalogEncryption(StrEnum):
+    """Who sets the Glue Data Catalog's encryption, a setting of the whole account and region."""
+
+    THIS_STAGE = "this_stage"
+    ELSEWHERE = "elsewhere"
+
+
 class GlueWorkerType(StrEnum):
     G_1X = "G.1X"
     G_2X = "G.2X"
@@ -65,117 +90,170 @@ class GlueWorkerType(StrEnum):
     G_8X = "G.8X"
 
 
+def _glue_cron(name: str, value: str) -> None:
+    if not (value.startswith("cron(") and value.endswith(")")):
+        raise ConfigError(f"{name} must be a Glue cron expression like 'cron(15 * * * ? *)', got {value!r}")
+
+
+def _positive_hours(name: str, value: Mapping[str, float]) -> None:
+    for job, hours in value.items():
+        if hours <= 0:
+            raise ConfigError(f"{name}: the interval for {job!r} must be a positive number of hours")
+
+
+def _as_emails(name: str, raw: Any) -> tuple[str, ...]:
+    """A JSON list, a JSON-encoded list, or comma-separated text (`-c alert_email=a@b.c,d@e.f`)."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        items = json.loads(text) if text.startswith("[") else text.split(",")
+    elif isinstance(raw, list | tuple):
+        items = list(raw)
+    else:
+        raise ConfigError(f"{name} must be a string or a list of e-mail addresses, got {raw!r}")
+    return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+
+
+def _as_hours_by_job(name: str, raw: Any) -> dict[str, float]:
+    return {str(key): as_float(f"{name}[{key}]", value) for key, value in as_mapping(name, raw).items()}
+
+
 @dataclass(frozen=True, slots=True)
 class StreamConsumerConfig:
     """Settings of one Kinesis event source mapping (one Lambda reading one stream)."""
 
-    batch_size: int = 100
-    batching_window_seconds: int = 5
-    retry_attempts: int = 3
-    max_record_age_seconds: int = 3600
-    parallelization_factor: int = 2
+    batch_size: int = setting(100, "records per invocation", check=between(1, 10_000))
+    batching_window_seconds: int = setting(5, "how long to gather a batch", check=between(0, 300))
+    retry_attempts: int = setting(3, "retries of a failing batch (then bisected)", check=between(0, 10_000))
+    max_record_age_seconds: int = setting(3600, "age after which a record is given up", check=between(60, 604_800))
+    parallelization_factor: int = setting(2, "concurrent batches per shard", check=between(1, 10))
 
-    def __post_init__(self) -> None:
-        _check_range("batch_size", self.batch_size, 1, 10_000)
-        _check_range("batching_window_seconds", self.batching_window_seconds, 0, 300)
-        _check_range("retry_attempts", self.retry_attempts, 0, 10_000)
-        _check_range("max_record_age_seconds", self.max_record_age_seconds, 60, 604_800)
-        _check_range("parallelization_factor", self.parallelization_factor, 1, 10)
+
+def _lifecycle_days(doc: str, default: int, *, low: int = 1) -> Any:
+    return setting(default, doc, check=between(low, 3650))
 
 
 @dataclass(frozen=True, slots=True)
 class LifecycleConfig:
     """Days after which objects under each lake-bucket prefix are tiered or expired."""
 
-    lake_intelligent_tiering_days: int = 30
-    noncurrent_version_expiry_days: int = 30
-    quarantine_expiry_days: int = 90
-    backup_expiry_days: int = 30
-    errors_expiry_days: int = 90
-    landing_expiry_days: int = 30
-    access_logs_expiry_days: int = 365
-
-    def __post_init__(self) -> None:
-        for item in fields(self):
-            _check_range(item.name, getattr(self, item.name), 0 if item.name.startswith("lake_") else 1, 3650)
+    lake_intelligent_tiering_days: int = _lifecycle_days("days until `lake/` moves to Intelligent-Tiering", 30, low=0)
+    noncurrent_version_expiry_days: int = _lifecycle_days("days old versions of `lake/` and access logs are kept", 30)
+    quarantine_expiry_days: int = _lifecycle_days("days a quarantine row is kept (masked)", 90)
+    backup_expiry_days: int = _lifecycle_days("days Firehose's source copies under `backup/` are kept", 30)
+    errors_expiry_days: int = _lifecycle_days("days Firehose's failed records under `errors/` are kept", 90)
+    landing_expiry_days: int = _lifecycle_days(
+        "days a till CSV (raw card numbers) stays in `landing/`: long enough to re-run the POS job", 7
+    )
+    access_logs_expiry_days: int = _lifecycle_days("days S3 server access logs are kept", 365)
 
 
 @dataclass(frozen=True, slots=True)
 class GlueConfig:
-    worker_type: GlueWorkerType = GlueWorkerType.G_1X
-    number_of_workers: int = 2
-    timeout_minutes: int = 60
-    #: Glue cron: hourly, so a store's daily drop is in the lake within the hour (bookmarks skip seen files).
-    pos_etl_schedule: str = "cron(15 * * * ? *)"
-    #: Glue cron, UTC: daily after midnight, when yesterday's partitions have stopped growing.
-    compaction_schedule: str = "cron(30 2 * * ? *)"
-
-    def __post_init__(self) -> None:
-        _check_range("glue_number_of_workers", self.number_of_workers, 2, 299)
-        _check_range("glue_timeout_minutes", self.timeout_minutes, 1, 2880)
-        for name in ("pos_etl_schedule", "compaction_schedule"):
-            value = getattr(self, name)
-            if not (value.startswith("cron(") and value.endswith(")")):
-                raise ConfigError(f"{name} must be a Glue cron expression like 'cron(15 * * * ? *)', got {value!r}")
+    worker_type: GlueWorkerType = setting(GlueWorkerType.G_1X, "Glue worker type of both jobs")
+    number_of_workers: int = setting(2, "Glue workers per job run", check=between(2, 299))
+    timeout_minutes: int = setting(60, "minutes before a Glue job run is stopped", check=between(1, 2880))
+    pos_etl_schedule: str = setting(
+        "cron(15 * * * ? *)",
+        "POS CSV job schedule, UTC: hourly, so a store's daily drop is in the lake within the hour",
+        check=_glue_cron,
+    )
+    compaction_schedule: str = setting(
+        "cron(30 2 * * ? *)",
+        "compaction schedule, UTC: after midnight, when yesterday's partitions have stopped growing",
+        check=_glue_cron,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class StageConfig:
     """Everything that differs between deployments of lakewatch. Built once in `app.py`."""
 
-    stage: str = PRODUCTION_STAGE
-    removal_policy: RemovalPolicyName = RemovalPolicyName.RETAIN
-    stream_capacity_mode: StreamCapacityMode = StreamCapacityMode.ON_DEMAND
-    stream_shard_count: int = 1
-    stream_retention_hours: int = 24
-    firehose_buffer_interval_seconds: int = 300
-    firehose_buffer_size_mib: int = 128
-    alert_emails: tuple[str, ...] = ()
-    ops_emails: tuple[str, ...] = ()
-    transform: StreamConsumerConfig = field(default_factory=StreamConsumerConfig)
+    stage: str = setting(
+        PRODUCTION_STAGE,
+        "stage name, picks `stages.<stage>` and names resources; `prod` refuses `removal_policy=destroy`",
+        check=matching(_STAGE_NAME, "lower-case letters, digits or '-' (max 20)"),
+    )
+    removal_policy: RemovalPolicyName = setting(
+        RemovalPolicyName.RETAIN, "what happens to buckets, tables, streams and keys when the stack is deleted"
+    )
+    stream_capacity_mode: StreamCapacityMode = setting(
+        StreamCapacityMode.ON_DEMAND, "Kinesis capacity (`PROVISIONED` uses `stream_shard_count`)"
+    )
+    stream_shard_count: int = setting(1, "shards per stream when provisioned", check=between(1, 500))
+    stream_retention_hours: int = setting(24, "hours a record stays readable on each stream", check=between(24, 8760))
+    firehose_buffer_interval_seconds: int = setting(
+        300, "seconds Firehose buffers before writing a file", check=between(60, 900)
+    )
+    firehose_buffer_size_mib: int = setting(
+        128,
+        "Firehose buffer (dynamic partitioning needs at least 64 MiB)",
+        check=between(FIREHOSE_MIN_BUFFER_MIB, FIREHOSE_MAX_BUFFER_MIB),
+    )
+    alert_emails: tuple[str, ...] = setting(
+        (),
+        "e-mail subscriptions of the `alerts` topic (a list, or comma-separated text)",
+        check=matching(_EMAIL, "an e-mail address"),
+        parse=_as_emails,
+        aliases=("alert_email",),
+    )
+    ops_emails: tuple[str, ...] = setting(
+        (),
+        "e-mail subscriptions of the `ops` topic (a list, or comma-separated text)",
+        check=matching(_EMAIL, "an e-mail address"),
+        parse=_as_emails,
+        aliases=("ops_email",),
+    )
+    transform: StreamConsumerConfig = group(
+        StreamConsumerConfig, prefix="transform_", label="transform's Kinesis source"
+    )
     #: One poller per shard: job runs are few, and fewer concurrent writers means fewer baseline write conflicts.
-    job_monitor: StreamConsumerConfig = field(default_factory=lambda: StreamConsumerConfig(parallelization_factor=1))
-    athena_bytes_scanned_cutoff: int = 10 * 1024**3
-    athena_results_expiry_days: int = 7
-    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
-    glue: GlueConfig = field(default_factory=GlueConfig)
-    overdue_default_interval_hours: float = 24.0
-    overdue_grace_hours: float = 2.0
-    #: `{"client/job_name" or "job_name": hours}`, passed to overdue_check as JSON.
-    overdue_interval_overrides: Mapping[str, float] = field(default_factory=dict)
-    powertools_layer_version: int = 27
-    glue_database_name: str = "lakewatch"
-    log_retention_days: int = 90
-    #: Quarantined records per 5 minutes above which ops is paged: a producer is sending bad data.
-    quarantine_alarm_threshold: int = 100
+    job_monitor: StreamConsumerConfig = group(
+        lambda: StreamConsumerConfig(parallelization_factor=1),
+        prefix="job_monitor_",
+        label="job_monitor's Kinesis source",
+    )
+    athena_bytes_scanned_cutoff: int = setting(
+        10 * GIB, "bytes one Athena query may scan before it is cancelled", check=between(10_000_000, 2**62)
+    )
+    athena_results_expiry_days: int = setting(7, "days Athena results are kept", check=between(1, 3650))
+    lifecycle: LifecycleConfig = group(LifecycleConfig, prefix="")
+    glue: GlueConfig = group(GlueConfig, prefix="glue_")
+    overdue_default_interval_hours: float = setting(
+        24.0, "hours between runs a client/job is expected to keep", check=between(0.001, 24 * 366)
+    )
+    overdue_grace_hours: float = setting(2.0, "hours of slack before a late run alerts", check=between(0, 24 * 31))
+    overdue_interval_overrides: Mapping[str, float] = setting(
+        {},
+        'expected interval per `"client/job_name"` or `"job_name"`, e.g. `{"acme/weekly_export": 168}`',
+        check=_positive_hours,
+        parse=_as_hours_by_job,
+    )
+    powertools_layer_version: int = setting(27, "version of the managed Powertools layer", check=between(1, 10_000))
+    glue_catalog_encryption: CatalogEncryption = setting(
+        CatalogEncryption.THIS_STAGE,
+        "who encrypts the account's Glue Data Catalog: `this_stage` (with its key) or `elsewhere` (another stage "
+        "in the account owns it); a stage whose key is destroyed with it must say `elsewhere`",
+    )
+    glue_database_name: str = setting(
+        "lakewatch", "Glue database of the tables and saved queries", check=matching(_GLUE_NAME, "[a-z0-9_]+")
+    )
+    log_retention_days: int = setting(90, "retention of the Lambda and Firehose log groups (a CloudWatch value)")
+    quarantine_alarm_threshold: int = setting(
+        100, "records quarantined in 5 minutes that page ops (a producer sends bad data)", check=between(1, 10**9)
+    )
 
     def __post_init__(self) -> None:
-        if not _STAGE_NAME.match(self.stage):
-            raise ConfigError(f"stage must be lower-case letters, digits or '-' (max 20), got {self.stage!r}")
+        check_settings(self)
         if self.stage == PRODUCTION_STAGE and self.removal_policy is not RemovalPolicyName.RETAIN:
             raise ConfigError("removal_policy must be 'retain' in the prod stage: the lake is not disposable")
-        _check_range("stream_shard_count", self.stream_shard_count, 1, 500)
-        _check_range("stream_retention_hours", self.stream_retention_hours, 24, 8760)
-        _check_range("firehose_buffer_interval_seconds", self.firehose_buffer_interval_seconds, 60, 900)
-        _check_range(
-            "firehose_buffer_size_mib", self.firehose_buffer_size_mib, FIREHOSE_MIN_BUFFER_MIB, FIREHOSE_MAX_BUFFER_MIB
-        )
-        for email in (*self.alert_emails, *self.ops_emails):
-            if not _EMAIL.match(email):
-                raise ConfigError(f"not an e-mail address: {email!r}")
-        _check_range("athena_bytes_scanned_cutoff", self.athena_bytes_scanned_cutoff, 10_000_000, 2**62)
-        _check_range("athena_results_expiry_days", self.athena_results_expiry_days, 1, 3650)
-        if not 0 < self.overdue_default_interval_hours <= 24 * 366:
-            raise ConfigError("overdue_default_interval_hours must be positive and at most a year")
-        if not 0 <= self.overdue_grace_hours <= 24 * 31:
-            raise ConfigError("overdue_grace_hours must be between 0 and 744")
-        for job, hours in self.overdue_interval_overrides.items():
-            if not isinstance(hours, int | float) or hours <= 0:
-                raise ConfigError(f"overdue interval override for {job!r} must be a positive number of hours")
-        _check_range("powertools_layer_version", self.powertools_layer_version, 1, 10_000)
-        if not _GLUE_NAME.match(self.glue_database_name):
-            raise ConfigError(f"glue_database_name must match [a-z0-9_]+, got {self.glue_database_name!r}")
-        _check_range("quarantine_alarm_threshold", self.quarantine_alarm_threshold, 1, 10**9)
+        if (
+            self.removal_policy is RemovalPolicyName.DESTROY
+            and self.glue_catalog_encryption is CatalogEncryption.THIS_STAGE
+        ):
+            raise ConfigError(
+                "glue_catalog_encryption must be 'elsewhere' with removal_policy=destroy: the account's whole Data "
+                "Catalog would be encrypted with a key that is deleted with this stage"
+            )
 
     @property
     def is_production(self) -> bool:
@@ -191,189 +269,27 @@ class StageConfig:
         return f"lakewatch-{self.stage}"
 
     @classmethod
+    def settings(cls) -> tuple[SettingKey, ...]:
+        """Every setting, groups expanded, in declaration order (README's table lists them in this order)."""
+        return declared_settings(cls)
+
+    @classmethod
     def context_keys(cls) -> tuple[str, ...]:
         """Every context key `from_context` reads, so `app.py` can collect exactly those."""
-        consumer_keys = [
-            f"{prefix}_{item.name}" for prefix in ("transform", "job_monitor") for item in fields(StreamConsumerConfig)
-        ]
-        return (
-            "stage",
-            "stages",
-            "removal_policy",
-            "stream_capacity_mode",
-            "stream_shard_count",
-            "stream_retention_hours",
-            "firehose_buffer_interval_seconds",
-            "firehose_buffer_size_mib",
-            "alert_emails",
-            "alert_email",
-            "ops_emails",
-            "ops_email",
-            *consumer_keys,
-            "athena_bytes_scanned_cutoff",
-            "athena_results_expiry_days",
-            *(item.name for item in fields(LifecycleConfig)),
-            "glue_worker_type",
-            "glue_number_of_workers",
-            "glue_timeout_minutes",
-            "glue_pos_etl_schedule",
-            "glue_compaction_schedule",
-            "overdue_default_interval_hours",
-            "overdue_grace_hours",
-            "overdue_interval_overrides",
-            "powertools_layer_version",
-            "glue_database_name",
-            "log_retention_days",
-            "quarantine_alarm_threshold",
-        )
+        return (STAGES_KEY, *(key for item in cls.settings() for key in (item.key, *item.spec.aliases)))
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> StageConfig:
-        """Build the config from raw context values (flat keys, strings from `-c` or JSON from cdk.json).
+        """Build the config from raw context: flat keys beat `stages.<stage>`, which beats the defaults.
 
-        Keys that are absent or None take the production default. Unknown keys are ignored, because
-        cdk.json context also carries CDK feature flags.
+        Absent, None or empty values count as not given. Unknown flat keys are ignored, because context also
+        carries CDK feature flags; an unknown key under `stages` is refused, as it can only be a typo.
         """
         stage = str(context.get("stage") or PRODUCTION_STAGE)
-        per_stage = _as_mapping("stages", context.get("stages") or {}).get(stage) or {}
-        values: dict[str, Any] = {**_as_mapping(f"stages.{stage}", per_stage)}
-        values.update({key: value for key, value in context.items() if value is not None and key != "stages"})
-        get = values.get
-        defaults = cls()
-
-        def integer(name: str, default: int) -> int:
-            return _as_int(name, get(name), default)
-
-        def number(name: str, default: float) -> float:
-            return _as_float(name, get(name), default)
-
-        def consumer(prefix: str, default: StreamConsumerConfig) -> StreamConsumerConfig:
-            return StreamConsumerConfig(
-                **{
-                    item.name: integer(f"{prefix}_{item.name}", getattr(default, item.name))
-                    for item in fields(StreamConsumerConfig)
-                }
-            )
-
-        glue = defaults.glue
-        return cls(
-            stage=stage,
-            removal_policy=_as_enum(
-                RemovalPolicyName, "removal_policy", get("removal_policy"), defaults.removal_policy
-            ),
-            stream_capacity_mode=_as_enum(
-                StreamCapacityMode, "stream_capacity_mode", get("stream_capacity_mode"), defaults.stream_capacity_mode
-            ),
-            stream_shard_count=integer("stream_shard_count", defaults.stream_shard_count),
-            stream_retention_hours=integer("stream_retention_hours", defaults.stream_retention_hours),
-            firehose_buffer_interval_seconds=integer(
-                "firehose_buffer_interval_seconds", defaults.firehose_buffer_interval_seconds
-            ),
-            firehose_buffer_size_mib=integer("firehose_buffer_size_mib", defaults.firehose_buffer_size_mib),
-            alert_emails=_as_emails(get("alert_emails"), get("alert_email")),
-            ops_emails=_as_emails(get("ops_emails"), get("ops_email")),
-            transform=consumer("transform", defaults.transform),
-            job_monitor=consumer("job_monitor", defaults.job_monitor),
-            athena_bytes_scanned_cutoff=integer("athena_bytes_scanned_cutoff", defaults.athena_bytes_scanned_cutoff),
-            athena_results_expiry_days=integer("athena_results_expiry_days", defaults.athena_results_expiry_days),
-            lifecycle=LifecycleConfig(
-                **{
-                    item.name: integer(item.name, getattr(defaults.lifecycle, item.name))
-                    for item in fields(LifecycleConfig)
-                }
-            ),
-            glue=GlueConfig(
-                worker_type=_as_enum(GlueWorkerType, "glue_worker_type", get("glue_worker_type"), glue.worker_type),
-                number_of_workers=integer("glue_number_of_workers", glue.number_of_workers),
-                timeout_minutes=integer("glue_timeout_minutes", glue.timeout_minutes),
-                pos_etl_schedule=str(get("glue_pos_etl_schedule") or glue.pos_etl_schedule),
-                compaction_schedule=str(get("glue_compaction_schedule") or glue.compaction_schedule),
-            ),
-            overdue_default_interval_hours=number(
-                "overdue_default_interval_hours", defaults.overdue_default_interval_hours
-            ),
-            overdue_grace_hours=number("overdue_grace_hours", defaults.overdue_grace_hours),
-            overdue_interval_overrides=_as_overrides(get("overdue_interval_overrides")),
-            powertools_layer_version=integer("powertools_layer_version", defaults.powertools_layer_version),
-            glue_database_name=str(get("glue_database_name") or defaults.glue_database_name),
-            log_retention_days=integer("log_retention_days", defaults.log_retention_days),
-            quarantine_alarm_threshold=integer("quarantine_alarm_threshold", defaults.quarantine_alarm_threshold),
-        )
-
-
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} must be an integer between {low} and {high}, got {value!r}")
-
-
-def _as_int(name: str, raw: Any, default: int) -> int:
-    if raw is None or raw == "":
-        return default
-    if isinstance(raw, bool):
-        raise ConfigError(f"{name} must be an integer, got {raw!r}")
-    try:
-        number = float(raw)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from error
-    if not number.is_integer():
-        raise ConfigError(f"{name} must be an integer, got {raw!r}")
-    return int(number)
-
-
-def _as_float(name: str, raw: Any, default: float) -> float:
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from error
-
-
-def _as_enum(enum: type[_Enum], name: str, raw: Any, default: _Enum) -> _Enum:
-    if raw is None or raw == "":
-        return default
-    text = str(raw)
-    for member in enum:
-        if text.casefold() == member.value.casefold():
-            return member
-    raise ConfigError(f"{name} must be one of {[member.value for member in enum]}, got {raw!r}")
-
-
-def _as_emails(*raws: Any) -> tuple[str, ...]:
-    """E-mail list from a JSON list, a JSON-encoded list, or a comma-separated string (`-c alert_email=a@b.c`)."""
-    emails: list[str] = []
-    for raw in raws:
-        if raw is None:
-            continue
-        if isinstance(raw, str):
-            text = raw.strip()
-            items = json.loads(text) if text.startswith("[") else text.split(",")
-        elif isinstance(raw, list | tuple):
-            items = list(raw)
-        else:
-            raise ConfigError(f"e-mail addresses must be a string or a list, got {raw!r}")
-        emails.extend(str(item).strip() for item in items if str(item).strip())
-    return tuple(dict.fromkeys(emails))
-
-
-def _as_overrides(raw: Any) -> dict[str, float]:
-    if raw is None or raw == "":
-        return {}
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"overdue_interval_overrides must be a JSON object, got {raw!r}") from error
-    mapping = _as_mapping("overdue_interval_overrides", raw)
-    return {str(key): _as_float(f"overdue_interval_overrides[{key}]", value, 0.0) for key, value in mapping.items()}
-
-
-def _as_mapping(name: str, raw: Any) -> Mapping[str, Any]:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{name} must be a JSON object, got {raw!r}") from error
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{name} must be an object, got {raw!r}")
-    return raw
+        stages = as_mapping(STAGES_KEY, context.get(STAGES_KEY) or {})
+        per_stage = as_mapping(f"{STAGES_KEY}.{stage}", stages.get(stage) or {})
+        unknown = sorted(set(per_stage) - set(cls.context_keys()) - {"stage"})
+        if unknown:
+            raise ConfigError(f"{STAGES_KEY}.{stage} has unknown keys: {', '.join(unknown)}")
+        explicit = {key: value for key, value in context.items() if value not in (None, "")}
+        return cls(**parse_settings(cls, {**per_stage, **explicit, "stage": stage}))

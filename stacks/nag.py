@@ -7,12 +7,10 @@ acknowledged one by one (`AwsSolutions-IAM5[Resource::...]`), never as a blanket
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 
-from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
-from constructs import IConstruct
+from aws_cdk import Acknowledgment, CfnElement, Names, Stack, Validations
+from constructs import Construct, IConstruct, RootConstruct
 
 
 def acknowledge(construct: IConstruct, rule_id: str, reason: str) -> None:
@@ -31,7 +29,9 @@ def nag_arn(resource: IConstruct, *, consumer: IConstruct) -> str:
     In its own stack it is `<LogicalId.Arn>`. From another stack, cdk-nag runs after CDK has turned the
     reference into a weak cross-stack reference (`@aws-cdk/core:defaultCrossStackReferences: weak` in
     cdk.json): `Fn::GetStackOutput` of the output CDK publishes in the producer stack, which cdk-nag prints
-    as JSON. The output's name is CDK's unique id of `Publish/Output<reference>`. Should CDK ever name it
+    as JSON. CDK creates that output later (while resolving references), at `Publish/Output<reference>` under
+    the producer stack, and names it with the construct's unique id; the same public `Names.unique_id` of
+    that path, modelled in a scratch construct tree, gives the name now. Should CDK ever name it
     differently, synth fails and cdk-nag prints the exact id to acknowledge, so this cannot drift silently.
     """
     cfn = resource.node.default_child
@@ -42,7 +42,7 @@ def nag_arn(resource: IConstruct, *, consumer: IConstruct) -> str:
     if producer is Stack.of(consumer):
         return f"<{logical_id}.Arn>"
     reference = _compact_json({"Fn::GetAtt": [logical_id, "Arn"]})
-    output_name = _unique_id(["Publish", f"Output{reference}"])
+    output_name = _unique_id_of_path("Publish", f"Output{reference}")
     return _compact_json(
         {
             "Fn::GetStackOutput": {
@@ -58,7 +58,9 @@ def _compact_json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _unique_id(components: list[str]) -> str:
-    """CDK's `makeUniqueId`: the alphanumeric path plus the first 8 hex digits of the path's MD5."""
-    digest = hashlib.md5("/".join(components).encode(), usedforsecurity=False).hexdigest()[:8].upper()
-    return "".join(re.sub(r"[^A-Za-z0-9]", "", component) for component in components) + digest
+def _unique_id_of_path(*construct_ids: str) -> str:
+    """`Names.unique_id` of a construct at `construct_ids` below a stack (the stack itself not counted)."""
+    scope: Construct = RootConstruct("")
+    for construct_id in construct_ids:
+        scope = Construct(scope, construct_id)
+    return Names.unique_id(scope)

@@ -30,7 +30,7 @@ class PipelineStack(Stack):
         key = storage.key
         streams = storage.streams
         self.topics = Topics(self, "Topics", key=key, alert_emails=config.alert_emails, ops_emails=config.ops_emails)
-        factory = LambdaFactory(self, "Lambda", config=config)
+        factory = LambdaFactory(self, "Lambda", config=config, key=key)
         self.transform = TransformFunction(
             self,
             "Transform",
@@ -87,4 +87,6 @@ class PipelineStack(Stack):
             deliveries=list(self.delivery.deliveries.values()),
             glue_jobs=list(self.glue.jobs),
             transform_service="transform",
+            job_monitor_service="job_monitor",
+            pos_csv_job=self.glue.pos_csv_etl,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy, Stack
 from constructs import Construct
 
-from stacks.config import RemovalPolicyName, StageConfig
+from stacks.config import CatalogEncryption, RemovalPolicyName, StageConfig
 from stacks.constructs.catalog import LakeCatalog
 from stacks.constructs.encryption import LakeKey
 from stacks.constructs.lake_bucket import LakeBuckets
@@ -41,7 +41,14 @@ class StorageStack(Stack):
             "AwsSolutions-S1",
             "This is the server-access-log destination of the lake bucket; logging it would log its own logs.",
         )
-        self.catalog = LakeCatalog(self, "Catalog", database_name=config.glue_database_name, bucket=self.lake_bucket)
+        self.catalog = LakeCatalog(
+            self,
+            "Catalog",
+            database_name=config.glue_database_name,
+            bucket=self.lake_bucket,
+            key=self.key,
+            encrypts_catalog=config.glue_catalog_encryption is CatalogEncryption.THIS_STAGE,
+        )
         self.streams = PipelineStreams(self, "Streams", key=self.key, config=config, removal_policy=removal_policy)
         self.baselines_table = BaselinesTable(self, "Baselines", key=self.key, removal_policy=removal_policy).table
         self.pii_key_secret = PiiKeySecret(self, "PiiKey", key=self.key, removal_policy=removal_policy).secret

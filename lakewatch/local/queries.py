@@ -1,7 +1,6 @@
-"""The Athena named queries: loaded from `athena/*.sql` for CDK, and run on the local lake with DuckDB.
+"""The Athena named queries run on the local lake with DuckDB (loading the files is `lakewatch.athena_sql`).
 
-Loading is standard-library only, because the CDK app imports it to create one `AWS::Athena::NamedQuery` per
-file and its environment has no DuckDB, pyarrow or sqlglot. Running imports those lazily.
+Importing this module needs only the standard library; running a query imports DuckDB and sqlglot lazily.
 
 Locally the Athena SQL is translated by sqlglot (Athena/Trino dialect -> DuckDB) with the clock pinned: the
 `current_date` / `current_timestamp` nodes of the parsed query are replaced by literals of `now`, so a query is
@@ -12,34 +11,35 @@ sqlglot cannot translate faithfully is rewritten in the `.sql` file to one that 
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# Loading the query files lives in `lakewatch.athena_sql` (the CDK app uses it too); re-exported for callers here.
+from lakewatch.athena_sql import ATHENA_DIR, HEADER_FIELDS, NamedQuery, load_named_queries, parse_named_query
+
+__all__ = [
+    "ATHENA_DIR",
+    "HEADER_FIELDS",
+    "NamedQuery",
+    "QueryResult",
+    "connect_lake",
+    "load_named_queries",
+    "parse_named_query",
+    "run_named_queries",
+    "run_query",
+    "to_duckdb_sql",
+    "write_csv",
+]
+
 if TYPE_CHECKING:
     import duckdb
     from sqlglot import exp
 
-#: The repository's `athena/` folder, wherever the process was started from.
-ATHENA_DIR = Path(__file__).resolve().parents[2] / "athena"
-HEADER_FIELDS = ("name", "purpose", "window")
 #: sqlglot's name for Athena engine v3 SQL (Trino for queries).
 SOURCE_DIALECT = "athena"
-_HEADER_LINE = re.compile(r"^--\s*(?P<key>[a-z_]+):\s*(?P<value>.+?)\s*$")
-
-
-@dataclass(frozen=True, slots=True)
-class NamedQuery:
-    """One `athena/<name>.sql` file: what the Athena console shows and what it runs."""
-
-    name: str
-    purpose: str
-    window: str
-    #: The whole file, header included, so the console shows the purpose next to the SQL.
-    sql: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,33 +52,6 @@ class QueryResult:
 
     def records(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
-
-
-def load_named_queries(directory: Path = ATHENA_DIR) -> list[NamedQuery]:
-    """Every `*.sql` file of `directory`, sorted by name; the header must name the file it is in."""
-    queries = [
-        parse_named_query(path.stem, path.read_text(encoding="utf-8")) for path in sorted(directory.glob("*.sql"))
-    ]
-    if not queries:
-        raise FileNotFoundError(f"no named queries (*.sql) in {directory}")
-    return queries
-
-
-def parse_named_query(name: str, text: str) -> NamedQuery:
-    """Read the `-- name:`, `-- purpose:`, `-- window:` header of one query file."""
-    header: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.startswith("--"):
-            break
-        match = _HEADER_LINE.match(line)
-        if match and match["key"] in HEADER_FIELDS:
-            header.setdefault(match["key"], match["value"])
-    missing = [field for field in HEADER_FIELDS if field not in header]
-    if missing:
-        raise ValueError(f"{name}.sql: header lacks {', '.join(f'-- {field}:' for field in missing)}")
-    if header["name"] != name:
-        raise ValueError(f"{name}.sql: header names it {header['name']!r}; the file name is the query's name")
-    return NamedQuery(name=name, purpose=header["purpose"], window=header["window"], sql=text)
 
 
 def to_duckdb_sql(sql: str, now: datetime) -> str:

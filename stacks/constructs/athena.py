@@ -9,7 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lakewatch.local.queries import ATHENA_DIR, load_named_queries
+from lakewatch.athena_sql import ATHENA_DIR, load_named_queries
 from stacks.config import ATHENA_RESULTS_ROOT, StageConfig
 
 ENGINE_VERSION = "Athena engine version 3"

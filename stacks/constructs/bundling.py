@@ -2,8 +2,10 @@
 
 `cdk synth` must work offline and without Docker, so assets are staged by a Python class CDK calls
 in-process (`ILocalBundling`). It copies `lakewatch/__init__.py` and `lakewatch/domain/**` and, for the
-Lambda layer, the arm64 wheels `make bootstrap` unpacked into `.build/lambda-deps/python/`. Hashes are
-taken from the output (`AssetHashType.OUTPUT`), so a byte-identical bundle never triggers a deploy.
+Lambda layer, the arm64 wheels `make bootstrap` unpacked into `.build/lambda-deps-py<version>/python/` for
+the Lambda Python version (`stacks/lambda_runtime.py`; a new version gets a new folder, so stale wheels are
+never shipped, and synth refuses compiled wheels tagged for another Python or CPU). Hashes are taken from the
+output (`AssetHashType.OUTPUT`), so a byte-identical bundle never triggers a deploy.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from stacks.lambda_runtime import LAMBDA_PYTHON_VERSION
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = REPO_ROOT / "lakewatch"
-LAMBDA_DEPS_DIR = REPO_ROOT / ".build" / "lambda-deps"
+LAMBDA_DEPS_DIR = REPO_ROOT / ".build" / f"lambda-deps-py{LAMBDA_PYTHON_VERSION}"
 LAMBDA_DEPS_STAMP = LAMBDA_DEPS_DIR / ".installed"
 LAMBDA_CODE_DIR = REPO_ROOT / "lambdas"
 LAYER_PYTHON_DIR = "python"
@@ -39,6 +43,31 @@ def require_lambda_deps() -> None:
         raise MissingBuildArtifactError(
             f"Lambda dependencies are missing ({LAMBDA_DEPS_STAMP} not found): run `make bootstrap` first."
         )
+    foreign = sorted(tag for tag in wheel_tags(LAMBDA_DEPS_DIR / LAYER_PYTHON_DIR) if not runs_on_lambda(tag))
+    if foreign:
+        raise MissingBuildArtifactError(
+            f"wheels in {LAMBDA_DEPS_DIR} do not run on Lambda python{LAMBDA_PYTHON_VERSION} arm64 "
+            f"({', '.join(foreign)}): run `make bootstrap`."
+        )
+
+
+def wheel_tags(site_packages: Path) -> set[str]:
+    """The `Tag:` lines of every installed wheel's WHEEL file (`cp313-cp313-manylinux2014_aarch64`)."""
+    return {
+        line.removeprefix("Tag:").strip()
+        for wheel in site_packages.glob("*.dist-info/WHEEL")
+        for line in wheel.read_text(encoding="utf-8").splitlines()
+        if line.startswith("Tag:")
+    }
+
+
+def runs_on_lambda(tag: str) -> bool:
+    """Pure-Python wheels run anywhere; compiled ones must be for this CPython (or its stable ABI) on aarch64."""
+    interpreter, abi, platform = tag.split("-")
+    if abi == "none" and platform == "any":
+        return True
+    cpython = f"cp{LAMBDA_PYTHON_VERSION.replace('.', '')}"
+    return platform.endswith("aarch64") and (interpreter == cpython or abi == "abi3")
 
 
 @jsii.implements(ILocalBundling)

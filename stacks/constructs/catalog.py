@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -24,11 +25,29 @@ def table_construct_id(table: LakeTable) -> str:
 
 
 class LakeCatalog(Construct):
-    """No crawler and no MSCK REPAIR: partition projection on `dt` makes every day visible immediately."""
+    """No crawler and no MSCK REPAIR: partition projection on `dt` makes every day visible immediately.
 
-    def __init__(self, scope: Construct, construct_id: str, *, database_name: str, bucket: s3.IBucket) -> None:
+    The Data Catalog's metadata (and any connection password) is encrypted at rest with the lakewatch key.
+    That setting belongs to the account and region, not to this database, so exactly one stage per account and
+    region sets it (`encrypts_catalog`, from `glue_catalog_encryption`), and never one whose key is destroyed
+    with it: a deleted key would make every database of the account unreadable. Whoever reads the catalog
+    needs `kms:Decrypt` on the key: the Glue job roles and the Firehose roles have it, and Athena users need
+    it as they need it for the lake and the query results.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        database_name: str,
+        bucket: s3.IBucket,
+        key: kms.IKey,
+        encrypts_catalog: bool,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.database_name = database_name
+        self.encryption_settings = _encrypt_catalog(self, key) if encrypts_catalog else None
         self.database = glue.CfnDatabase(
             self,
             "Database",
@@ -38,6 +57,9 @@ class LakeCatalog(Construct):
                 description="lakewatch: sales and job-run lake tables (Parquet, partition projection on dt)",
             ),
         )
+        if self.encryption_settings is not None:
+            # Metadata is encrypted from the moment it is written.
+            self.database.add_resource_dependency(self.encryption_settings)
         self.tables: dict[str, glue.CfnTable] = {}
         for table in TABLES.values():
             cfn_table = glue.CfnTable(
@@ -62,6 +84,23 @@ class LakeCatalog(Construct):
     @property
     def catalog_arn(self) -> str:
         return Stack.of(self).format_arn(service="glue", resource="catalog")
+
+
+def _encrypt_catalog(scope: Construct, key: kms.IKey) -> glue.CfnDataCatalogEncryptionSettings:
+    settings = glue.CfnDataCatalogEncryptionSettings
+    return settings(
+        scope,
+        "EncryptionSettings",
+        catalog_id=Aws.ACCOUNT_ID,
+        data_catalog_encryption_settings=settings.DataCatalogEncryptionSettingsProperty(
+            encryption_at_rest=settings.EncryptionAtRestProperty(
+                catalog_encryption_mode="SSE-KMS", sse_aws_kms_key_id=key.key_arn
+            ),
+            connection_password_encryption=settings.ConnectionPasswordEncryptionProperty(
+                return_connection_password_encrypted=True, kms_key_id=key.key_arn
+            ),
+        ),
+    )
 
 
 def _table_input(table: LakeTable, bucket_name: str) -> glue.CfnTable.TableInputProperty:

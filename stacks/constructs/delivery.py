@@ -53,7 +53,11 @@ class TableDelivery(Construct):
         super().__init__(scope, construct_id)
         self.table = table
         log_group = logs.LogGroup(
-            self, "Logs", retention=log_retention(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
+            self,
+            "Logs",
+            retention=log_retention(config.log_retention_days),
+            encryption_key=key,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         for stream_name in (DESTINATION_LOG_STREAM, BACKUP_LOG_STREAM):
             logs.LogStream(

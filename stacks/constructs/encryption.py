@@ -12,8 +12,11 @@ class LakeKey(Construct):
     """One key with yearly rotation for the lake, streams, table, secret, queues and topics.
 
     One key keeps grants simple and auditable (every reader or writer of lake data needs it). The key
-    policy additionally lets the AWS services that encrypt on our behalf use it: CloudWatch alarms and
-    EventBridge publish to the encrypted SNS topics, and CloudWatch Logs encrypts Glue's continuous logs.
+    policy additionally lets the AWS services that encrypt on our behalf use it, each only for this account:
+    CloudWatch alarms publish to the encrypted SNS topics, and CloudWatch Logs encrypts the log groups of the
+    Lambdas, Firehose and Glue. EventBridge has no statement here: its rule publishes to the ops topic through
+    an execution role (whose own policy grants the key), because KMS cannot check `aws:SourceAccount` for
+    EventBridge-to-encrypted-topic deliveries, so a service-principal statement could not be scoped.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
@@ -29,11 +32,8 @@ class LakeKey(Construct):
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowAlarmsAndEventsToPublishToEncryptedTopics",
-                principals=[
-                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                    iam.ServicePrincipal("events.amazonaws.com"),
-                ],
+                sid="AllowAlarmsToPublishToEncryptedTopics",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
@@ -41,7 +41,7 @@ class LakeKey(Construct):
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowCloudWatchLogsForGlueContinuousLogs",
+                sid="AllowCloudWatchLogsToEncryptLogGroups",
                 principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
                 actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                 resources=["*"],

@@ -1,9 +1,11 @@
 """The one Lambda factory: every lakewatch function is built here, the same way.
 
-arm64 + Python 3.11 (the interpreter of Glue 5.0 and of the test suite, so the domain code runs on one
-Python everywhere), the `lambdas/` folder as code, the `shared` layer (domain package + msgspec) and the
-managed Powertools layer, X-Ray tracing, its own log group with bounded retention and its own role
-that may write only to that log group until grants are added where producer meets consumer.
+arm64 + the Python of `stacks/lambda_runtime.py` (3.13: supported by Lambda until 2029-06-30, whereas 3.11
+is deprecated on 2027-06-30), the `lambdas/` folder as code, the `shared` layer (domain package + msgspec wheels
+for that Python) and the managed Powertools layer for that Python, X-Ray tracing, its own KMS-encrypted log group
+with the stage's retention and its own role that may write only to that log group until grants are added where
+producer meets consumer. The domain code also runs on Glue 5.0 and in the test suite, both Python 3.11, so it
+is written for 3.11 and must not use what 3.13 removed (tests check both).
 """
 
 from __future__ import annotations
@@ -13,17 +15,22 @@ from dataclasses import dataclass, field
 
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.config import POWERTOOLS_LAYER_ACCOUNT, POWERTOOLS_LAYER_NAME, ConfigError, StageConfig
+from stacks.config import ConfigError, StageConfig
 from stacks.constructs.bundling import lambda_code, shared_layer_code
+from stacks.lambda_runtime import LAMBDA_PYTHON_VERSION
 from stacks.nag import acknowledge, acknowledge_wildcards
 
 METRICS_NAMESPACE = "lakewatch"
-RUNTIME = lambda_.Runtime.PYTHON_3_11
+RUNTIME: lambda_.Runtime = getattr(lambda_.Runtime, f"PYTHON_{LAMBDA_PYTHON_VERSION.replace('.', '_')}")
 ARCHITECTURE = lambda_.Architecture.ARM_64
+#: The managed Powertools v3 layer is published per Python version and architecture by this AWS account.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = f"AWSLambdaPowertoolsPythonV3-python{LAMBDA_PYTHON_VERSION.replace('.', '')}-arm64"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +91,10 @@ def powertools_layer_arn(version: int) -> str:
 class LambdaFactory(Construct):
     """Owns what all functions share (code asset, layers, settings) and builds each function from a spec."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self._log_retention = log_retention(config.log_retention_days)
+        self._key = key
         self._code = lambda_code()
         self.shared_layer = lambda_.LayerVersion(
             self,
@@ -101,8 +109,13 @@ class LambdaFactory(Construct):
         )
 
     def create(self, scope: Construct, spec: FunctionSpec) -> lambda_.Function:
+        # Encrypted with the lakewatch key: a log line is data too (the key policy lets CloudWatch Logs use it).
         log_group = logs.LogGroup(
-            scope, f"{spec.construct_id}Logs", retention=self._log_retention, removal_policy=RemovalPolicy.DESTROY
+            scope,
+            f"{spec.construct_id}Logs",
+            retention=self._log_retention,
+            encryption_key=self._key,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         role = iam.Role(
             scope,
@@ -134,8 +147,8 @@ class LambdaFactory(Construct):
         acknowledge(
             function,
             "AwsSolutions-L1",
-            "Pinned to Python 3.11 on purpose: the interpreter of Glue 5.0 and of the test suite, so the shared "
-            "domain code runs on one Python version everywhere.",
+            "Pinned to one Python version on purpose (stacks/lambda_runtime.py): the bundled wheels and the managed "
+            "Powertools layer are fetched and checked for exactly that version, so a move is a reviewed change.",
         )
         acknowledge_wildcards(
             role,

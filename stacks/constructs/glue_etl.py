@@ -24,6 +24,8 @@ from glue_jobs.compact_partitions import COMPACTION_ROOT
 from lakewatch.domain.tables import LAKE_ROOT, QUARANTINE_ROOT, SALES, TABLES
 from stacks.config import GLUE_TEMP_ROOT, LANDING_POS_PREFIX, StageConfig
 from stacks.constructs.bundling import REPO_ROOT, domain_package_asset
+from stacks.constructs.catalog import table_construct_id
+from stacks.constructs.functions import METRICS_NAMESPACE
 from stacks.constructs.permissions import allow_objects, allow_secret_read, default_policy
 from stacks.nag import acknowledge_wildcards
 
@@ -34,6 +36,8 @@ COMPACTION_SCRIPT = GLUE_SCRIPTS_DIR / "compact_partitions.py"
 #: Same msgspec as the Lambda layer: the domain validation code needs it on the Glue workers too.
 ADDITIONAL_PYTHON_MODULES = "msgspec==0.22.0"
 GLUE_LOG_GROUPS = "/aws-glue/*"
+#: Where Glue's own job metrics (--enable-metrics) go.
+GLUE_METRICS_NAMESPACE = "Glue"
 
 
 class GlueJobs(Construct):
@@ -78,7 +82,10 @@ class GlueJobs(Construct):
             "--TempDir": bucket.s3_url_for_object(f"{GLUE_TEMP_ROOT}/"),
         }
 
-        etl_role = self._role("PosCsvEtlRole", "POS CSV ETL")
+        # The POS job also publishes its own row counts (PosRowsWritten, PosRowsQuarantined) for its alarm.
+        etl_role = self._role(
+            "PosCsvEtlRole", "POS CSV ETL", metric_namespaces=(GLUE_METRICS_NAMESPACE, METRICS_NAMESPACE)
+        )
         allow_objects(
             etl_role, bucket, ["s3:GetObject"], f"{LANDING_POS_PREFIX}*", "The ETL reads the CSV drops of every store."
         )
@@ -128,15 +135,21 @@ class GlueJobs(Construct):
             f"{COMPACTION_ROOT}/*",
             "Compaction stages, verifies and records (manifest) each run outside the table prefixes, then cleans up.",
         )
-        self.compaction = self._job(
-            "CompactPartitions",
-            script=COMPACTION_SCRIPT,
-            role=compaction_role,
-            description="lakewatch: rewrite a day's small Firehose files into few large ones (verify, then swap)",
-            # One run per table at a time: the trigger starts one run per table, each on its own partition.
-            max_concurrent_runs=len(TABLES),
-            arguments={**common_arguments, "--job-bookmark-option": "job-bookmark-disable"},
-        )
+        # One compaction job per table, each with at most one run at a time: the compaction protocol forbids
+        # two runs on the same table and day, and a single job shared by the tables would need a concurrency
+        # of one per table, which would also let two runs of one table overlap.
+        self.compactions: dict[str, glue.CfnJob] = {
+            table.name: self._job(
+                f"Compact{table_construct_id(table).removesuffix('Table')}",
+                script=COMPACTION_SCRIPT,
+                role=compaction_role,
+                description=f"lakewatch: rewrite a day's small Firehose files of {table.name} into few large ones "
+                "(verify, then swap)",
+                max_concurrent_runs=1,
+                arguments={**common_arguments, "--job-bookmark-option": "job-bookmark-disable", "--table": table.name},
+            )
+            for table in TABLES.values()
+        }
 
         self.pos_csv_etl_trigger = glue.CfnTrigger(
             self,
@@ -155,14 +168,13 @@ class GlueJobs(Construct):
             description="lakewatch: compact yesterday's partitions of every lake table",
             schedule=config.glue.compaction_schedule,
             start_on_creation=True,
-            actions=[
-                glue.CfnTrigger.ActionProperty(job_name=self.compaction.ref, arguments={"--table": table.name})
-                for table in TABLES.values()
-            ],
+            actions=[glue.CfnTrigger.ActionProperty(job_name=job.ref) for job in self.compactions.values()],
         )
-        self.jobs = (self.pos_csv_etl, self.compaction)
+        self.jobs = (self.pos_csv_etl, *self.compactions.values())
 
-    def _role(self, role_id: str, purpose: str) -> iam.Role:
+    def _role(
+        self, role_id: str, purpose: str, *, metric_namespaces: tuple[str, ...] = (GLUE_METRICS_NAMESPACE,)
+    ) -> iam.Role:
         role = iam.Role(
             self,
             role_id,
@@ -197,7 +209,13 @@ class GlueJobs(Construct):
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+                conditions={
+                    "StringEquals": {
+                        "cloudwatch:namespace": list(metric_namespaces)
+                        if len(metric_namespaces) > 1
+                        else metric_namespaces[0]
+                    }
+                },
             )
         )
         acknowledge_wildcards(
@@ -207,7 +225,7 @@ class GlueJobs(Construct):
                 f"{GLUE_LOG_GROUPS}": "Glue names its continuous-logging groups after the security "
                 "configuration at run time, always under /aws-glue/.",
                 "Resource::*": "cloudwatch:PutMetricData has no resource-level permissions; the statement is "
-                "limited to the Glue namespace by condition.",
+                f"limited by condition to the namespaces {', '.join(metric_namespaces)}.",
             },
         )
         return role

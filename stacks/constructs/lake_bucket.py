@@ -29,6 +29,12 @@ class LakeBuckets(Construct):
     `glue-temp/`, so one key, one policy and one access log cover all lake data. Versioning protects
     against a bad compaction or a mistaken delete; noncurrent versions expire so rewrites do not
     accumulate cost.
+
+    `landing/` holds the raw till CSVs, card numbers in clear, so it keeps them only as long as
+    re-processing needs: the hourly POS job reads a file within the hour, and a week
+    (`landing_expiry_days`, default 7) leaves time to notice a bad run and re-run it (Glue bookmarks can
+    be reset) over a weekend; once expired, the file's old version is gone a day later (as for every
+    expiring prefix). The lake keeps only the masked rows, so nothing is lost when a drop expires.
     """
 
     def __init__(

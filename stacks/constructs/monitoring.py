@@ -9,25 +9,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lakewatch.domain.reasons import Reason
 from stacks.config import StageConfig
 from stacks.constructs.delivery import TableDelivery
 from stacks.constructs.functions import METRICS_NAMESPACE
+from stacks.constructs.permissions import acknowledge_kms_grant_wildcards
 
 _PERIOD = Duration.minutes(5)
 #: A Kinesis consumer more than 5 minutes behind is falling behind its producers.
 ITERATOR_AGE_THRESHOLD_MS = 5 * 60 * 1000
 QUARANTINE_METRIC = "RecordsQuarantined"
+#: Powertools publishes a per-reason count next to the total: `RecordsQuarantined_<reason>`.
+TRANSFORM_ERROR_METRIC = f"{QUARANTINE_METRIC}_{Reason.TRANSFORM_ERROR.value}"
+#: What the POS CSV job publishes per run (CloudWatch PutMetricData), with the Glue job name as dimension.
+POS_ROWS_QUARANTINED_METRIC = "PosRowsQuarantined"
+POS_ROWS_WRITTEN_METRIC = "PosRowsWritten"
+POS_JOB_DIMENSION = "job"
 GLUE_FAILED_STATES = ("FAILED", "TIMEOUT", "ERROR")
 
 
@@ -53,6 +62,8 @@ class PipelineMonitoring(Construct):
         deliveries: Sequence[TableDelivery],
         glue_jobs: Sequence[glue.CfnJob],
         transform_service: str,
+        job_monitor_service: str,
+        pos_csv_job: glue.CfnJob,
     ) -> None:
         super().__init__(scope, construct_id)
         self._action = cloudwatch_actions.SnsAction(ops_topic)
@@ -99,6 +110,35 @@ class PipelineMonitoring(Construct):
             threshold=config.quarantine_alarm_threshold,
             description="Many records quarantined: a producer is sending invalid events",
         )
+        # A transform_error is a bug meeting a record, not bad data: one is enough to page, wherever it happens.
+        for label, service in (("Transform", transform_service), ("JobMonitor", job_monitor_service)):
+            self._alarm(
+                f"{label}TransformErrors",
+                cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=TRANSFORM_ERROR_METRIC,
+                    dimensions_map={"service": service},
+                    period=_PERIOD,
+                    statistic="Sum",
+                ),
+                threshold=1,
+                description=f"{service} quarantined a record it failed to process ({Reason.TRANSFORM_ERROR.value}): "
+                "a bug to fix, then re-drive the quarantined record",
+            )
+        # Every quarantined till row is a sale missing from the lake; the job runs hourly, so one page per bad drop.
+        self.pos_rows_quarantined = cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=POS_ROWS_QUARANTINED_METRIC,
+            dimensions_map={POS_JOB_DIMENSION: pos_csv_job.ref},
+            period=_PERIOD,
+            statistic="Sum",
+        )
+        self._alarm(
+            "PosRowsQuarantined",
+            self.pos_rows_quarantined,
+            threshold=1,
+            description="The POS CSV job quarantined till rows: see quarantine/pos_csv/ for the file and reason",
+        )
         # Freshness above twice the buffer interval (plus slack) means Firehose is not keeping up or failing.
         freshness_threshold = 2 * config.firehose_buffer_interval_seconds + 300
         for delivery in deliveries:
@@ -116,26 +156,8 @@ class PipelineMonitoring(Construct):
                 description=f"{delivery.table.name} records failed Parquet conversion (kept under errors/)",
             )
 
-        self.glue_failure_rule = events.Rule(
-            self,
-            "GlueJobFailed",
-            description="lakewatch: a Glue job run failed or timed out",
-            event_pattern=events.EventPattern(
-                source=["aws.glue"],
-                detail_type=["Glue Job State Change"],
-                detail={"jobName": [job.ref for job in glue_jobs], "state": list(GLUE_FAILED_STATES)},
-            ),
-            targets=[
-                targets.SnsTopic(
-                    ops_topic,
-                    message=events.RuleTargetInput.from_text(
-                        f"Glue job {events.EventField.from_path('$.detail.jobName')} run "
-                        f"{events.EventField.from_path('$.detail.jobRunId')} ended "
-                        f"{events.EventField.from_path('$.detail.state')}: "
-                        f"{events.EventField.from_path('$.detail.message')}"
-                    ),
-                )
-            ],
+        self.glue_failure_rule = self._glue_failure_rule(
+            f"{config.resource_prefix}-glue-job-failed", ops_topic=ops_topic, glue_jobs=glue_jobs
         )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
@@ -175,6 +197,68 @@ class PipelineMonitoring(Construct):
                 width=12,
             ),
         )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="POS CSV rows per run: written / quarantined",
+                left=[
+                    cloudwatch.Metric(
+                        namespace=METRICS_NAMESPACE,
+                        metric_name=POS_ROWS_WRITTEN_METRIC,
+                        dimensions_map={POS_JOB_DIMENSION: pos_csv_job.ref},
+                        period=_PERIOD,
+                        statistic="Sum",
+                    )
+                ],
+                right=[self.pos_rows_quarantined],
+                width=12,
+            ),
+        )
+
+    def _glue_failure_rule(
+        self, rule_name: str, *, ops_topic: sns.ITopic, glue_jobs: Sequence[glue.CfnJob]
+    ) -> events.Rule:
+        """A failed Glue run, published to ops through an execution role trusted only by this rule.
+
+        The role (not a grant to `events.amazonaws.com` on the topic and the key) carries the permission: KMS
+        cannot check `aws:SourceAccount`/`aws:SourceArn` when EventBridge publishes to an encrypted topic, so a
+        key-policy statement for EventBridge would have to trust every rule of every account. The role's trust
+        policy names this account and this rule (hence the fixed rule name: its ARN is known before it exists).
+        """
+        rule_arn = Stack.of(self).format_arn(service="events", resource="rule", resource_name=rule_name)
+        role = iam.Role(
+            self,
+            "GlueJobFailedTargetRole",
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID, "aws:SourceArn": rule_arn}},
+            ),
+            description="lakewatch: lets the failed-Glue-run rule publish to the encrypted ops topic",
+        )
+        rule = events.Rule(
+            self,
+            "GlueJobFailed",
+            rule_name=rule_name,
+            description="lakewatch: a Glue job run failed or timed out",
+            event_pattern=events.EventPattern(
+                source=["aws.glue"],
+                detail_type=["Glue Job State Change"],
+                detail={"jobName": [job.ref for job in glue_jobs], "state": list(GLUE_FAILED_STATES)},
+            ),
+            targets=[
+                targets.SnsTopic(
+                    ops_topic,
+                    role=role,
+                    message=events.RuleTargetInput.from_text(
+                        f"Glue job {events.EventField.from_path('$.detail.jobName')} run "
+                        f"{events.EventField.from_path('$.detail.jobRunId')} ended "
+                        f"{events.EventField.from_path('$.detail.state')}: "
+                        f"{events.EventField.from_path('$.detail.message')}"
+                    ),
+                )
+            ],
+        )
+        acknowledge_kms_grant_wildcards(role)
+        return rule
 
     def _alarm(self, alarm_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str) -> None:
         alarm = cloudwatch.Alarm(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import lint_file
 from constructs import IConstruct
 
+from stacks.nag import nag_arn
 from tests.infrastructure.conftest import Synth, synthesize
 
 
@@ -62,6 +64,13 @@ def test_an_unacknowledged_finding_fails_the_synth(tmp_path: Path) -> None:
     # When it is synthesized, Then synthesis stops and names the rule
     with pytest.raises(RuntimeError, match="AwsSolutions-S1"):
         app.synth()
+
+
+def test_cross_stack_arns_in_acknowledgements_name_the_output_cdk_publishes(synth: Synth) -> None:
+    # A pipeline grant on the lake bucket is reported by cdk-nag through the storage stack's published output
+    printed = json.loads(nag_arn(synth.storage.lake_bucket, consumer=synth.pipeline))
+    output_name = printed["Fn::GetStackOutput"]["OutputName"]
+    assert output_name in synth.storage_template.to_json()["Outputs"]
 
 
 @pytest.mark.parametrize("stack", ["storage", "pipeline"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from lakewatch.domain.tables import PARTITION_KEY, TABLES
 from stacks.config import LANDING_POS_PREFIX
 from stacks.constructs import bundling
 from stacks.constructs.delivery import backup_prefix
+from stacks.lambda_runtime import LAMBDA_PYTHON_VERSION
 from tests.infrastructure.conftest import DISTINCT_CONTEXT, REPO_ROOT, Synth, logical_id, render, synthesize
 
 HANDLERS = {
@@ -54,17 +56,18 @@ def functions_by_handler(resources: dict[str, dict[str, Any]]) -> dict[str, tupl
     }
 
 
-def test_three_functions_on_arm64_python_311_with_both_layers(synth: Synth, resources: dict) -> None:
+def test_three_functions_on_arm64_and_the_declared_python_with_both_layers(synth: Synth, resources: dict) -> None:
     functions = functions_by_handler(resources)
     assert set(functions) == set(HANDLERS)
+    python = LAMBDA_PYTHON_VERSION.replace(".", "")
     layer_arn = (
-        "arn:aws:lambda:<AWS::Region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:"
+        f"arn:aws:lambda:<AWS::Region>:017000801446:layer:AWSLambdaPowertoolsPythonV3-python{python}-arm64:"
         f"{DISTINCT_CONTEXT['powertools_layer_version']}"
     )
     shared_layer = next(iter(of_type(resources, "AWS::Lambda::LayerVersion")))
     for props in (props for _, props in functions.values()):
         assert props["Architectures"] == ["arm64"]
-        assert props["Runtime"] == "python3.11"
+        assert props["Runtime"] == f"python{LAMBDA_PYTHON_VERSION}" == "python3.13"
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert sorted(render(props["Layers"]), key=str) == sorted([layer_arn, f"<{shared_layer}>"], key=str)
 
@@ -251,6 +254,8 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
         + [("AWS/Lambda", "IteratorAge")] * 2
         + [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 2
         + [("lakewatch", "RecordsQuarantined")]
+        + [("lakewatch", "RecordsQuarantined_transform_error")] * 2
+        + [("lakewatch", "PosRowsQuarantined")]
         + [("AWS/Firehose", "DeliveryToS3.DataFreshness")] * len(TABLES)
         + [("AWS/Firehose", "FailedConversion.Records")] * len(TABLES)
     )
@@ -259,6 +264,82 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
         {"MetricName": "RecordsQuarantined", "Dimensions": [{"Name": "service", "Value": "transform"}]},
     )
     synth.pipeline_template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def test_a_transform_error_anywhere_and_any_quarantined_till_row_page_ops(synth: Synth, resources: dict) -> None:
+    alarms = [alarm["Properties"] for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    transform_errors = {
+        render(alarm["Dimensions"][0]["Value"]): alarm
+        for alarm in alarms
+        if alarm["MetricName"] == "RecordsQuarantined_transform_error"
+    }
+    assert sorted(transform_errors) == ["job_monitor", "transform"]
+    (pos,) = [alarm for alarm in alarms if alarm["MetricName"] == "PosRowsQuarantined"]
+    assert pos["Dimensions"] == [
+        {"Name": "job", "Value": {"Ref": synth.pipeline.get_logical_id(synth.pipeline.glue.pos_csv_etl)}}
+    ]
+    for alarm in (*transform_errors.values(), pos):
+        assert alarm["Namespace"] == "lakewatch"
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
+        assert alarm["Dimensions"][0]["Name"] in {"service", "job"}
+
+
+def test_only_the_pos_job_may_publish_lakewatch_metrics(synth: Synth, resources: dict) -> None:
+    glue = synth.pipeline.glue
+    policies = of_type(resources, "AWS::IAM::Policy")
+
+    def metric_namespaces(job: Any) -> list[str]:
+        role = (
+            render(resources[synth.pipeline.get_logical_id(job)]["Properties"]["Role"]).strip("<>").removesuffix(".Arn")
+        )
+        (policy,) = [p["Properties"] for p in policies.values() if p["Properties"]["Roles"] == [{"Ref": role}]]
+        (statement,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "cloudwatch:PutMetricData"]
+        namespaces = statement["Condition"]["StringEquals"]["cloudwatch:namespace"]
+        return sorted([namespaces] if isinstance(namespaces, str) else namespaces)
+
+    assert metric_namespaces(glue.pos_csv_etl) == ["Glue", "lakewatch"]
+    for job in glue.compactions.values():
+        assert metric_namespaces(job) == ["Glue"]
+
+
+def test_every_log_group_is_encrypted_with_the_lakewatch_key_and_kept_for_the_stage(
+    synth: Synth, resources: dict
+) -> None:
+    # The on-failure queues are encrypted with the lakewatch key: the log groups must name the same key
+    (queue_key,) = {render(q["Properties"]["KmsMasterKeyId"]) for q in of_type(resources, "AWS::SQS::Queue").values()}
+    log_groups = of_type(resources, "AWS::Logs::LogGroup")
+    # One per function and one per Firehose delivery stream
+    assert len(log_groups) == len(HANDLERS) + len(TABLES)
+    for key, log_group in log_groups.items():
+        assert render(log_group["Properties"].get("KmsKeyId")) == queue_key, key
+        assert log_group["Properties"]["RetentionInDays"] == synth.config.log_retention_days, key
+    functions = functions_by_handler(resources)
+    assert {render(fn["LoggingConfig"]["LogGroup"]) for _, fn in functions.values()} <= {
+        f"<{key}>" for key in log_groups
+    }
+
+
+def test_eventbridge_publishes_to_ops_through_a_role_only_this_rule_may_assume(synth: Synth, resources: dict) -> None:
+    (glue_rule,) = [
+        r["Properties"] for r in of_type(resources, "AWS::Events::Rule").values() if "EventPattern" in r["Properties"]
+    ]
+    (target,) = glue_rule["Targets"]
+    assert render(target["Arn"]) == f"<{logical_id(synth.pipeline, synth.pipeline.topics.ops)}>"
+    role_id = render(target["RoleArn"]).strip("<>").removesuffix(".Arn")
+    (trust,) = resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    conditions = trust["Condition"]["StringEquals"]
+    assert render(conditions["aws:SourceAccount"]) == "<AWS::AccountId>"
+    assert render(conditions["aws:SourceArn"]).endswith(f":rule/{glue_rule['Name']}")
+    assert glue_rule["Name"] == f"{synth.config.resource_prefix}-glue-job-failed"
+    # No topic policy grants EventBridge (or anyone) publishing by service principal
+    assert of_type(resources, "AWS::SNS::TopicPolicy") == {} or all(
+        "events.amazonaws.com" not in str(p) for p in of_type(resources, "AWS::SNS::TopicPolicy").values()
+    )
 
 
 def test_failed_glue_runs_and_the_hourly_overdue_check_are_scheduled_events(synth: Synth, resources: dict) -> None:
@@ -280,7 +361,7 @@ def test_failed_glue_runs_and_the_hourly_overdue_check_are_scheduled_events(synt
 
 def test_glue_jobs_use_glue_5_the_security_configuration_and_config_sizes(synth: Synth, resources: dict) -> None:
     jobs = {key: job["Properties"] for key, job in of_type(resources, "AWS::Glue::Job").items()}
-    assert len(jobs) == 2
+    assert len(jobs) == 1 + len(TABLES)
     (security_configuration,) = of_type(resources, "AWS::Glue::SecurityConfiguration").values()
     encryption = security_configuration["Properties"]["EncryptionConfiguration"]
     assert encryption["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
@@ -308,19 +389,33 @@ def test_pos_etl_job_has_bookmarks_and_the_documented_arguments(synth: Synth, re
 def test_etl_runs_on_a_schedule_and_compaction_daily_for_every_table(synth: Synth, resources: dict) -> None:
     glue = synth.pipeline.glue
     triggers = {
-        render(t["Properties"]["Actions"][0]["JobName"]): t["Properties"]
-        for t in of_type(resources, "AWS::Glue::Trigger").values()
+        t["Properties"]["Description"]: t["Properties"] for t in of_type(resources, "AWS::Glue::Trigger").values()
     }
-    etl = triggers[f"<{synth.pipeline.get_logical_id(glue.pos_csv_etl)}>"]
-    compaction = triggers[f"<{synth.pipeline.get_logical_id(glue.compaction)}>"]
+    assert len(triggers) == 2
+    etl = triggers["lakewatch: pick up new POS CSV drops"]
+    assert [render(action["JobName"]) for action in etl["Actions"]] == [
+        f"<{synth.pipeline.get_logical_id(glue.pos_csv_etl)}>"
+    ]
     assert (etl["Type"], etl["Schedule"], etl["StartOnCreation"]) == (
         "SCHEDULED",
         synth.config.glue.pos_etl_schedule,
         True,
     )
+    compaction = triggers["lakewatch: compact yesterday's partitions of every lake table"]
     assert compaction["Type"] == "SCHEDULED"
     assert compaction["Schedule"] == synth.config.glue.compaction_schedule
-    assert sorted(action["Arguments"]["--table"] for action in compaction["Actions"]) == sorted(TABLES)
+    started = [render(action["JobName"]).strip("<>") for action in compaction["Actions"]]
+    assert sorted(resources[job]["Properties"]["DefaultArguments"]["--table"] for job in started) == sorted(TABLES)
+
+
+def test_compaction_never_runs_twice_at_once_on_a_table(synth: Synth, resources: dict) -> None:
+    # The compaction protocol forbids two runs on one table and day: one job per table, one run at a time.
+    jobs = synth.pipeline.glue.compactions
+    assert sorted(jobs) == sorted(TABLES)
+    for table_name, job in jobs.items():
+        props = resources[synth.pipeline.get_logical_id(job)]["Properties"]
+        assert props["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
+        assert props["DefaultArguments"]["--table"] == table_name
 
 
 def test_athena_workgroup_is_enforced_encrypted_and_capped(synth: Synth, resources: dict) -> None:
@@ -353,6 +448,54 @@ def test_shared_layer_bundle_holds_the_domain_package_and_lambda_deps(synth: Syn
     assert (python / "msgspec" / "__init__.py").is_file()
     assert not (python / "lakewatch" / "local").exists()
     assert not list(python.rglob("__pycache__"))
+
+
+def test_the_shared_layer_ships_only_wheels_for_the_lambda_python_on_arm64(synth: Synth) -> None:
+    (layer_dir,) = [path for path in synth.outdir.glob("asset.*") if (path / "python" / "lakewatch").is_dir()]
+    tags = bundling.wheel_tags(layer_dir / "python")
+    assert tags
+    assert all(tag.startswith("cp313-cp313-") and tag.endswith("aarch64") for tag in tags), tags
+
+
+@pytest.mark.parametrize(
+    ("tag", "runs"),
+    [
+        ("cp313-cp313-manylinux2014_aarch64", True),
+        ("py3-none-any", True),
+        ("cp38-abi3-manylinux_2_17_aarch64", True),
+        ("cp311-cp311-manylinux2014_aarch64", False),
+        ("cp313-cp313-manylinux2014_x86_64", False),
+    ],
+)
+def test_wheel_tags_are_checked_against_the_lambda_runtime(tag: str, runs: bool) -> None:
+    assert bundling.runs_on_lambda(tag) is runs
+
+
+def test_synth_refuses_wheels_downloaded_for_another_python(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    dist_info = tmp_path / "python" / "msgspec-0.22.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "WHEEL").write_text("Wheel-Version: 1.0\nTag: cp311-cp311-manylinux2014_aarch64\n")
+    (tmp_path / ".installed").touch()
+    monkeypatch.setattr(bundling, "LAMBDA_DEPS_DIR", tmp_path)
+    monkeypatch.setattr(bundling, "LAMBDA_DEPS_STAMP", tmp_path / ".installed")
+    with pytest.raises(bundling.MissingBuildArtifactError, match="cp311-cp311"):
+        bundling.require_lambda_deps()
+
+
+def test_makefile_downloads_wheels_for_the_declared_lambda_python() -> None:
+    printed = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "--eval=print-lambda-deps: ; @echo $(LAMBDA_PYTHON_VERSION) $(LAMBDA_DEPS_DIR)",
+            "print-lambda-deps",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert printed == [LAMBDA_PYTHON_VERSION, str(bundling.LAMBDA_DEPS_DIR.relative_to(REPO_ROOT))]
 
 
 def test_synth_refuses_to_run_without_bootstrapped_lambda_deps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

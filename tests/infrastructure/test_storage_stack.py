@@ -115,6 +115,50 @@ def test_every_lake_prefix_has_a_lifecycle_rule(synth: Synth, ids: dict[str, str
     assert all(rule["Status"] == "Enabled" for rule in rules)
 
 
+def test_raw_till_csvs_are_kept_a_week_and_their_old_versions_a_day() -> None:
+    # Card numbers in clear: only as long as re-processing needs (the default, not a stage override)
+    lifecycle = StageConfig.from_context({}).lifecycle
+    assert lifecycle.landing_expiry_days == 7
+
+
+def test_landing_versions_expire_a_day_after_the_file(synth: Synth, ids: dict[str, str]) -> None:
+    rules = synth.storage_template.to_json()["Resources"][ids["lake"]]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (landing,) = [rule for rule in rules if rule.get("Prefix") == f"{LANDING_ROOT}/"]
+    assert landing["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+
+
+def test_key_policy_trusts_aws_services_only_for_this_account(synth: Synth, ids: dict[str, str]) -> None:
+    policy = synth.storage_template.to_json()["Resources"][ids["key"]]["Properties"]["KeyPolicy"]
+    services = {}
+    for statement in policy["Statement"]:
+        principal = statement["Principal"]
+        if "Service" in principal:
+            names = principal["Service"] if isinstance(principal["Service"], list) else [principal["Service"]]
+            for name in names:
+                services[render(name)] = statement.get("Condition")
+    # EventBridge publishes through an execution role: KMS cannot scope a statement for it to this account
+    assert "events.amazonaws.com" not in services
+    assert services["cloudwatch.amazonaws.com"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    logs_condition = services["logs.<AWS::Region>.amazonaws.com"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert render(logs_condition) == "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*"
+    assert set(services) == {"cloudwatch.amazonaws.com", "logs.<AWS::Region>.amazonaws.com"}
+
+
+def test_glue_data_catalog_is_encrypted_with_the_lakewatch_key(synth: Synth, ids: dict[str, str]) -> None:
+    (settings,) = synth.storage_template.find_resources("AWS::Glue::DataCatalogEncryptionSettings").values()
+    encryption = settings["Properties"]["DataCatalogEncryptionSettings"]
+    key_arn = {"Fn::GetAtt": [ids["key"], "Arn"]}
+    assert encryption["EncryptionAtRest"] == {"CatalogEncryptionMode": "SSE-KMS", "SseAwsKmsKeyId": key_arn}
+    assert encryption["ConnectionPasswordEncryption"] == {
+        "ReturnConnectionPasswordEncrypted": True,
+        "KmsKeyId": key_arn,
+    }
+    (database,) = synth.storage_template.find_resources("AWS::Glue::Database").values()
+    assert database["DependsOn"] == [
+        next(iter(synth.storage_template.find_resources("AWS::Glue::DataCatalogEncryptionSettings")))
+    ]
+
+
 def test_every_table_of_tables_py_is_a_glue_table_with_its_columns(synth: Synth) -> None:
     # Given the single schema source
     glue_tables = synth.storage_template.find_resources("AWS::Glue::Table")
@@ -248,7 +292,9 @@ def test_unsafe_or_invalid_context_is_refused(context: dict) -> None:
 def test_per_stage_overrides_apply_and_flat_keys_win() -> None:
     context = {
         "stage": "dev",
-        "stages": {"dev": {"removal_policy": "destroy", "stream_retention_hours": 72}},
+        "stages": {
+            "dev": {"removal_policy": "destroy", "glue_catalog_encryption": "elsewhere", "stream_retention_hours": 72}
+        },
         "stream_retention_hours": "36",
     }
     config = StageConfig.from_context(context)
