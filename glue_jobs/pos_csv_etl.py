@@ -635,7 +635,8 @@ def new_landing_files(landing: DataFrame) -> list[str]:
 
 
 def _glue_main() -> None:
-    """Glue bootstrap: arguments, bookmarked listing of new landing files, the PII key, `run_s3`, metrics."""
+    """Glue bootstrap: arguments, bookmarked listing of new landing files, the PII key, `run_s3`, bookmark
+    commit, metrics."""
     import boto3
     from awsglue.context import GlueContext
     from awsglue.job import Job
@@ -672,9 +673,11 @@ def _glue_main() -> None:
         ingested_at=datetime.now(UTC),
         store_timezone=store_timezone,
     )
-    put_job_metrics(boto3.client("cloudwatch"), args["JOB_NAME"], metric_counts(counts))
     logger.info("pos_csv_etl counts " + json.dumps(counts, sort_keys=True))
     job.commit()
+    # After the bookmark commit: if publishing fails, the run fails (and alerts) without its files being
+    # processed again by the next run.
+    put_job_metrics(boto3.client("cloudwatch"), args["JOB_NAME"], metric_counts(counts))
 
 
 if __name__ == "__main__":
