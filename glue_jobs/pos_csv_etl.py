@@ -435,7 +435,14 @@ def read_s3_files(spark: SparkSession, s3: Any, uris: Iterable[str]) -> DataFram
     files = []
     for uri in sorted(set(uris)):
         bucket, key = split_s3_uri(uri)
-        files.append((uri, s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            if unquote(key) == key:
+                raise
+            # A file name may come URI-encoded (`a%20b.csv`), as Spark's input_file_name() gives it.
+            body = s3.get_object(Bucket=bucket, Key=unquote(key))["Body"].read()
+        files.append((uri, body))
     return spark.createDataFrame(files, FILES_DDL)
 
 

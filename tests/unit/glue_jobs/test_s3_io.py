@@ -120,3 +120,9 @@ def test_landing_files_are_read_as_raw_bytes(spark, s3) -> None:
     files = etl.read_s3_files(spark, s3, [uri, uri]).collect()
     # Then each file is one row holding its bytes unchanged
     assert [(row["source_file"], bytes(row["content"])) for row in files] == [(uri, body)]
+    # And a file name given URI-encoded is found too; a missing file is an error, never an empty file
+    s3.put_object(Bucket=BUCKET, Key="landing/pos/leeds (resent).csv", Body=b"x")
+    encoded = f"s3://{BUCKET}/landing/pos/leeds%20(resent).csv"
+    assert [bytes(row["content"]) for row in etl.read_s3_files(spark, s3, [encoded]).collect()] == [b"x"]
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        etl.read_s3_files(spark, s3, [f"s3://{BUCKET}/landing/pos/gone.csv"])
