@@ -52,6 +52,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lakewatch.domain import tables
+from lakewatch.domain.glue_support import use_parquet_write_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -60,24 +61,13 @@ COMPACTION_ROOT = "_compaction"
 MANIFEST_NAME = "manifest.json"
 STAGED_DATA = "data/"
 TARGET_FILE_BYTES = 128 * 1024 * 1024
-#: Where a run can be interrupted, in protocol order; `compact_local(fail_after=...)` simulates each.
+#: The steps after which `compact_partition` calls its `checkpoint`, in protocol order: where a run can die.
 STEPS = ("staged", "verified", "manifest", "published_one", "published", "deleted_one", "deleted", "cleaned")
 _DELETE_BATCH = 1000
-#: The POS job's Parquet settings (see `pos_csv_etl.PARQUET_WRITE_CONF`; each Glue script is self-contained).
-#: INT96 holds nanoseconds, so rewriting millisecond or microsecond files loses nothing.
-PARQUET_WRITE_CONF = {
-    "spark.sql.parquet.outputTimestampType": "INT96",
-    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
-    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
-}
 
 
 class CompactionError(RuntimeError):
     """The run cannot go on without risking a row (verification failed, or a manifest is inconsistent)."""
-
-
-class SimulatedCrash(RuntimeError):
-    """Raised by `compact_local(fail_after=step)` right after `step`, as if the job died there."""
 
 
 class Store(Protocol):
@@ -226,7 +216,8 @@ def compact_partition(
     """Recover any interrupted run of the partition, then compact it (see the module docstring).
 
     `target_files` defaults to one file per `TARGET_FILE_BYTES` of source data; `checkpoint(step)` is called
-    after each step in `STEPS` (tests raise from it to simulate a crash).
+    after each step in `STEPS` (a caller may log progress there; the tests raise from it to kill the run at
+    that step).
     """
     recovered = recover_partition(store, table, dt, checkpoint=checkpoint)
     partition_prefix = table.partition_prefix(dt)
@@ -239,8 +230,7 @@ def compact_partition(
     run_id = run_id or new_run_id(datetime.now(UTC))
     prefix = run_prefix(table, dt, run_id)
     schema = table_schema(table)
-    for name, value in PARQUET_WRITE_CONF.items():
-        spark.conf.set(name, value)
+    use_parquet_write_conf(spark)
     source = spark.read.schema(schema).parquet(*(store.uri(key) for key in sources))
     source_stats = partition_stats(source)
     source.coalesce(wanted).write.mode("errorifexists").parquet(store.uri(prefix + STAGED_DATA))
@@ -398,27 +388,28 @@ class S3Store:
 
 
 def compact_local(
-    spark: SparkSession, partition_dir: Path, target_files: int = 1, fail_after: str | None = None
+    spark: SparkSession,
+    partition_dir: Path,
+    target_files: int = 1,
+    *,
+    checkpoint: Callable[[str], None] = lambda step: None,
 ) -> dict[str, Any]:
-    """Compact a local partition `<root>/lake/<table>/dt=<day>`; `fail_after` raises SimulatedCrash after that step."""
-    if fail_after is not None and fail_after not in STEPS:
-        raise ValueError(f"unknown step {fail_after!r}; steps: {', '.join(STEPS)}")
+    """Compact a local partition `<root>/lake/<table>/dt=<day>` (`checkpoint` as in `compact_partition`)."""
     partition_dir = partition_dir.resolve()
     table = tables.TABLES[partition_dir.parent.name]
     dt = partition_dir.name.removeprefix(f"{tables.PARTITION_KEY}=")
     root = partition_dir.parents[2]
     if root / table.partition_prefix(dt) != partition_dir / "":
         raise ValueError(f"not a lake partition (expected <root>/{table.partition_prefix(dt)}): {partition_dir}")
-
-    def checkpoint(step: str) -> None:
-        if step == fail_after:
-            raise SimulatedCrash(step)
-
     return compact_partition(spark, LocalStore(root), table, dt, target_files=target_files, checkpoint=checkpoint)
 
 
-def _glue_main() -> None:  # pragma: no cover - runs only inside AWS Glue
-    """Glue bootstrap: `--lake_bucket`, `--table`, optional `--dt` (default: yesterday, UTC)."""
+def _glue_main() -> None:
+    """Glue bootstrap: `--lake_bucket`, `--table`, optional `--dt` (default: yesterday, UTC).
+
+    The tests run it against an `awsglue` stand-in and moto S3 up to the Spark work (recovery, planning);
+    the Spark rewrite itself is tested through `compact_local`, local Spark having no S3 filesystem.
+    """
     import sys
 
     import boto3

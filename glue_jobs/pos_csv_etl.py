@@ -1,13 +1,21 @@
-"""Glue job: store point-of-sale CSV drops (seed 002) into the `sales` lake table, beside the streamed sales.
+"""Glue job: store point-of-sale CSV drops (one file per store and day) in the `sales` lake table, beside the
+streamed sales.
 
-Layers (house style): per-line pure Python (`process_line`), pure DataFrame functions (`parse_pos_lines`,
-`to_sales_rows`, `to_quarantine_rows`, `dedupe_sales`), one I/O function shared by Glue and the local runner
-(`run_batch`), and the Glue bootstrap under `if __name__ == "__main__"` (nothing runs at import time and
-`awsglue` is only imported there: it does not exist outside Glue).
+Layers (house style): per-file and per-line pure Python (`process_file`, `process_line`), pure DataFrame
+functions (`parse_pos_files`, `to_sales_rows`, `to_quarantine_rows`, `dedupe_sales`), one I/O function shared by
+Glue and the local runner (`run_batch`), and the Glue bootstrap (`_glue_main`) under `if __name__ == "__main__"`
+(nothing runs at import time and `awsglue` is only imported there: it does not exist outside Glue; the tests run
+it over local Spark with a stand-in `awsglue`).
 
 One CSV line becomes exactly one of: a `sales` row, a quarantine row with a reason, a blank line (ignored and
-counted, never quarantined: tills end files with empty lines), or a duplicate (counted). So
+counted, never quarantined: tills end files with empty lines), or a duplicate of a stored row (counted). So
 `lines_read == blank_lines + sales_written + duplicates_dropped + quarantined_total` for every batch.
+
+Encoding: tills write UTF-8 (with or without a byte-order mark) or Windows-1252 (`Café` as the single byte
+0xE9). Each file is decoded as a whole: UTF-8 when all its bytes are valid UTF-8, else Windows-1252 (which
+decodes any byte: the five bytes it leaves undefined become the C1 controls, as in browsers). A name is thus
+hashed as written, never with replacement characters. The summary lists each file's encoding, and every
+quarantine row of a file carries it (`record.file_encoding`, beside `record.line_number`).
 
 The CSV is headerless: `timestamp, store, customer_name, basket_items, total_price, cash_or_card,
 card_number`. Each row is turned into the wire-contract `sale` event and handed to
@@ -20,41 +28,58 @@ specific to the CSV text is checked here, with the wire contract's reason codes 
   quote) -> `invalid_field` with no field (an unquoted basket shifted the columns, so no column can be
   trusted: only a fingerprint and the column count are kept);
 - `timestamp` not `dd/mm/YYYY HH:MM` -> `invalid_field` `event_time`; the basket unreadable (`basket.py`)
-  -> `invalid_field` `items`; `total_price` unreadable -> `invalid_field` `total_price`.
+  -> `invalid_field` `items`; `total_price` unreadable -> `invalid_field` `total_price`;
+- anything else going wrong with one line (a bug, not bad data) -> `transform_error` for that line alone, with
+  only a fingerprint of the line and the exception's type kept; the rest of the file carries on.
 
 Times: the till writes the store's local wall-clock time (`Europe/London`, a job argument), converted to
 UTC here; `dt` is the UTC date like every lake row. An ambiguous autumn-change time takes the first
 (summer-time) instant; a non-existent spring-change time takes the pre-change offset (PEP 495 `fold=0`).
 
-`event_id` is `pos-` + a keyed BLAKE2b (the PII key) of the row's seven stripped columns: deterministic, so a
-re-dropped file and an identical repeated row collapse into one sale; keyed, because the row holds a name
-and a card number. Duplicates are dropped within the batch and against the event ids already stored in the
-partitions the batch touches, so a re-run without job bookmarks (or after a crash between the Parquet write
-and the bookmark commit) never double counts. Card numbers are read only into that hash and never leave the
-executor; customer names only reach the keyed hash inside `transform_record`. Quarantine rows are not
-de-duplicated: a bad row re-dropped is quarantined again, each delivery being evidence of a till problem.
+`event_id` is `pos-` + a keyed BLAKE2b (the PII key) of the row's seven stripped columns and of the row's
+occurrence number among identical rows of its file (0 for the first, which then hashes exactly as the
+columns alone). The till prints minutes, so two anonymous cash sales of the same coffee in the same minute
+are identical rows, and both are real sales: the occurrence number keeps them apart, while a re-dropped file
+gives every row the id it had the first time. Keyed, because the row holds a name and a card number.
+Duplicates are dropped against the event ids already stored in the partitions the batch touches (and within
+the batch: the same file dropped twice under two names), so a re-run without job bookmarks (or after a crash
+between the Parquet write and the bookmark commit) never double counts. Card numbers are read only into that
+hash and never leave the executor; customer names only reach the keyed hash inside `transform_record`.
+Quarantine rows are not de-duplicated: a bad row re-dropped is quarantined again, each delivery being
+evidence of a till problem.
+
+Reading: the Glue bootstrap reads the landing prefix as a DynamicFrame, which is what job bookmarks track, only
+to learn which files are new; their bytes are then fetched whole on the driver (`read_s3_files`), because Glue's
+CSV reader decodes everything as UTF-8 and would destroy a Windows-1252 file before the job could see it. Till
+files are a few MB each and an hourly run sees a few of them.
+
+Metrics: each Glue run publishes `PosRowsWritten` and `PosRowsQuarantined` (namespace `lakewatch`, dimension
+`job`) so an alarm can watch the POS quarantine like the stream's.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
 import os
+import re
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from lakewatch.domain import pii, tables
 from lakewatch.domain.basket import BasketError, parse_basket, parse_price
+from lakewatch.domain.glue_support import put_job_metrics, use_parquet_write_conf
 from lakewatch.domain.reasons import Reason
 from lakewatch.domain.transform import Clean, Rejected, quarantine_row, transform_record
 
@@ -82,21 +107,34 @@ EVENT_ID_PREFIX = "pos-"
 _EVENT_ID_BYTES = 16
 _MIN_COLUMNS = len(CSV_COLUMNS) - 1
 
+#: The encodings a till file is read in (see the module docstring), as the summary and quarantine rows name them.
+ENCODING_UTF8 = "utf-8"
+ENCODING_UTF8_BOM = "utf-8-bom"
+ENCODING_WINDOWS_1252 = "windows-1252"
+#: Windows-1252 as a total decoder: Latin-1 (one code point per byte), then 0x80-0x9F remapped to the
+#: characters Windows-1252 gives them where it gives any (the other five stay C1 controls).
+_WINDOWS_1252_C1 = str.maketrans(
+    {
+        chr(code): bytes([code]).decode("cp1252")
+        for code in range(0x80, 0xA0)
+        if bytes([code]).decode("cp1252", errors="ignore")
+    }
+)
+#: Line ends as Spark's text reader splits them (`\n`, `\r\n`, `\r`), and nothing else (`str.splitlines`
+#: would also split on form feeds and Unicode separators inside a field).
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
 KIND_SALE = "sale"
 KIND_QUARANTINE = "quarantine"
 KIND_BLANK = "blank"
-#: One row per input line after `parse_pos_lines`; `payload` is the clean JSON line or the quarantine row.
-OUTCOME_DDL = "kind string, event_id string, dt string, reason string, payload string"
-#: Parquet timestamps as INT96: what Athena reads for a zone-less Hive `timestamp` and what DuckDB and pyarrow
-#: read as naive UTC, like the local lake writer's files. Spark's TIMESTAMP_MICROS is flagged UTC-adjusted and
-#: would become TIMESTAMPTZ in DuckDB. Proleptic Gregorian calendar for old dates instead of failing the write.
-PARQUET_WRITE_CONF = {
-    "spark.sql.parquet.outputTimestampType": "INT96",
-    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
-    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
-}
+#: One file per row: what `parse_pos_files` reads (`source_file` a path or URI, `content` its raw bytes).
+FILES_DDL = "source_file string, content binary"
+#: One row per input line after `parse_pos_files`; `payload` is the clean JSON line or the quarantine row.
+OUTCOME_DDL = "kind string, event_id string, dt string, reason string, payload string, file string, encoding string"
 #: Spark pattern of `tables.CLEAN_TIMESTAMP_FORMAT` (the clean JSON's timestamp text).
 CLEAN_TIMESTAMP_PATTERN = "yyyy-MM-dd HH:mm:ss.SSSSSS"
+#: The CloudWatch metric each Glue run publishes, and the count of `run_batch` it publishes.
+METRIC_COUNTS = {"PosRowsWritten": "sales_written", "PosRowsQuarantined": "quarantined_total"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,22 +146,87 @@ class LineOutcome:
     payload: str | None = None
 
 
-# ------------------------------------------------------------------------------------------- per line
+@dataclass(frozen=True, slots=True)
+class CsvLocation:
+    """Where a line comes from: its file's name (a quarantine row's `sequence_number`), encoding and line number."""
+
+    file: str
+    encoding: str = ENCODING_UTF8
+    line_number: int | None = None
+
+    def diagnostic(self) -> dict[str, Any]:
+        return {"file_encoding": self.encoding, "line_number": self.line_number}
+
+
+# ------------------------------------------------------------------------------------------ per file, per line
+
+
+def decode_file(data: bytes) -> tuple[str, str]:
+    """A till file's bytes -> (encoding, text): UTF-8 (a leading byte-order mark dropped) if valid, else
+    Windows-1252. Total: never raises."""
+    try:
+        if data.startswith(codecs.BOM_UTF8):
+            return ENCODING_UTF8_BOM, data[len(codecs.BOM_UTF8) :].decode("utf-8")
+        return ENCODING_UTF8, data.decode("utf-8")
+    except UnicodeDecodeError:
+        return ENCODING_WINDOWS_1252, data.decode("latin-1").translate(_WINDOWS_1252_C1)
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a file's text; a final line end ends the last line rather than starting an empty one."""
+    lines = _LINE_END.split(text)
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def process_file(
+    data: bytes, source_file: str, *, pii_key: bytes, ingested_at: datetime, store_timezone: ZoneInfo
+) -> Iterator[tuple[CsvLocation, LineOutcome]]:
+    """One till file's bytes -> one outcome per line, in order. Pure; never raises, whatever a line holds.
+
+    An unexpected exception on one line (a bug, not bad data: those have their reasons) quarantines that line
+    as `transform_error`, keeping only its fingerprint and the exception's type, never its text.
+    """
+    encoding, text = decode_file(data)
+    name = PurePosixPath(unquote(source_file)).name  # Spark's and Glue's file names are URIs
+    repeats: Counter[str] = Counter()
+    for number, line in enumerate(split_lines(text), start=1):
+        location = CsvLocation(name, encoding, number)
+        try:
+            outcome = process_line(
+                line,
+                location,
+                pii_key=pii_key,
+                ingested_at=ingested_at,
+                store_timezone=store_timezone,
+                repeats=repeats,
+            )
+        except Exception as error:  # the last line of defence: one line goes to quarantine, never the file
+            rejected = Rejected(
+                Reason.TRANSFORM_ERROR, None, None, {**pii.fingerprint(line.encode()), "error": type(error).__name__}
+            )
+            outcome = _quarantined(rejected, location, ingested_at)
+        yield location, outcome
 
 
 def process_line(
     line: str,
-    source_file: str,
+    location: CsvLocation,
     *,
     pii_key: bytes,
     ingested_at: datetime,
     store_timezone: ZoneInfo,
+    repeats: Counter[str] | None = None,
 ) -> LineOutcome:
-    """One CSV line -> a clean sale, a quarantine row or a blank. Pure; never raises on bad input."""
-    text = line.rstrip("\r\n").removeprefix("\ufeff")  # a byte-order mark only ever starts a file
+    """One CSV line -> a clean sale, a quarantine row or a blank. Pure; never raises on bad input.
+
+    `repeats` counts the rows already seen in the same file by content (updated here): the occurrence number
+    that keeps identical rows apart in `row_event_id`. Without it the line is taken as the first of its kind.
+    """
+    text = line.rstrip("\r\n")
     if not text.strip():
         return LineOutcome(KIND_BLANK)
-    location = PurePosixPath(unquote(source_file)).name  # Spark's input_file_name() is a URI
     try:
         fields = next(csv.reader([text], strict=True), [])
     except csv.Error:
@@ -139,7 +242,12 @@ def process_line(
         return _quarantined(rejected, location, ingested_at)
     row = dict(zip(CSV_COLUMNS, (field.strip() for field in fields), strict=False))
     row.setdefault("card_number", "")
-    event_id = row_event_id(row, pii_key)
+    content = row_content(row)
+    occurrence = 0
+    if repeats is not None:
+        occurrence = repeats[content]
+        repeats[content] += 1
+    event_id = row_event_id(content, occurrence, pii_key)
     try:
         sale = to_wire_sale(row, event_id, store_timezone)
     except _CsvFieldError as error:
@@ -159,10 +267,19 @@ class _CsvFieldError(ValueError):
         self.problem = problem
 
 
-def row_event_id(row: dict[str, str], pii_key: bytes) -> str:
-    """Deterministic, keyed idempotency key of a CSV row (see the module docstring)."""
-    content = "\x1f".join(row[column] for column in CSV_COLUMNS).encode()
-    return EVENT_ID_PREFIX + hashlib.blake2b(content, key=pii_key, digest_size=_EVENT_ID_BYTES).hexdigest()
+def row_content(row: Mapping[str, str]) -> str:
+    """The seven stripped columns of a CSV row as one text: what makes two rows identical."""
+    return "\x1f".join(row[column] for column in CSV_COLUMNS)
+
+
+def row_event_id(content: str, occurrence: int, pii_key: bytes) -> str:
+    """Deterministic, keyed idempotency key of the `occurrence`-th row (from 0) with this content in its file.
+
+    The first occurrence hashes the content alone, so rows stored before occurrence numbers existed keep
+    their ids and a file re-dropped across that change is still recognised.
+    """
+    text = content if occurrence == 0 else f"{content}\x1e{occurrence}"
+    return EVENT_ID_PREFIX + hashlib.blake2b(text.encode(), key=pii_key, digest_size=_EVENT_ID_BYTES).hexdigest()
 
 
 def till_time_to_utc(text: str, store_timezone: ZoneInfo) -> datetime:
@@ -200,8 +317,14 @@ def to_wire_sale(row: dict[str, str], event_id: str, store_timezone: ZoneInfo) -
     return sale
 
 
-def _quarantined(rejected: Rejected, location: str, ingested_at: datetime) -> LineOutcome:
-    row = quarantine_row(rejected, sequence_number=location, source=SOURCE, quarantined_at=ingested_at)
+def _quarantined(rejected: Rejected, location: CsvLocation, ingested_at: datetime) -> LineOutcome:
+    record = rejected.record if isinstance(rejected.record, dict) else {"value": rejected.record}
+    row = quarantine_row(
+        Rejected(rejected.reason, rejected.field, rejected.event_id, {**location.diagnostic(), **record}),
+        sequence_number=location.file,
+        source=SOURCE,
+        quarantined_at=ingested_at,
+    )
     return LineOutcome(
         KIND_QUARANTINE,
         rejected.event_id,
@@ -212,14 +335,24 @@ def _quarantined(rejected: Rejected, location: str, ingested_at: datetime) -> Li
 
 
 def _process_partition(
-    rows: Iterable[Any], *, pii_key: bytes, ingested_at: datetime, store_timezone: str
+    files: Iterable[Any], *, pii_key: bytes, ingested_at: datetime, store_timezone: str
 ) -> Iterator[tuple[str | None, ...]]:
     zone = ZoneInfo(store_timezone)
-    for row in rows:
-        outcome = process_line(
-            row["line"] or "", row["source_file"] or "", pii_key=pii_key, ingested_at=ingested_at, store_timezone=zone
+    for file in files:
+        data = bytes(file["content"] or b"")
+        outcomes = process_file(
+            data, file["source_file"] or "", pii_key=pii_key, ingested_at=ingested_at, store_timezone=zone
         )
-        yield (outcome.kind, outcome.event_id, outcome.dt, outcome.reason, outcome.payload)
+        for location, outcome in outcomes:
+            yield (
+                outcome.kind,
+                outcome.event_id,
+                outcome.dt,
+                outcome.reason,
+                outcome.payload,
+                location.file,
+                location.encoding,
+            )
 
 
 # ------------------------------------------------------------------------------------- DataFrame functions
@@ -237,17 +370,17 @@ def sales_schema() -> StructType:
     return data_columns.add(StructField(tables.PARTITION_KEY, StringType()))
 
 
-def parse_pos_lines(
-    lines: DataFrame, *, pii_key: bytes, ingested_at: datetime, store_timezone: str = STORE_TIMEZONE
+def parse_pos_files(
+    files: DataFrame, *, pii_key: bytes, ingested_at: datetime, store_timezone: str = STORE_TIMEZONE
 ) -> DataFrame:
-    """`(source_file, line)` rows -> one `OUTCOME_DDL` row per line (see `process_line`)."""
+    """`FILES_DDL` rows -> one `OUTCOME_DDL` row per line of every file (see `process_file`)."""
     work = partial(_process_partition, pii_key=pii_key, ingested_at=ingested_at, store_timezone=store_timezone)
-    outcomes = lines.select("source_file", "line").rdd.mapPartitions(work)
-    return lines.sparkSession.createDataFrame(outcomes, OUTCOME_DDL)
+    outcomes = files.select("source_file", "content").rdd.mapPartitions(work)
+    return files.sparkSession.createDataFrame(outcomes, OUTCOME_DDL)
 
 
 def to_sales_rows(outcomes: DataFrame) -> DataFrame:
-    """The clean sales of `parse_pos_lines`, typed exactly as the Glue `sales` table plus `dt`."""
+    """The clean sales of `parse_pos_files`, typed exactly as the Glue `sales` table plus `dt`."""
     from pyspark.sql import functions as F
 
     schema = sales_schema()
@@ -277,20 +410,45 @@ def dedupe_sales(sales: DataFrame, stored_event_ids: DataFrame | None) -> DataFr
 # ------------------------------------------------------------------------------------------------- I/O
 
 
-def read_lines(spark: SparkSession, uri: str) -> DataFrame:
-    """Every line of every file under `uri` as `(source_file, line)`; blank lines kept (they are counted)."""
-    from pyspark.sql import functions as F
-
-    return (
-        spark.read.option("recursiveFileLookup", "true")
-        .text(uri)
-        .select(F.input_file_name().alias("source_file"), F.col("value").alias("line"))
+def read_local_files(spark: SparkSession, folder: Path) -> DataFrame:
+    """Every file under `folder` (recursively) as `FILES_DDL` rows; names starting with `_` or `.` are skipped,
+    as Spark's file sources skip them."""
+    paths = sorted(
+        path
+        for path in folder.resolve().rglob("*")
+        if path.is_file() and not any(part.startswith(("_", ".")) for part in path.relative_to(folder.resolve()).parts)
     )
+    return spark.createDataFrame([(path.as_uri(), path.read_bytes()) for path in paths], FILES_DDL)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` (or `s3a://`, `s3n://`) -> (bucket, key)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("s3", "s3a", "s3n") or not parts.netloc or not parts.path.strip("/"):
+        raise ValueError(f"not an S3 object URI: {uri!r}")
+    return parts.netloc, parts.path.removeprefix("/")
+
+
+def read_s3_files(spark: SparkSession, s3: Any, uris: Iterable[str]) -> DataFrame:
+    """The raw bytes of each S3 object in `uris` as `FILES_DDL` rows, fetched on the driver (see the module
+    docstring: the bytes must reach the job undecoded)."""
+    files = []
+    for uri in sorted(set(uris)):
+        bucket, key = split_s3_uri(uri)
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            if unquote(key) == key:
+                raise
+            # A file name may come URI-encoded (`a%20b.csv`), as Spark's input_file_name() gives it.
+            body = s3.get_object(Bucket=bucket, Key=unquote(key))["Body"].read()
+        files.append((uri, body))
+    return spark.createDataFrame(files, FILES_DDL)
 
 
 def run_batch(
     spark: SparkSession,
-    lines: DataFrame,
+    files: DataFrame,
     *,
     pii_key: bytes,
     ingested_at: datetime,
@@ -299,21 +457,22 @@ def run_batch(
     write_quarantine: Callable[[str, list[str]], None],
     store_timezone: str = STORE_TIMEZONE,
 ) -> dict[str, Any]:
-    """Parse, validate, dedupe and store one batch of CSV lines; returns the batch's counts.
+    """Parse, validate, dedupe and store one batch of CSV files (`FILES_DDL`); returns the batch's counts.
 
     `existing_partitions(dts)` returns the URIs of those `dt` partitions of the table that already hold
     files; `write_quarantine(dt, json_lines)` stores one quarantine object. Four Spark actions, plus the read of
     the stored event ids when a target partition already holds files.
     """
-    for name, value in PARQUET_WRITE_CONF.items():
-        spark.conf.set(name, value)
-    outcomes = parse_pos_lines(lines, pii_key=pii_key, ingested_at=ingested_at, store_timezone=store_timezone)
+    use_parquet_write_conf(spark)
+    outcomes = parse_pos_files(files, pii_key=pii_key, ingested_at=ingested_at, store_timezone=store_timezone)
     outcomes.persist()
     try:
         tally: Counter[tuple[str, str | None]] = Counter()
         sale_days: set[str] = set()
-        for row in outcomes.groupBy("kind", "reason", tables.PARTITION_KEY).count().collect():
+        file_encodings: dict[str, str] = {}
+        for row in outcomes.groupBy("kind", "reason", tables.PARTITION_KEY, "file", "encoding").count().collect():
             tally[(row["kind"], row["reason"])] += row["count"]
+            file_encodings[row["file"]] = row["encoding"]
             if row["kind"] == KIND_SALE:
                 sale_days.add(row[tables.PARTITION_KEY])
         quarantined: Counter[str] = Counter()
@@ -351,7 +510,13 @@ def run_batch(
         "quarantined": dict(sorted(quarantined.items())),
         "quarantined_total": sum(quarantined.values()),
         "partitions": dts,
+        "file_encodings": dict(sorted(file_encodings.items())),
     }
+
+
+def metric_counts(counts: Mapping[str, Any]) -> dict[str, int]:
+    """The CloudWatch metrics of one run (`METRIC_COUNTS`) from `run_batch`'s counts."""
+    return {metric: int(counts[count]) for metric, count in METRIC_COUNTS.items()}
 
 
 def quarantine_object_name(ingested_at: datetime) -> str:
@@ -408,7 +573,7 @@ def run_local(
     table_dir.mkdir(parents=True, exist_ok=True)
     return run_batch(
         spark,
-        read_lines(spark, str(csv_dir.resolve())),
+        read_local_files(spark, csv_dir),
         pii_key=pii_key,
         ingested_at=ingested_at,
         table_uri=str(table_dir.resolve()),
@@ -438,7 +603,7 @@ def s3_quarantine_key(dt: str, ingested_at: datetime) -> str:
 
 def run_s3(
     spark: SparkSession,
-    lines: DataFrame,
+    files: DataFrame,
     *,
     s3: Any,
     lake_bucket: str,
@@ -456,7 +621,7 @@ def run_s3(
 
     return run_batch(
         spark,
-        lines,
+        files,
         pii_key=pii_key,
         ingested_at=ingested_at,
         table_uri=f"s3://{lake_bucket}/{tables.SALES.prefix}",
@@ -466,14 +631,24 @@ def run_s3(
     )
 
 
-def _glue_main() -> None:  # pragma: no cover - runs only inside AWS Glue
-    """Glue bootstrap: arguments, bookmarked read of new landing files, the PII key, then `run_s3`."""
+def new_landing_files(landing: DataFrame) -> list[str]:
+    """The URIs of the files in a bookmarked landing read (`attachFilename` column `source_file`), sorted.
+
+    A read that found no new file has no columns at all.
+    """
+    if "source_file" not in landing.columns:
+        return []
+    return sorted(row["source_file"] for row in landing.select("source_file").distinct().collect())
+
+
+def _glue_main() -> None:
+    """Glue bootstrap: arguments, bookmarked listing of new landing files, the PII key, `run_s3`, bookmark
+    commit, metrics."""
     import boto3
     from awsglue.context import GlueContext
     from awsglue.job import Job
     from awsglue.utils import getResolvedOptions
     from pyspark.context import SparkContext
-    from pyspark.sql import functions as F
 
     args = getResolvedOptions(sys.argv, ["JOB_NAME", "lake_bucket", "landing_prefix", "pii_key_secret_arn"])
     store_timezone = STORE_TIMEZONE
@@ -485,8 +660,8 @@ def _glue_main() -> None:  # pragma: no cover - runs only inside AWS Glue
     logger = glue_context.get_logger()
     secret = boto3.client("secretsmanager").get_secret_value(SecretId=args["pii_key_secret_arn"])
     pii_key = secret["SecretString"].encode()
-    # A DynamicFrame read is what job bookmarks track (each landing file is read once). A separator and a quote
-    # character that never occur make every line one column, so column counting stays `process_line`'s job.
+    # A DynamicFrame read is what job bookmarks track (each landing file is read once); here it only tells which
+    # files are new. A separator and a quote character that never occur keep Glue's CSV parser out of the way.
     landing = glue_context.create_dynamic_frame.from_options(
         connection_type="s3",
         connection_options={"paths": [f"s3://{args['lake_bucket']}/{args['landing_prefix']}"], "recurse": True},
@@ -494,22 +669,22 @@ def _glue_main() -> None:  # pragma: no cover - runs only inside AWS Glue
         format_options={"withHeader": False, "separator": "\u0001", "quoteChar": -1, "attachFilename": "source_file"},
         transformation_ctx="pos_csv_landing",
     ).toDF()
-    if "col0" in landing.columns:
-        source_file = F.col("source_file") if "source_file" in landing.columns else F.input_file_name()
-        lines = landing.select(source_file.alias("source_file"), F.col("col0").alias("line"))
-        counts = run_s3(
-            glue_context.spark_session,
-            lines,
-            s3=boto3.client("s3"),
-            lake_bucket=args["lake_bucket"],
-            pii_key=pii_key,
-            ingested_at=datetime.now(UTC),
-            store_timezone=store_timezone,
-        )
-        logger.info("pos_csv_etl counts " + json.dumps(counts, sort_keys=True))
-    else:
-        logger.info("pos_csv_etl: no new landing files")
+    s3 = boto3.client("s3")
+    spark = glue_context.spark_session
+    counts = run_s3(
+        spark,
+        read_s3_files(spark, s3, new_landing_files(landing)),
+        s3=s3,
+        lake_bucket=args["lake_bucket"],
+        pii_key=pii_key,
+        ingested_at=datetime.now(UTC),
+        store_timezone=store_timezone,
+    )
+    logger.info("pos_csv_etl counts " + json.dumps(counts, sort_keys=True))
     job.commit()
+    # After the bookmark commit: if publishing fails, the run fails (and alerts) without its files being
+    # processed again by the next run.
+    put_job_metrics(boto3.client("cloudwatch"), args["JOB_NAME"], metric_counts(counts))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Point-of-sale basket text (seed 002) parsed into the line items of the wire contract's `items` list.
+"""Point-of-sale basket text (the till CSV's `basket_items` column) parsed into the wire contract's `items` list.
 
 A till writes a basket as one free-text field: `"Regular Flavoured iced latte - Hazelnut - 2.75, Large Latte -
 2.45"`. Each comma-separated entry is `[size] product [- flavour] - unit price`; a product bought twice is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 from collections import Counter
@@ -49,6 +50,21 @@ def _sale(index: int) -> dict:
         "source": "stream",
         "ingested_at": at + timedelta(seconds=5),
     }
+
+
+class Crash(RuntimeError):
+    """The job dying right after a protocol step (raised from the `checkpoint` callback the job offers)."""
+
+
+def crash_after(step: str):
+    """A `checkpoint` that kills the run right after `step`."""
+    assert step in cp.STEPS
+
+    def checkpoint(current: str) -> None:
+        if current == step:
+            raise Crash(current)
+
+    return checkpoint
 
 
 def _make_partition(root: Path) -> Path:
@@ -104,8 +120,8 @@ def committed_run(spark, tmp_path_factory) -> Path:
     """A lake root whose partition was staged, verified and committed (manifest written) into 2 files, then
     the job died: the one Spark-staged state every crash test below starts from (copied, never changed)."""
     root = tmp_path_factory.mktemp("committed")
-    with pytest.raises(cp.SimulatedCrash):
-        cp.compact_local(spark, _make_partition(root), target_files=2, fail_after="manifest")
+    with pytest.raises(Crash):
+        cp.compact_local(spark, _make_partition(root), target_files=2, checkpoint=crash_after("manifest"))
     return root
 
 
@@ -124,13 +140,8 @@ def _crash_state(committed_run: Path, tmp_path: Path, step: str) -> Path:
     if cp.STEPS.index(step) < cp.STEPS.index("manifest"):
         store.delete([manifest_key])
     elif step != "manifest":
-
-        def crash(current: str) -> None:
-            if current == step:
-                raise cp.SimulatedCrash(current)
-
-        with pytest.raises(cp.SimulatedCrash):
-            cp.finish(store, cp.Manifest.from_json(store.read_text(manifest_key)), checkpoint=crash)
+        with pytest.raises(Crash):
+            cp.finish(store, cp.Manifest.from_json(store.read_text(manifest_key)), checkpoint=crash_after(step))
     return root / tables.SALES.partition_prefix(DT)
 
 
@@ -155,8 +166,8 @@ def test_a_run_interrupted_at_any_step_is_finished_or_rolled_back_by_the_next(
 def test_a_job_dying_inside_its_own_swap_is_finished_by_the_next(spark, partition: Path) -> None:
     # Given a real run that dies after deleting its first source
     before = _rows(partition)
-    with pytest.raises(cp.SimulatedCrash):
-        cp.compact_local(spark, partition, target_files=1, fail_after="deleted_one")
+    with pytest.raises(Crash):
+        cp.compact_local(spark, partition, target_files=1, checkpoint=crash_after("deleted_one"))
     # When the job runs again (recovery only: no Spark work is left)
     cp.compact_local(spark, partition, target_files=1)
     # Then nothing is lost or doubled
@@ -208,6 +219,12 @@ def test_the_checksum_sees_a_duplicated_or_a_missing_row(spark) -> None:
     assert stats[0] == stats[1]
     assert stats[2].rows == stats[0].rows and stats[2].checksum != stats[0].checksum
     assert stats[3] != stats[0]
+
+
+def test_no_test_hook_ships_in_the_production_module() -> None:
+    # The crash simulation lives in the tests (a `checkpoint` callback); the module only offers the callback
+    assert not hasattr(cp, "SimulatedCrash")
+    assert "fail_after" not in inspect.signature(cp.compact_local).parameters
 
 
 def test_pure_planning_helpers() -> None:

@@ -111,8 +111,8 @@ def test_a_messy_drop_gives_exact_counts(lake) -> None:
     first = lake["counts"][0]
     assert first["lines_read"] == 15
     assert first["blank_lines"] == 3
-    assert first["sales_written"] == 4
-    assert first["duplicates_dropped"] == 1  # the repeated identical row
+    assert first["sales_written"] == 5  # the repeated identical row is a second sale, not a duplicate
+    assert first["duplicates_dropped"] == 0
     assert first["quarantined"] == {"invalid_field": 4, "missing_field": 2, "total_mismatch": 1}
     assert first["quarantined_total"] == 7
     assert first["lines_read"] == first["blank_lines"] + first["sales_written"] + first["duplicates_dropped"] + 7
@@ -125,8 +125,8 @@ def test_a_re_dropped_file_is_not_counted_twice(lake) -> None:
     assert second["sales_written"] == 1
     assert second["duplicates_dropped"] == 4
     rows = _lake_rows(lake["out"])
-    assert len(rows) == 5
-    assert len({row["event_id"] for row in rows}) == 5
+    assert len(rows) == 6
+    assert len({row["event_id"] for row in rows}) == 6
 
 
 def test_quarantine_rows_carry_reason_field_and_source(lake) -> None:
@@ -199,8 +199,10 @@ def test_rows_are_store_sales_in_utc_with_parsed_baskets(lake) -> None:
         Decimal("5.20"),
     )
     # And repeated items collapse into a quantity
-    repeated = rows[("Chesterfield", datetime(2022, 6, 10, 8, 2))]
-    assert [(item["quantity"], item["line_total"]) for item in repeated["items"]] == [(2, Decimal("4.90"))]
+    repeated = [row for row in _lake_rows(lake["out"]) if row["event_time"] == datetime(2022, 6, 10, 8, 2)]
+    assert [(item["quantity"], item["line_total"]) for item in repeated[0]["items"]] == [(2, Decimal("4.90"))]
+    # And the same sale rung up twice in the same minute is two rows with two event ids
+    assert len(repeated) == 2 and repeated[0]["event_id"] != repeated[1]["event_id"]
     # And 00:30 local on 11 June is 23:30 UTC on 10 June, so it lands in dt=2022-06-10
     late = rows[("Chesterfield", datetime(2022, 6, 10, 23, 30))]
     assert late["dt"] == "2022-06-10"
@@ -253,15 +255,30 @@ LONDON = ZoneInfo(etl.STORE_TIMEZONE)
 
 def _process(line: str) -> etl.LineOutcome:
     return etl.process_line(
-        line, "s3://b/landing/pos/x.csv", pii_key=PII_KEY, ingested_at=INGESTED_AT, store_timezone=LONDON
+        line, etl.CsvLocation("x.csv"), pii_key=PII_KEY, ingested_at=INGESTED_AT, store_timezone=LONDON
     )
 
 
-def test_identical_rows_share_an_event_id_and_any_difference_splits_it() -> None:
+def _process_file(data: bytes, name: str = "x.csv") -> list[etl.LineOutcome]:
+    return [
+        outcome
+        for _, outcome in etl.process_file(
+            data, f"s3://b/landing/pos/{name}", pii_key=PII_KEY, ingested_at=INGESTED_AT, store_timezone=LONDON
+        )
+    ]
+
+
+def test_a_row_event_id_is_its_content_and_its_occurrence_in_the_file() -> None:
     line = "10/06/2022 09:00,Leeds,A B,Large Latte - 2.45,2.45,CASH,"
-    assert _process(line).event_id == _process(line + "\r").event_id
-    assert _process(line).event_id != _process(line.replace("09:00", "09:01")).event_id
-    assert _process(line).event_id.startswith(etl.EVENT_ID_PREFIX)
+    # Given identical rows in one file, and the same file again under another name
+    first = _process_file(f"{line}\n{line}\r\n{line.replace('09:00', '09:01')}\n".encode())
+    again = _process_file(f"{line}\n{line}\n{line.replace('09:00', '09:01')}\n".encode(), "x (resent).csv")
+    # Then every row has its own id, and a re-drop gives each row the id it had
+    assert len({outcome.event_id for outcome in first}) == 3
+    assert [outcome.event_id for outcome in again] == [outcome.event_id for outcome in first]
+    # And the first occurrence hashes as the row alone (ids stored before occurrence numbers stay valid)
+    assert first[0].event_id == _process(line).event_id
+    assert all(outcome.event_id.startswith(etl.EVENT_ID_PREFIX) for outcome in first)
 
 
 @pytest.mark.parametrize(
@@ -283,7 +300,9 @@ def test_csv_level_problems_are_quarantined_with_the_wire_reason(line: str, reas
 
 
 def test_a_byte_order_mark_does_not_spoil_the_first_row() -> None:
-    assert _process("\ufeff10/06/2022 09:00,Leeds,A B,Large Latte - 2.45,2.45,CASH,").kind == etl.KIND_SALE
+    data = "\ufeff10/06/2022 09:00,Leeds,A B,Large Latte - 2.45,2.45,CASH,\n".encode()
+    assert [outcome.kind for outcome in _process_file(data)] == [etl.KIND_SALE]
+    assert etl.decode_file(data)[0] == etl.ENCODING_UTF8_BOM
 
 
 def test_broken_csv_quoting_is_quarantined_not_raised() -> None:
@@ -295,7 +314,7 @@ def test_broken_csv_quoting_is_quarantined_not_raised() -> None:
 def test_a_shifted_row_keeps_only_a_fingerprint() -> None:
     outcome = _process("10/06/2022 09:00,Leeds,Allen Ford,Latte - 2.45,Tea - 1.00,3.45,CARD,4111111111111111")
     record = json.loads(outcome.payload or "")["record"]
-    assert set(record) == {"length", "sha256", "columns"}
+    assert set(record) == {"length", "sha256", "columns", "file_encoding", "line_number"}
 
 
 def test_autumn_and_spring_clock_changes_are_deterministic() -> None:

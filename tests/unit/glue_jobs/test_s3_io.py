@@ -92,3 +92,37 @@ def test_recovery_on_s3_rolls_back_an_uncommitted_run(s3) -> None:
     assert cp.recover_partition(store, tables.SALES, DT) == ["r0"]
     assert list(store.list(prefix)) == [prefix + "small-1"]
     assert store.list(cp.COMPACTION_ROOT + "/") == {}
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("s3://b/landing/pos/x.csv", ("b", "landing/pos/x.csv")),
+        ("s3a://b/landing/pos/a b.csv", ("b", "landing/pos/a b.csv")),
+    ],
+)
+def test_s3_uris_split_into_bucket_and_key(uri: str, expected: tuple[str, str]) -> None:
+    assert etl.split_s3_uri(uri) == expected
+
+
+@pytest.mark.parametrize("uri", ["/tmp/x.csv", "s3://bucket-only", "file:///b/x.csv", "s3:///x.csv"])
+def test_anything_but_an_s3_object_uri_is_refused(uri: str) -> None:
+    with pytest.raises(ValueError, match="not an S3 object URI"):
+        etl.split_s3_uri(uri)
+
+
+def test_landing_files_are_read_as_raw_bytes(spark, s3) -> None:
+    # Given a Windows-1252 landing file (Glue's CSV reader would decode it as UTF-8 and lose its accents)
+    body = "10/06/2022 09:00,Leeds,Café Royal,Large Latte - 2.45,2.45,CASH,\r\n".encode("cp1252")
+    s3.put_object(Bucket=BUCKET, Key="landing/pos/x.csv", Body=body)
+    # When the job fetches the new files (the same URI listed twice by the DynamicFrame's rows)
+    uri = f"s3://{BUCKET}/landing/pos/x.csv"
+    files = etl.read_s3_files(spark, s3, [uri, uri]).collect()
+    # Then each file is one row holding its bytes unchanged
+    assert [(row["source_file"], bytes(row["content"])) for row in files] == [(uri, body)]
+    # And a file name given URI-encoded is found too; a missing file is an error, never an empty file
+    s3.put_object(Bucket=BUCKET, Key="landing/pos/leeds (resent).csv", Body=b"x")
+    encoded = f"s3://{BUCKET}/landing/pos/leeds%20(resent).csv"
+    assert [bytes(row["content"]) for row in etl.read_s3_files(spark, s3, [encoded]).collect()] == [b"x"]
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        etl.read_s3_files(spark, s3, [f"s3://{BUCKET}/landing/pos/gone.csv"])
