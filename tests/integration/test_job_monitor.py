@@ -3,6 +3,7 @@ redelivery, concurrency and late records."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Iterator
@@ -181,11 +182,10 @@ def test_persistent_contention_fails_the_record_after_bounded_retries(aws: Aws) 
     counter = iter(range(1_000))
 
     class AlwaysRacing(InterleavingDynamoDB):
-        def get_item(self, **kwargs: Any) -> Any:
-            response = self._real.get_item(**kwargs)
+        def update_item(self, **kwargs: Any) -> Any:
             [other] = daily_runs([3_600.0], start_day=100 + next(counter))
             logic.apply_run(self._real, aws.table_name, parse_job_run(json.dumps(other).encode()), DAY0)
-            return response
+            return self._real.update_item(**kwargs)
 
     # When a run is applied, Then it gives up with BaselineContention rather than looping forever
     [mine] = (parse_job_run(json.dumps(run).encode()) for run in daily_runs([3_600.0], start_day=1))
@@ -211,7 +211,17 @@ def test_a_late_old_run_does_not_rewind_last_ended_at(aws: Aws, lambda_context: 
     assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-late-f"]
 
 
-def test_a_malformed_record_fails_alone(aws: Aws, lambda_context: Any) -> None:
+def quarantined(aws: Aws) -> list[dict[str, Any]]:
+    """Every quarantine row job_monitor wrote, oldest key first, with the key it was written under."""
+    rows = []
+    listing = aws.s3.list_objects_v2(Bucket=aws.quarantine_bucket, Prefix="quarantine/job_monitor/")
+    for item in sorted(listing.get("Contents", []), key=lambda item: item["Key"]):
+        body = aws.s3.get_object(Bucket=aws.quarantine_bucket, Key=item["Key"])["Body"].read()
+        rows.extend({**json.loads(line), "key": item["Key"]} for line in body.splitlines())
+    return rows
+
+
+def test_malformed_records_are_quarantined_alone_and_the_batch_goes_on(aws: Aws, lambda_context: Any) -> None:
     # Given a batch with a failed run, then three malformed records, then another failed run
     good_before, good_after = (
         clean_job_run(run_id="r-a", status="FAILED"),
@@ -224,20 +234,30 @@ def test_a_malformed_record_fails_alone(aws: Aws, lambda_context: Any) -> None:
     # When job_monitor processes it
     response = invoke(event, lambda_context)
 
-    # Then exactly the malformed records are reported as batch item failures and the others were alerted
-    sequences = [record["kinesis"]["sequenceNumber"] for record in event["Records"]]
-    assert response == {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in sequences[1:4]]}
+    # Then nothing is left to retry, the good runs were alerted, and each malformed record has its own row
+    assert response == {"batchItemFailures": []}
     assert sorted(alert["body"]["run_id"] for alert in aws.published()) == ["r-a", "r-b"]
+    sequences = [record["kinesis"]["sequenceNumber"] for record in event["Records"]]
+    rows = quarantined(aws)
+    assert [(row["sequence_number"], row["reason"], row["field"]) for row in rows] == [
+        (sequences[1], "invalid_json", None),
+        (sequences[2], "invalid_field", "status"),
+        (sequences[3], "missing_field", "run_id"),
+    ]
+    assert all(row["source"] == "job_monitor" for row in rows)
+    assert rows[0]["key"] == f"quarantine/job_monitor/dt=2024-05-01/shardId-000000000000-{sequences[1]}.jsonl"
+    assert rows[1]["record"]["status"] == "succeeded" and rows[1]["event_id"] == bad_status["event_id"]
 
 
-def test_a_batch_of_only_poison_is_reported_not_raised(aws: Aws, lambda_context: Any) -> None:
-    # Given a batch whose only record is not JSON
+def test_a_batch_of_only_poison_is_quarantined_not_raised(aws: Aws, lambda_context: Any) -> None:
+    # Given a batch whose only record is not even UTF-8
     event = kinesis_event([b"\xff\xfe"])
 
-    # When it is processed, Then it is returned as a batch item failure (the mapping's retry policy decides)
-    assert invoke(event, lambda_context) == {
-        "batchItemFailures": [{"itemIdentifier": event["Records"][0]["kinesis"]["sequenceNumber"]}]
-    }
+    # When it is processed, Then it is quarantined with a fingerprint instead of its bytes
+    assert invoke(event, lambda_context) == {"batchItemFailures": []}
+    [row] = quarantined(aws)
+    assert row["reason"] == "invalid_json"
+    assert "\xff" not in json.dumps(row["record"])
 
 
 class FlakySns:
@@ -262,7 +282,7 @@ def test_a_failed_publish_is_retried_on_redelivery_and_sent_once(aws: Aws, lambd
 
     # When the record is processed, fails, and is redelivered
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(job_monitor, "dependencies", lambda: logic.Dependencies(deps.settings, deps.dynamodb, flaky))
+        patch.setattr(job_monitor, "dependencies", lambda: dataclasses.replace(deps, sns=flaky))
         first = invoke(event, lambda_context)
         second = invoke(event, lambda_context)
 

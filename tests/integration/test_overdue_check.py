@@ -95,8 +95,8 @@ def test_one_alert_per_episode_then_re_armed_by_the_next_run(aws: Aws, lambda_co
 def test_concurrent_checks_alert_once(aws: Aws, lambda_context: Any) -> None:
     # Given an overdue job and two checks that both read it before either claimed it (a retry overlapping a tick)
     record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
-    [state] = logic.iter_states(aws.dynamodb, aws.table_name)
     now = LAST_RUN_END + timedelta(hours=30)
+    [state] = logic.iter_states(aws.dynamodb, aws.table_name, ended_before=baseline.format_clean_time(now))
 
     # When both try to claim the episode
     claims = [logic.claim_episode(aws.dynamodb, aws.table_name, state, now) for _ in range(2)]
@@ -108,7 +108,9 @@ def test_concurrent_checks_alert_once(aws: Aws, lambda_context: Any) -> None:
 def test_a_run_arriving_between_scan_and_claim_cancels_the_alert(aws: Aws) -> None:
     # Given an overdue job read by the check
     record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
-    [state] = logic.iter_states(aws.dynamodb, aws.table_name)
+    [state] = logic.iter_states(
+        aws.dynamodb, aws.table_name, ended_before=baseline.format_clean_time(LAST_RUN_END + timedelta(hours=30))
+    )
 
     # When a new run is recorded before the check claims the episode
     record_run(aws, ended_at=LAST_RUN_END + timedelta(hours=29), run_id="r-2")
