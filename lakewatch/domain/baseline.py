@@ -17,12 +17,12 @@ Failed runs never enter the history either: a run that died after two minutes sa
 long a healthy run takes.
 
 This module states the outlier rule once. `athena/duration_outliers.sql` lists the same outliers over the
-lake with the same `BASELINE_WINDOW`, `MIN_HISTORY`, `RATIO_THRESHOLD` and `ABSOLUTE_FLOOR_SECONDS` (a unit
-test reads them out of the SQL and compares), and differs in two ways it names in its header: it has no
-MAD test (a robust spread over a sliding window of earlier rows is not expressible there without a
-self-join per run, so the query may list a run of a widely varying job that did not alert), and earlier
-outliers stay in its history (the median shrugs them off; the Lambda drops them). The synthetic data's
-duration spikes are generated from `RATIO_THRESHOLD` too, so the demo's "slow run" alerts follow the rule.
+lake with these numbers (its `rule` row and window frame; a unit test reads them out of the SQL and compares
+them with the constants below) and with the same median and MAD, and differs in what it judges against,
+as its header says: earlier outliers stay in its history (the median and MAD shrug them off; the Lambda
+drops them), and its history is every earlier successful run in the lake, not the runs the Lambda had
+seen when the run arrived. Generated test data that must trip the rule derives its spikes from
+`RATIO_THRESHOLD` rather than holding a number of its own.
 """
 
 from __future__ import annotations
