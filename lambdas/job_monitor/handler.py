@@ -10,8 +10,9 @@ Every record ends in one of three ways:
   batch carries on. The object name is the record's own, written only if absent, so a replay neither
   duplicates the row nor counts it twice in `RecordsQuarantined_<reason>`;
 * failed, for the event source mapping to retry: what may succeed later, i.e. AWS throttling, 5xx,
-  timeouts and other transport errors, any AWS error but a `ValidationException` (a missing permission is
-  a deployment fault to fix, not a record to set aside), and `logic.RetryLater`. It is reported alone in
+  timeouts and other transport errors, any AWS error but an invalid request (a missing permission is a
+  deployment fault to fix, not a record to set aside: `lambda_common.aws.is_transient` draws the line),
+  and `logic.RetryLater`. It is reported alone in
   `batchItemFailures`; Kinesis retries from it, and the idempotent logic makes the replay of the records
   after it harmless. After the mapping's retry limits it lands on the on-failure queue.
 

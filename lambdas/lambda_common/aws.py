@@ -19,10 +19,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
-#: The request itself is invalid (DynamoDB: a key or item too large, an empty key string): no retry can
-#: succeed. The other 4xx codes are about the account or the deployment (access denied, missing table,
-#: throttling), not the record, so they are treated as transient.
-VALIDATION_ERROR = "ValidationException"
+#: The request itself is invalid, so no retry of it can succeed: DynamoDB's `ValidationException` (a key or
+#: item too large, an empty key string) and SNS's `InvalidParameter*` (e.g. a message over its size limit).
+#: The other 4xx codes are about the account or the deployment (access denied, missing table, throttling),
+#: not the request's content, so they are treated as transient.
+INVALID_REQUEST_ERRORS = frozenset({"ValidationException", "InvalidParameter", "InvalidParameterValue"})
 
 
 def client(service: str) -> Any:
@@ -43,13 +44,13 @@ def is_transient(error: BaseException) -> bool:
     """Whether retrying the same request later may succeed.
 
     Transient: any botocore transport error (timeouts, connection resets), any OSError, and every
-    `ClientError` except a `ValidationException` (throttling, 5xx, but also access denied or a missing
-    resource: a deployment fault must fail loudly and be retried after the fix, never set records aside).
-    Not transient: a `ValidationException`, and every other exception (a bug or a record nothing can
-    process), which callers set aside instead of retrying forever.
+    `ClientError` but an invalid request (throttling, 5xx, but also access denied or a missing resource: a
+    deployment fault must fail loudly and be retried after the fix, never set records aside).
+    Not transient: an invalid request (`INVALID_REQUEST_ERRORS`), and every other exception (a bug, or a
+    record nothing can process), which callers set aside instead of retrying forever.
     """
     if isinstance(error, BotoCoreError | OSError):
         return True
     if isinstance(error, ClientError):
-        return error_code(error) != VALIDATION_ERROR
+        return error_code(error) not in INVALID_REQUEST_ERRORS
     return False

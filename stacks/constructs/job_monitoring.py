@@ -16,6 +16,7 @@ from stacks.config import QUARANTINE_PREFIX, StageConfig
 from stacks.constructs.functions import FunctionSpec, LambdaFactory
 from stacks.constructs.ingest import kinesis_source, on_failure_queue
 from stacks.constructs.permissions import acknowledge_kms_grant_wildcards, allow_objects
+from stacks.nag import acknowledge_wildcards, nag_arn
 
 #: Where job_monitor sets aside the records it can never process (see `lambdas/job_monitor/handler.py`).
 JOB_MONITOR_QUARANTINE_PREFIX = f"{QUARANTINE_PREFIX}job_monitor/"
@@ -94,6 +95,14 @@ class JobMonitoring(Construct):
             baselines_table.grant_read_write_data(function)
             alerts_topic.grant_publish(function)
             acknowledge_kms_grant_wildcards(function.role)
+            acknowledge_wildcards(
+                function.role,
+                {
+                    f"Resource::{nag_arn(baselines_table, consumer=function.role)}/index/*": (
+                        "The table's own indexes: the overdue check queries its sparse last-run index."
+                    )
+                },
+            )
 
 
 def _number(value: float) -> str:

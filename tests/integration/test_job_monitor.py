@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from job_monitor import handler as job_monitor
 from job_monitor import logic
 from job_monitor.records import parse_job_run
+from lambda_common import aws as lambda_aws
 
 from lakewatch.domain import baseline
 from tests.factories import Aws, alerting_aws, clean_job_run, kinesis_event
@@ -686,3 +687,22 @@ def test_dynamodb_calls_per_record(aws: Aws, lambda_context: Any) -> None:
     assert calls_for(failure) == {"update_item": 1, "put_item": 1}  # redelivered: both conditions refuse
     assert calls_for(outlier) == {"get_item": 1, "update_item": 2, "put_item": 1}
     assert calls_for(outlier) == {"get_item": 1, "put_item": 1}
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (aws_error("ProvisionedThroughputExceededException"), True),
+        (aws_error("ThrottlingException"), True),
+        (aws_error("InternalServerError"), True),
+        (aws_error("AccessDeniedException"), True),  # a deployment fault: retry after the fix, never set aside
+        (aws_error("ResourceNotFoundException"), True),
+        (EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"), True),
+        (TimeoutError(), True),
+        (aws_error("ValidationException"), False),
+        (aws_error("InvalidParameter", "Publish"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_the_line_between_retrying_and_setting_aside(error: BaseException, transient: bool) -> None:
+    assert lambda_aws.is_transient(error) is transient
