@@ -253,9 +253,10 @@ def publish_once(deps: Dependencies, alert: alerts.Alert, *, pk: str, now: datet
 
     Residual windows, all needing two faults: a duplicate page when a publish succeeded, every mark-`sent`
     attempt then failed (or the function died between publish and mark), *and* the same alert is
-    delivered again: at once by a replay of the same record (a later record in its batch failed), or after
-    the lease by another record of the same run. No lost page: a delivery that dies before or during the
-    publish leaves its claim to be taken over by its own retry.
+    delivered again: at once by a replay of the same record (an earlier record of its batch failed, so the
+    mapping retries from there), or after the lease by another record of the same run. No page is lost
+    while the record is retried: a delivery that dies before or during the publish leaves a claim its own
+    retry takes over (and once the mapping gives up on it, the on-failure queue holds it for a re-drive).
     """
     key = {"pk": {"S": pk}, "sk": {"S": baseline.alert_marker_sk(alert.alert_type, alert.dedupe_id)}}
     claimed_at = now.timestamp()
