@@ -51,6 +51,7 @@ class PipelineStack(Stack):
             job_runs_stream=streams.job_runs_clean,
             baselines_table=storage.baselines_table,
             alerts_topic=self.topics.alerts,
+            lake_bucket=storage.lake_bucket,
             config=config,
         )
         self.delivery = LakeDelivery(

@@ -97,6 +97,9 @@ class Aws:
     table_name: str
     topic_arn: str
     queue_url: str
+    #: The lake bucket job_monitor quarantines into.
+    s3: Any = None
+    quarantine_bucket: str = ""
 
     def published(self) -> list[dict[str, Any]]:
         """Drain the queue subscribed to the alerts topic: subject, parsed body, attributes of each message."""
@@ -127,21 +130,16 @@ class Aws:
 def alerting_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     """moto with the baselines table and the alerts topic, and the Lambda environment pointing at them."""
     with mock_aws():
-        dynamodb, sns, sqs = (boto3.client(name) for name in ("dynamodb", "sns", "sqs"))
+        dynamodb, sns, sqs, s3 = (boto3.client(name) for name in ("dynamodb", "sns", "sqs", "s3"))
         table_name = "lakewatch-baselines"
-        dynamodb.create_table(
-            TableName=table_name,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        dynamodb.create_table(**baseline.table_definition(table_name))
         topic_arn = sns.create_topic(Name="lakewatch-alerts")["TopicArn"]
         queue_url = sqs.create_queue(QueueName="alerts-capture")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         monkeypatch.setenv("ALERTS_TOPIC_ARN", topic_arn)
         monkeypatch.setenv("BASELINES_TABLE_NAME", table_name)
-        yield Aws(dynamodb, sns, sqs, table_name, topic_arn, queue_url)
+        quarantine_bucket = "lakewatch-lake"
+        s3.create_bucket(Bucket=quarantine_bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        monkeypatch.setenv("QUARANTINE_BUCKET", quarantine_bucket)
+        yield Aws(dynamodb, sns, sqs, table_name, topic_arn, queue_url, s3, quarantine_bucket)

@@ -1,4 +1,4 @@
-"""The SNS messages of the alerts contract (design.md, "Alerts contract"): pure builders, no I/O.
+"""The SNS messages of the alerts contract (the `alerts` topic's message format): pure builders, no I/O.
 
 Every alert carries a subject a person understands on a phone lock screen, a JSON body with the figures
 that triggered it (so the reader need not open a dashboard to judge it), and the message attributes
@@ -29,7 +29,7 @@ class AlertType(StrEnum):
     JOB_FAILED = "job_failed"
     DURATION_OUTLIER = "duration_outlier"
     RUN_OVERDUE = "run_overdue"
-    #: A later capability (seed 003); no builder yet.
+    #: Reserved for a later capability (spend forecasts); no builder yet.
     FORECAST_BREACH = "forecast_breach"
 
 
@@ -39,8 +39,8 @@ class Severity(StrEnum):
     INFO = "info"
 
 
-#: A missed daily batch means a client gets no report that day (seed 000: "any failures or delays can cause
-#: extreme discontent"), and nothing else signals it: a job that never starts emits no failure event. It is
+#: A missed daily batch means a client gets no report that day (and clients notice any failure or delay),
+#: and nothing else signals it: a job that never starts emits no failure event. It is
 #: only raised after the expected interval plus a grace period, so it is as actionable as a failure.
 RUN_OVERDUE_SEVERITY = Severity.CRITICAL
 

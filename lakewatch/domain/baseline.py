@@ -1,8 +1,8 @@
 """Per client/job duration baseline: is this run far longer than the recent ones? (pure, no I/O)
 
-The on-call people of seed 000 watch for runs "much longer than the recent average run time", in data whose
-durations grow slowly every day (each batch re-processes an ever larger history) and wobble by ±15-20 %
-from one day to the next. Neither of those may page anyone; a sudden multiple of the baseline must.
+On-call people watch for runs "much longer than the recent average run time", in data whose durations grow
+slowly every day (each batch re-processes an ever larger history) and wobble by ±15-20 % from one day to the
+next. Neither of those may page anyone; a sudden multiple of the baseline must.
 
 So the baseline is robust and short-memoried:
 
@@ -15,6 +15,14 @@ So the baseline is robust and short-memoried:
 
 Failed runs never enter the history either: a run that died after two minutes says nothing about how
 long a healthy run takes.
+
+This module states the outlier rule once. `athena/duration_outliers.sql` lists the same outliers over the
+lake with these numbers (its `rule` row and window frame; a unit test reads them out of the SQL and compares
+them with the constants below) and with the same median and MAD, and differs in what it judges against,
+as its header says: earlier outliers stay in its history (the median and MAD shrug them off; the Lambda
+drops them), and its history is every earlier successful run in the lake, not the runs the Lambda had
+seen when the run arrived. Generated test data that must trip the rule derives its spikes from
+`RATIO_THRESHOLD` rather than holding a number of its own.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from typing import Any
 from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT
 
 #: How many recent successful runs make the baseline. Long enough for the median/MAD to be stable against
-#: noise, short enough that slow growth (seed 000) is followed rather than flagged.
+#: noise, short enough that slow growth is followed rather than flagged.
 BASELINE_WINDOW = 20
 #: No verdict before this many runs: with fewer, one odd early run could be half the evidence, and a new
 #: client's first week is when durations move most.
@@ -38,8 +46,8 @@ MIN_HISTORY = 7
 #: growth stays far below it; the "3x and 5x" runs on-call care about are above it.
 RATIO_THRESHOLD = 2.5
 #: ...and only when it is this many robust standard deviations above the median. For steady jobs the ratio
-#: decides; for jobs whose healthy durations already vary widely (seed 001) this stops a 2.5x run that is
-#: within their normal spread from alerting.
+#: decides; for jobs whose healthy durations already vary widely this stops a 2.5x run that is within their
+#: normal spread from alerting.
 MAD_K = 5.0
 #: Scales the MAD into a standard-deviation estimate for normally distributed noise.
 MAD_TO_SIGMA = 1.4826
@@ -115,12 +123,27 @@ def admit(history: Sequence[HistoryEntry], entry: HistoryEntry) -> tuple[History
 
 # --- DynamoDB item layout (table `baselines`: pk S, sk S, TTL `expires_at`) ------------------------------
 #
-#   pk = "<client>#<job_name>", sk = "baseline"    one per client/job: the state below, optimistic `version`
-#   pk = "<client>#<job_name>", sk = "alert#<alert_type>#<run_id>"    dedupe marker of one alert, with TTL
+#   pk = partition_key(client, job_name), sk = "baseline"    one per client/job: the state below, `version`
+#   pk = partition_key(client, job_name), sk = "alert#<alert_type>#<dedupe_id>"    one alert's dedupe marker
 #
-# `client` and `job_name` are stored as attributes too, so nothing ever parses `pk` (either may hold a "#").
+# `client` and `job_name` are stored as attributes too, so nothing ever parses `pk`.
+#
+# Sparse index `by_last_run` (GSI): partition `watched` (the constant `WATCHED`, set on baseline items that
+# have a last run, absent on markers), sort `last_ended_at`. The overdue check queries it for items whose
+# last run ended before a cutoff instead of scanning the table.
 
 BASELINE_SK = "baseline"
+LAST_RUN_INDEX = "by_last_run"
+LAST_RUN_INDEX_PARTITION = "watched"
+LAST_RUN_INDEX_SORT = "last_ended_at"
+#: The one value of `LAST_RUN_INDEX_PARTITION`: every watched client/job sits in one index partition, read
+#: in last-run order. Hourly reads of a few hundred small projected items stay far below a partition's limits.
+WATCHED = "job"
+#: What the index projects besides the keys: what the overdue check reads from a candidate.
+LAST_RUN_INDEX_ATTRIBUTES = ("client", "job_name", "last_run_id", "overdue_alerted_for")
+#: DynamoDB's size limits on key attributes (UTF-8 bytes): a longer key can never be written.
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
 #: A client/job that has not run for this long is considered retired: its state expires (after having
 #: raised its one overdue alert long before).
 STATE_RETENTION_SECONDS = 90 * 86_400
@@ -137,7 +160,12 @@ def parse_clean_time(text: str) -> datetime:
 
 
 def partition_key(client: str, job_name: str) -> str:
-    return f"{client}#{job_name}"
+    """The item key of one client/job: the JSON array `["<client>","<job_name>"]`.
+
+    Unambiguous whatever either name holds (a separator such as "#" would make `acme` + `daily#eu` and
+    `acme#daily` + `eu` one key, and mix two jobs' baselines and alerts), and readable in the console.
+    """
+    return json.dumps([client, job_name], ensure_ascii=False, separators=(",", ":"))
 
 
 def alert_marker_sk(alert_type: str, dedupe_id: str) -> str:
@@ -191,3 +219,27 @@ def history_attribute(history: Iterable[HistoryEntry]) -> dict[str, Any]:
     """
     rows = [[entry.run_id, entry.ended_at, entry.duration_seconds] for entry in history]
     return {"S": json.dumps(rows, separators=(",", ":"))}
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """`CreateTable` arguments of the baselines table as the stack defines it (keys and the sparse index), for
+    the AWS emulation of the local runner and tests; TTL and encryption do not change what they observe."""
+    return {
+        "TableName": table_name,
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("pk", "sk", LAST_RUN_INDEX_PARTITION, LAST_RUN_INDEX_SORT)
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": LAST_RUN_INDEX,
+                "KeySchema": [
+                    {"AttributeName": LAST_RUN_INDEX_PARTITION, "KeyType": "HASH"},
+                    {"AttributeName": LAST_RUN_INDEX_SORT, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(LAST_RUN_INDEX_ATTRIBUTES)},
+            }
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }

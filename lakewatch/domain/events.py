@@ -27,6 +27,8 @@ JOB_RUN = "job_run"
 CHANNELS = frozenset({"web", "store"})
 PAYMENT_METHODS = frozenset({"CARD", "CASH", "OTHER"})
 JOB_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT"})
+#: The statuses of a run that did not deliver: each one pages (`job_failed`) and never enters a duration baseline.
+FAILED_JOB_STATUSES = frozenset({"FAILED", "TIMED_OUT"})
 DEFAULT_CURRENCY = "GBP"
 DEFAULT_SCHEMA_VERSION = 1
 MAX_EVENT_ID_LENGTH = 64

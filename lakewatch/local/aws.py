@@ -17,6 +17,8 @@ import boto3
 import orjson
 from moto import mock_aws
 
+from lakewatch.domain import baseline
+
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"
 #: A well-known key for local runs only: customer_key values produced locally are not secret.
@@ -122,15 +124,7 @@ class LocalAws:
         for stream in (EVENTS_RAW_STREAM, SALES_STREAM, JOB_RUNS_STREAM):
             self.kinesis.create_stream(StreamName=stream, ShardCount=1)
         self.s3.create_bucket(Bucket=QUARANTINE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        self.dynamodb.create_table(
-            TableName=BASELINES_TABLE,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        self.dynamodb.create_table(**baseline.table_definition(BASELINES_TABLE))
         secret_arn = self.secrets.create_secret(Name=PII_SECRET_NAME, SecretString=self._pii_key)["ARN"]
         self.alerts_topic_arn = self.sns.create_topic(Name=ALERTS_TOPIC)["TopicArn"]
         self.ops_topic_arn = self.sns.create_topic(Name=OPS_TOPIC)["TopicArn"]

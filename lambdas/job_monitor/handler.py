@@ -1,10 +1,24 @@
-"""job_monitor entry point: Kinesis `job-runs-clean` -> alerts + baselines. Thin on purpose.
+"""job_monitor entry point: Kinesis `job-runs-clean` -> client/job state, alerts, quarantine. Thin on purpose.
 
-Partial batch responses: a record that cannot be processed (malformed, or a transient AWS error) is
-reported alone in `batchItemFailures`; Kinesis retries from it, and the idempotent logic makes the replay
-of the records after it harmless. When every record of a batch fails we return that list too instead of
-raising (`raise_on_entire_batch_failure=False`): the event source mapping treats both the same way, and
-one code path keeps the retry / bisect / on-failure-destination settings in charge.
+Every record ends in one of three ways:
+
+* processed: its run applied to the state, its alert (if any) published once;
+* quarantined: what no retry could ever process (a clean record that does not decode or breaks the
+  contract, a key DynamoDB refuses, a run outside the accepted event-time range, or any unexpected
+  exception while processing it: reason `transform_error`) is written alone to
+  `quarantine/job_monitor/dt=<UTC arrival date>/<shard>-<sequence number>.jsonl` in the lake bucket and the
+  batch carries on. The object name is the record's own, written only if absent, so a replay neither
+  duplicates the row nor counts it twice in `RecordsQuarantined_<reason>`;
+* failed, for the event source mapping to retry: what may succeed later, i.e. AWS throttling, 5xx,
+  timeouts and other transport errors, any AWS error but an invalid request (a missing permission is a
+  deployment fault to fix, not a record to set aside: `lambda_common.aws.is_transient` draws the line),
+  and `logic.RetryLater`. It is reported alone in
+  `batchItemFailures`; Kinesis retries from it, and the idempotent logic makes the replay of the records
+  after it harmless. After the mapping's retry limits it lands on the on-failure queue.
+
+When every record of a batch fails we return that list too instead of raising
+(`raise_on_entire_batch_failure=False`): the mapping treats both the same way, and one code path keeps the
+retry / bisect / on-failure-destination settings in charge.
 """
 
 from __future__ import annotations
@@ -14,21 +28,29 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
+import msgspec
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
+from botocore.exceptions import ClientError
+from lambda_common import aws
 from lambda_common.observability import logger, metrics, tracer
 
-from job_monitor.logic import Dependencies, RunOutcome, process_run
+from job_monitor.logic import AlertDelivery, Dependencies, RetryLater, RunOutcome, process_run
 from job_monitor.records import MalformedRecord, parse_job_run
 from job_monitor.settings import Settings
+from lakewatch.domain import pii, tables
+from lakewatch.domain.reasons import Reason
+from lakewatch.domain.transform import Rejected, quarantine_row
 
-#: Short timeouts so one slow SNS/DynamoDB call fails the record (and is retried) well within the
-#: function timeout and the alert-claim lease of `logic.ALERT_CLAIM_LEASE_SECONDS`.
-_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+#: The `source` of job_monitor's quarantine rows, and the folder under the quarantine root they go to.
+QUARANTINE_SOURCE = "job_monitor"
+_ALERT_METRICS = {
+    AlertDelivery.PUBLISHED: "AlertsPublished",
+    AlertDelivery.PUBLISHED_UNMARKED: "AlertsPublishedUnmarked",
+    AlertDelivery.DEDUPLICATED: "AlertsDeduplicated",
+}
 
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
 
@@ -38,47 +60,108 @@ def dependencies() -> Dependencies:
     """Settings and clients, once per execution environment (tests clear the cache between mocks)."""
     return Dependencies(
         settings=Settings.from_env(os.environ),
-        dynamodb=boto3.client("dynamodb", config=_CLIENT_CONFIG),
-        sns=boto3.client("sns", config=_CLIENT_CONFIG),
+        dynamodb=aws.client("dynamodb"),
+        sns=aws.client("sns"),
+        s3=aws.client("s3"),
     )
 
 
 def _emit_metrics(outcome: RunOutcome) -> None:
     """Per-run EMF metrics. Dimensions stay at the Powertools `service` only: per-client figures live in the
     lake (Athena), and ~100 clients x 4 metrics as CloudWatch dimensions would cost more than they tell."""
-    run = outcome.run
-    metrics.add_metric(name="JobRunDuration", unit=MetricUnit.Seconds, value=run.duration_seconds)
-    if run.cost_usd is not None:
-        metrics.add_metric(name="JobRunCostUsd", unit=MetricUnit.NoUnit, value=run.cost_usd)
+    run, row = outcome.run, outcome.run.row
+    metrics.add_metric(name="JobRunDuration", unit=MetricUnit.Seconds, value=row.duration_seconds)
+    if row.cost_usd is not None:
+        metrics.add_metric(name="JobRunCostUsd", unit=MetricUnit.NoUnit, value=row.cost_usd)
     if run.failed:
         metrics.add_metric(name="JobRunFailures", unit=MetricUnit.Count, value=1)
-        if run.cost_usd is not None:
-            metrics.add_metric(name="FailedJobRunCostUsd", unit=MetricUnit.NoUnit, value=run.cost_usd)
+        if row.cost_usd is not None:
+            metrics.add_metric(name="FailedJobRunCostUsd", unit=MetricUnit.NoUnit, value=row.cost_usd)
     if outcome.verdict is not None and outcome.verdict.is_outlier:
         metrics.add_metric(name="DurationOutliers", unit=MetricUnit.Count, value=1)
-    if outcome.alert_type is not None:
-        name = "AlertsPublished" if outcome.alert_published else "AlertsDeduplicated"
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    if outcome.alert_delivery is not None:
+        metrics.add_metric(name=_ALERT_METRICS[outcome.alert_delivery], unit=MetricUnit.Count, value=1)
+
+
+def quarantine_key(record: KinesisStreamRecord) -> str:
+    """One object per record, named after it: the same on every redelivery, so a replay finds it written."""
+    arrived = datetime.fromtimestamp(record.kinesis.approximate_arrival_timestamp, UTC)
+    day = arrived.strftime(tables.PARTITION_DATE_FORMAT)
+    name = record.event_id.replace(":", "-")
+    return f"{tables.QUARANTINE_ROOT}/{QUARANTINE_SOURCE}/{tables.PARTITION_KEY}={day}/{name}.jsonl"
+
+
+def _quarantined_record(data: bytes) -> tuple[str | None, Any]:
+    """(event_id, record) for a quarantine row: the clean row as decoded (clean rows carry no PII), or the
+    fingerprint of bytes that are not a JSON object."""
+    try:
+        value = msgspec.json.decode(data)
+    except Exception:
+        return None, pii.fingerprint(data)
+    if not isinstance(value, dict):
+        return None, pii.fingerprint(data)
+    event_id = value.get("event_id")
+    return (event_id if isinstance(event_id, str) else None), value
+
+
+def quarantine(deps: Dependencies, record: KinesisStreamRecord, reason: Reason, field: str | None) -> None:
+    """Write the record's quarantine row unless an earlier attempt did; count it only the first time.
+
+    A failed write raises (transient: the record is retried), so a record is never dropped unaccounted.
+    """
+    data = record.kinesis.data_as_bytes()
+    event_id, value = _quarantined_record(data)
+    row = quarantine_row(
+        Rejected(reason, field, event_id, value),
+        sequence_number=record.kinesis.sequence_number,
+        source=QUARANTINE_SOURCE,
+        quarantined_at=datetime.now(UTC),
+    )
+    try:
+        deps.s3.put_object(
+            Bucket=deps.settings.quarantine_bucket,
+            Key=quarantine_key(record),
+            Body=msgspec.json.encode(row) + b"\n",
+            ContentType="application/x-ndjson",
+            IfNoneMatch="*",
+        )
+    except ClientError as error:
+        if aws.error_code(error) != "PreconditionFailed":
+            raise
+        logger.info("record already quarantined", sequence_number=record.kinesis.sequence_number, reason=reason)
+        return
+    metrics.add_metric(name="RecordsQuarantined", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"RecordsQuarantined_{reason}", unit=MetricUnit.Count, value=1)
+    logger.warning("record quarantined", sequence_number=record.kinesis.sequence_number, reason=reason, field=field)
 
 
 def record_handler(record: KinesisStreamRecord) -> None:
+    deps = dependencies()
     try:
         run = parse_job_run(record.kinesis.data_as_bytes())
-    except MalformedRecord as error:
-        metrics.add_metric(name="MalformedJobRunRecords", unit=MetricUnit.Count, value=1)
-        logger.error("malformed clean job_run", sequence_number=record.kinesis.sequence_number, problem=str(error))
+        outcome = process_run(deps, run, datetime.now(UTC), delivery_id=record.event_id)
+    except MalformedRecord as malformed:
+        quarantine(deps, record, malformed.reason, malformed.field)
+        return
+    except RetryLater:
         raise
-    outcome = process_run(dependencies(), run, datetime.now(UTC))
+    except Exception as error:
+        if aws.is_transient(error):
+            raise
+        logger.exception("unexpected error; record quarantined", sequence_number=record.kinesis.sequence_number)
+        quarantine(deps, record, Reason.TRANSFORM_ERROR, None)
+        return
     _emit_metrics(outcome)
+    row = outcome.run.row
     logger.info(
         "job run processed",
-        client=run.client,
-        job_name=run.job_name,
-        run_id=run.run_id,
-        status=run.status,
+        client=row.client,
+        job_name=row.job_name,
+        run_id=row.run_id,
+        status=row.status,
         outlier=bool(outcome.verdict and outcome.verdict.is_outlier),
         alert=outcome.alert_type and str(outcome.alert_type),
-        alert_published=outcome.alert_published,
+        alert_delivery=outcome.alert_delivery and str(outcome.alert_delivery),
     )
 
 

@@ -1,13 +1,14 @@
-"""What job_monitor does with one clean job run: alert on failures and outliers, keep the baseline.
+"""What job_monitor does with one clean job run: keep the client/job state, alert on failures and outliers.
 
-Delivery is at-least-once (Kinesis retries a failed batch from its first failed record, so records that
-already succeeded come again), and the alerts contract says a run never alerts twice for the same type.
-Every step is therefore idempotent:
+Delivery is at-least-once (Kinesis retries a failed batch from its first failed record, so records after it
+that already succeeded come again), and the alerts contract says a run never alerts twice for the same type.
+Every step is therefore idempotent, and the steps are ordered so that every outcome converges:
 
-* the baseline admits a run only once (its run_id is kept in the history) and `last_ended_at` only moves
-  forward, both inside one version-conditioned write;
-* an alert is claimed with a conditional put of a dedupe marker *before* it is published (see
-  `publish_once` for the failure cases).
+1. apply the run to its client/job state first, whatever happens to its alert later. The state item is the
+   overdue check's only input, so a run that is not applied becomes a false `run_overdue` page. A failed run
+   is one conditional update (it only moves the last run forward); a successful run is read, judged against
+   the baseline and written back in one version-conditioned update. A run already counted writes nothing.
+2. then alert, at most once per alert, through a dedupe marker claimed before publishing (`publish_once`).
 
 Clients are created once by the handler and passed in; nothing here reads the environment.
 """
@@ -17,35 +18,56 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
+from lambda_common.aws import is_condition_failure
+from lambda_common.observability import logger
 
-from job_monitor.records import JobRun
+from job_monitor.records import JobRun, MalformedRecord
 from job_monitor.settings import Settings
-from lakewatch.domain import alerts, baseline
+from lakewatch.domain import alerts, baseline, tables
 from lakewatch.domain.baseline import HistoryEntry, JobState, Verdict
+from lakewatch.domain.reasons import Reason
 
 #: Bounded optimistic-lock retries. Writers of one client/job are rare (one run a day, the odd late or
 #: redelivered record), so a handful of conflicts in a row means something is wrong: fail the record.
 MAX_UPDATE_ATTEMPTS = 5
+#: Attempts at marking a published alert `sent`, each with botocore's own retries and backoff inside.
+MARK_SENT_ATTEMPTS = 3
 #: A dedupe marker outlives any redelivery: an event source mapping keeps retrying a record for at most
 #: its MaximumRecordAgeInSeconds (7 days at most).
 ALERT_MARKER_TTL_SECONDS = 14 * 86_400
-#: A marker still "sending" after this long belongs to an attempt that died between claim and publish
-#: (timeout, out of memory); the next attempt takes it over. It must exceed the function timeout (60 s in
+#: A marker still "sending" after this long, claimed by another delivery, belongs to an attempt that died
+#: between claim and publish; the next attempt takes it over. It must exceed the function timeout (60 s in
 #: `stacks/constructs/job_monitoring.py`), so a live attempt is never overtaken, and stay short so a
-#: crashed attempt's alert is not held back for long.
+#: crashed attempt's alert is not held back for long. A redelivery of the *same* record takes its own
+#: claim over at once: the mapping only redelivers a record after the attempt that held it has ended.
 ALERT_CLAIM_LEASE_SECONDS = 120
-_CONDITION_FAILED = "ConditionalCheckFailedException"
+_SENDING, _SENT = "sending", "sent"
 
 
-class BaselineContention(RuntimeError):
-    """The baseline kept changing under us; the record fails and is retried."""
+class RetryLater(RuntimeError):
+    """The record cannot be finished now but will be: fail it so the event source mapping retries it."""
 
 
-class AlertInFlight(RuntimeError):
-    """Another attempt holds a fresh claim on this alert; the record fails and is retried after it settles."""
+class BaselineContention(RetryLater):
+    """The baseline kept changing under us."""
+
+
+class AlertInFlight(RetryLater):
+    """Another delivery holds a fresh claim on this alert; the retry will find it settled (or the lease over)."""
+
+
+class AlertDelivery(StrEnum):
+    """What `publish_once` did with an alert."""
+
+    PUBLISHED = "published"
+    #: Published, but every attempt to mark the marker `sent` failed: see `publish_once` for what follows.
+    PUBLISHED_UNMARKED = "published_unmarked"
+    #: An earlier delivery already published it.
+    DEDUPLICATED = "deduplicated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +75,7 @@ class Dependencies:
     settings: Settings
     dynamodb: Any
     sns: Any
+    s3: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,33 +85,29 @@ class RunOutcome:
     run: JobRun
     verdict: Verdict | None
     alert_type: alerts.AlertType | None = None
-    alert_published: bool = False
+    alert_delivery: AlertDelivery | None = None
 
 
-def _is_condition_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == _CONDITION_FAILED
+def _state_key(client: str, job_name: str) -> dict[str, Any]:
+    return {"pk": {"S": baseline.partition_key(client, job_name)}, "sk": {"S": baseline.BASELINE_SK}}
 
 
 def load_state(dynamodb: Any, table_name: str, client: str, job_name: str) -> JobState:
-    response = dynamodb.get_item(
-        TableName=table_name,
-        Key={"pk": {"S": baseline.partition_key(client, job_name)}, "sk": {"S": baseline.BASELINE_SK}},
-        ConsistentRead=True,
-    )
-    item = response.get("Item")
+    item = dynamodb.get_item(TableName=table_name, Key=_state_key(client, job_name), ConsistentRead=True).get("Item")
     return JobState(client=client, job_name=job_name) if item is None else baseline.state_from_item(item)
 
 
 def _next_state(state: JobState, run: JobRun) -> tuple[JobState, Verdict | None]:
-    """The state after `run`, and the verdict on it (None for failures and already-counted runs)."""
+    """The state after a successful `run`, and the verdict on it (None when the run is already counted)."""
+    row = run.row
     history, verdict = state.history, None
-    if not run.failed and not baseline.contains_run(history, run.run_id):
-        verdict = baseline.judge(history, run.duration_seconds)
+    if not baseline.contains_run(history, row.run_id):
+        verdict = baseline.judge(history, row.duration_seconds)
         if not verdict.is_outlier:
-            history = baseline.admit(history, HistoryEntry(run.run_id, run.ended_at_text, run.duration_seconds))
+            history = baseline.admit(history, HistoryEntry(row.run_id, run.ended_at_text, row.duration_seconds))
     last = state.last_ended_at, state.last_run_id, state.last_status
     if state.last_ended_at is None or run.ended_at_text > state.last_ended_at:
-        last = run.ended_at_text, run.run_id, run.status
+        last = run.ended_at_text, row.run_id, row.status
     return (
         JobState(
             client=state.client,
@@ -104,46 +123,55 @@ def _next_state(state: JobState, run: JobRun) -> tuple[JobState, Verdict | None]
     )
 
 
+def _expires_at(last_ended_at: str) -> dict[str, str]:
+    return {"N": str(int(baseline.parse_clean_time(last_ended_at).timestamp()) + baseline.STATE_RETENTION_SECONDS)}
+
+
 def _write_state(dynamodb: Any, table_name: str, previous: JobState, state: JobState, now: datetime) -> None:
     """Conditional on the version read, and touching only the attributes job_monitor owns (so the overdue
-    check's `overdue_alerted_for` is never overwritten by a stale copy)."""
+    check's `overdue_alerted_for` is never overwritten by a stale copy). A refused write carries the current
+    item (`ReturnValuesOnConditionCheckFailure`), so a conflict costs no extra read."""
     if previous.version == 0:
         condition, values = "attribute_not_exists(pk)", {}
     else:
         condition, values = "version = :expected", {":expected": {"N": str(previous.version)}}
-    last_ended = baseline.parse_clean_time(state.last_ended_at or "")
+    last_ended_at = state.last_ended_at or ""
     dynamodb.update_item(
         TableName=table_name,
-        Key={"pk": {"S": baseline.partition_key(state.client, state.job_name)}, "sk": {"S": baseline.BASELINE_SK}},
+        Key=_state_key(state.client, state.job_name),
         UpdateExpression=(
             "SET client = :client, job_name = :job_name, history = :history, last_ended_at = :last_ended_at, "
             "last_run_id = :last_run_id, last_status = :last_status, version = :version, "
-            "expires_at = :expires_at, updated_at = :updated_at"
+            f"{baseline.LAST_RUN_INDEX_PARTITION} = :watched, expires_at = :expires_at, updated_at = :updated_at"
         ),
         ConditionExpression=condition,
         ExpressionAttributeValues={
             ":client": {"S": state.client},
             ":job_name": {"S": state.job_name},
             ":history": baseline.history_attribute(state.history),
-            ":last_ended_at": {"S": state.last_ended_at or ""},
+            ":last_ended_at": {"S": last_ended_at},
             ":last_run_id": {"S": state.last_run_id or ""},
             ":last_status": {"S": state.last_status or ""},
             ":version": {"N": str(state.version)},
-            ":expires_at": {"N": str(int(last_ended.timestamp()) + baseline.STATE_RETENTION_SECONDS)},
+            ":watched": {"S": baseline.WATCHED},
+            ":expires_at": _expires_at(last_ended_at),
             ":updated_at": {"S": alerts.iso_utc(now)},
             **values,
         },
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
     )
 
 
-def apply_run(dynamodb: Any, table_name: str, run: JobRun, now: datetime) -> Verdict | None:
-    """Fold one run into its client/job state (optimistic lock, bounded retry); return the verdict on it.
+def _apply_successful_run(dynamodb: Any, table_name: str, run: JobRun, now: datetime) -> Verdict | None:
+    """Fold a successful run into the baseline (optimistic lock, bounded retry); return the verdict on it.
 
-    A run already counted (redelivery) or older than what is known changes nothing and writes nothing.
-    On a conflict the state is re-read and the run re-judged against it, so no concurrent duration is lost.
+    A run already counted (redelivery), or an outlier older than what is known, writes nothing. On a
+    conflict the run is re-judged against the state the refused write returned, so no concurrent duration
+    is lost.
     """
+    row = run.row
+    state = load_state(dynamodb, table_name, row.client, row.job_name)
     for _attempt in range(MAX_UPDATE_ATTEMPTS):
-        state = load_state(dynamodb, table_name, run.client, run.job_name)
         new_state, verdict = _next_state(state, run)
         unchanged = (new_state.history, new_state.last_ended_at) == (state.history, state.last_ended_at)
         if unchanged and state.version:
@@ -151,57 +179,89 @@ def apply_run(dynamodb: Any, table_name: str, run: JobRun, now: datetime) -> Ver
         try:
             _write_state(dynamodb, table_name, state, new_state, now)
         except ClientError as error:
-            if _is_condition_failure(error):
-                continue
-            raise
+            if not is_condition_failure(error):
+                raise
+            current = error.response.get("Item")
+            state = (
+                baseline.state_from_item(current)
+                if current is not None
+                else load_state(dynamodb, table_name, row.client, row.job_name)
+            )
+            continue
         return verdict
-    raise BaselineContention(f"baseline of run {run.run_id} changed {MAX_UPDATE_ATTEMPTS} times in a row")
+    raise BaselineContention(f"baseline of run {row.run_id} changed {MAX_UPDATE_ATTEMPTS} times in a row")
 
 
-def publish_once(deps: Dependencies, alert: alerts.Alert, *, pk: str, now: datetime) -> bool:
-    """Publish `alert` unless it was already published; True when this call published it.
+def _apply_failed_run(dynamodb: Any, table_name: str, run: JobRun, now: datetime) -> None:
+    """Move the last run forward to a failed run: one conditional update, no read.
 
-    At-least-once upstream, at-most-once per alert downstream, in three steps:
-
-    1. claim: conditional put of the marker (`state = sending`). A marker already `sent` means a
-       redelivery: nothing to do. A `sending` marker older than the lease was left by an attempt that died
-       between claim and publish: take it over, so a crash loses no alert. A fresh `sending` marker means
-       another attempt is publishing right now: raise, the record is retried and will find it `sent`.
-    2. publish. If SNS fails, the claim is released (conditional delete of *our* claim) and the error
-       propagates: the record fails and its retry publishes.
-    3. mark `sent`.
-
-    The one remaining duplicate window is a crash between 2 and 3 followed by a retry after the lease:
-    we prefer a rare duplicate page to a lost one.
+    A failed run never enters the history, so it needs no judgement: only `last_ended_at` (which re-arms
+    the overdue check: the job did run) moves, and only forward. `version` is incremented so a concurrent
+    successful-run writer, whose update is conditioned on the version it read, re-reads instead of writing
+    back the older last run. A redelivered or late failure fails the condition and changes nothing.
     """
-    key = {"pk": {"S": pk}, "sk": {"S": baseline.alert_marker_sk(alert.alert_type, alert.dedupe_id)}}
-    table_name = deps.settings.baselines_table_name
-    claimed_at = now.timestamp()
+    row = run.row
     try:
-        deps.dynamodb.put_item(
+        dynamodb.update_item(
             TableName=table_name,
-            Item={
-                **key,
-                "alert_type": {"S": str(alert.alert_type)},
-                "dedupe_id": {"S": alert.dedupe_id},
-                "state": {"S": "sending"},
-                "claimed_at": {"N": repr(claimed_at)},
-                "expires_at": {"N": str(int(claimed_at) + ALERT_MARKER_TTL_SECONDS)},
-            },
-            ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND claimed_at < :stale)",
-            ExpressionAttributeNames={"#state": "state"},
+            Key=_state_key(row.client, row.job_name),
+            UpdateExpression=(
+                "SET client = :client, job_name = :job_name, last_ended_at = :ended, last_run_id = :run_id, "
+                f"last_status = :status, {baseline.LAST_RUN_INDEX_PARTITION} = :watched, "
+                "expires_at = :expires_at, updated_at = :updated_at ADD version :one"
+            ),
+            ConditionExpression="attribute_not_exists(last_ended_at) OR last_ended_at < :ended",
             ExpressionAttributeValues={
-                ":sending": {"S": "sending"},
-                ":stale": {"N": repr(claimed_at - ALERT_CLAIM_LEASE_SECONDS)},
+                ":client": {"S": row.client},
+                ":job_name": {"S": row.job_name},
+                ":ended": {"S": run.ended_at_text},
+                ":run_id": {"S": row.run_id},
+                ":status": {"S": row.status},
+                ":watched": {"S": baseline.WATCHED},
+                ":expires_at": _expires_at(run.ended_at_text),
+                ":updated_at": {"S": alerts.iso_utc(now)},
+                ":one": {"N": "1"},
             },
         )
     except ClientError as error:
-        if not _is_condition_failure(error):
+        if not is_condition_failure(error):
             raise
-        existing = deps.dynamodb.get_item(TableName=table_name, Key=key, ConsistentRead=True).get("Item", {})
-        if existing.get("state", {}).get("S") == "sending":
-            raise AlertInFlight(f"{alert.alert_type} for {alert.dedupe_id} is being published") from error
-        return False
+
+
+def apply_run(dynamodb: Any, table_name: str, run: JobRun, now: datetime) -> Verdict | None:
+    """Fold one run into its client/job state; the verdict on a successful run not yet counted, else None."""
+    if run.failed:
+        _apply_failed_run(dynamodb, table_name, run, now)
+        return None
+    return _apply_successful_run(dynamodb, table_name, run, now)
+
+
+def publish_once(deps: Dependencies, alert: alerts.Alert, *, pk: str, now: datetime, delivery_id: str) -> AlertDelivery:
+    """Publish `alert` unless an earlier delivery did. `delivery_id` names this delivery of the record (the
+    Kinesis event id: the same on every redelivery of that record).
+
+    1. claim: conditional put of the marker (`state = sending`, `claimed_by = delivery_id`). It succeeds
+       when there is no marker; when the marker is "sending" and ours (an earlier attempt at this very
+       record died, since the mapping redelivers a record only after its attempt ended); or when it is
+       "sending" and older than the lease (another delivery died between claim and publish). A marker
+       already `sent` means a redelivery: nothing to do. A fresh foreign "sending" marker means another
+       delivery is publishing right now: raise `AlertInFlight`, the record is retried and finds it settled.
+    2. publish. If SNS fails, our claim is released and the error propagates: the record fails and its retry
+       publishes. If even the release fails, the marker stays ours, and the retry takes it over at once.
+    3. mark `sent`, retried `MARK_SENT_ATTEMPTS` times. If every attempt fails the record still succeeds
+       (the page went out, and failing the record would only re-page or strand it): PUBLISHED_UNMARKED.
+
+    Residual windows, all needing two faults: a duplicate page when a publish succeeded, every mark-`sent`
+    attempt then failed (or the function died between publish and mark), *and* the same alert is
+    delivered again: at once by a replay of the same record (an earlier record of its batch failed, so the
+    mapping retries from there), or after the lease by another record of the same run. No page is lost
+    while the record is retried: a delivery that dies before or during the publish leaves a claim its own
+    retry takes over (and once the mapping gives up on it, the on-failure queue holds it for a re-drive).
+    """
+    key = {"pk": {"S": pk}, "sk": {"S": baseline.alert_marker_sk(alert.alert_type, alert.dedupe_id)}}
+    claimed_at = now.timestamp()
+    if not _claim(deps, key, alert, claimed_at=claimed_at, delivery_id=delivery_id):
+        return AlertDelivery.DEDUPLICATED
     try:
         deps.sns.publish(
             TopicArn=deps.settings.alerts_topic_arn,
@@ -210,76 +270,153 @@ def publish_once(deps: Dependencies, alert: alerts.Alert, *, pk: str, now: datet
             MessageAttributes=alert.message_attributes,
         )
     except Exception:
-        _release_claim(deps, key, claimed_at)
+        _release_claim(deps, key, delivery_id)
         raise
-    deps.dynamodb.update_item(
-        TableName=table_name,
-        Key=key,
-        UpdateExpression="SET #state = :sent, sent_at = :sent_at",
-        ExpressionAttributeNames={"#state": "state"},
-        ExpressionAttributeValues={":sent": {"S": "sent"}, ":sent_at": {"N": repr(time.time())}},
-    )
+    return AlertDelivery.PUBLISHED if _mark_sent(deps, key) else AlertDelivery.PUBLISHED_UNMARKED
+
+
+def _claim(
+    deps: Dependencies, key: dict[str, Any], alert: alerts.Alert, *, claimed_at: float, delivery_id: str
+) -> bool:
+    """True when this delivery now owns the alert; False when it was already sent; AlertInFlight otherwise."""
+    try:
+        deps.dynamodb.put_item(
+            TableName=deps.settings.baselines_table_name,
+            Item={
+                **key,
+                "alert_type": {"S": str(alert.alert_type)},
+                "dedupe_id": {"S": alert.dedupe_id},
+                "state": {"S": _SENDING},
+                "claimed_by": {"S": delivery_id},
+                "claimed_at": {"N": repr(claimed_at)},
+                "expires_at": {"N": str(int(claimed_at) + ALERT_MARKER_TTL_SECONDS)},
+            },
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR (#state = :sending AND (claimed_by = :me OR claimed_at < :stale))"
+            ),
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":sending": {"S": _SENDING},
+                ":me": {"S": delivery_id},
+                ":stale": {"N": repr(claimed_at - ALERT_CLAIM_LEASE_SECONDS)},
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if not is_condition_failure(error):
+            raise
+        if error.response.get("Item", {}).get("state", {}).get("S") == _SENT:
+            return False
+        raise AlertInFlight(f"{alert.alert_type} for run {alert.dedupe_id} is being published") from None
     return True
 
 
-def _release_claim(deps: Dependencies, key: dict[str, Any], claimed_at: float) -> None:
+def _release_claim(deps: Dependencies, key: dict[str, Any], delivery_id: str) -> None:
+    """Best effort: a claim left behind is ours, and our retry takes it over at once."""
     try:
         deps.dynamodb.delete_item(
             TableName=deps.settings.baselines_table_name,
             Key=key,
-            ConditionExpression="claimed_at = :mine",
-            ExpressionAttributeValues={":mine": {"N": repr(claimed_at)}},
+            ConditionExpression="claimed_by = :me AND #state = :sending",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":me": {"S": delivery_id}, ":sending": {"S": _SENDING}},
         )
-    except ClientError as error:
-        if not _is_condition_failure(error):
-            raise
+    except Exception as error:
+        if not is_condition_failure(error):
+            logger.warning("alert claim not released", error_type=type(error).__name__)
+
+
+def _mark_sent(deps: Dependencies, key: dict[str, Any]) -> bool:
+    last_error: Exception | None = None
+    for _attempt in range(MARK_SENT_ATTEMPTS):
+        try:
+            deps.dynamodb.update_item(
+                TableName=deps.settings.baselines_table_name,
+                Key=key,
+                UpdateExpression="SET #state = :sent, sent_at = :sent_at",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":sent": {"S": _SENT}, ":sent_at": {"N": repr(time.time())}},
+            )
+        except Exception as error:
+            last_error = error
+            continue
+        return True
+    logger.warning(
+        "alert published but not marked sent",
+        attempts=MARK_SENT_ATTEMPTS,
+        error_type=type(last_error).__name__,
+    )
+    return False
 
 
 def failure_alert(run: JobRun) -> alerts.Alert:
+    row = run.row
     return alerts.job_failed(
-        client=run.client,
-        job_name=run.job_name,
-        run_id=run.run_id,
-        status=run.status,
+        client=row.client,
+        job_name=row.job_name,
+        run_id=row.run_id,
+        status=row.status,
         started_at=run.started_at,
         ended_at=run.ended_at,
-        duration_seconds=run.duration_seconds,
-        cost_usd=run.cost_usd,
-        data_processed_gb=run.data_processed_gb,
-        instance_size=run.instance_size,
-        error_message=run.error_message,
+        duration_seconds=row.duration_seconds,
+        cost_usd=row.cost_usd,
+        data_processed_gb=row.data_processed_gb,
+        instance_size=row.instance_size,
+        error_message=row.error_message,
     )
 
 
 def outlier_alert(run: JobRun, verdict: Verdict) -> alerts.Alert:
+    row = run.row
     return alerts.duration_outlier(
-        client=run.client,
-        job_name=run.job_name,
-        run_id=run.run_id,
+        client=row.client,
+        job_name=row.job_name,
+        run_id=row.run_id,
         started_at=run.started_at,
         ended_at=run.ended_at,
-        duration_seconds=run.duration_seconds,
+        duration_seconds=row.duration_seconds,
         baseline_seconds=verdict.median_seconds or 0.0,
         mad_seconds=verdict.mad_seconds or 0.0,
         threshold_seconds=verdict.threshold_seconds or 0.0,
         history_size=verdict.history_size,
-        cost_usd=run.cost_usd,
-        data_processed_gb=run.data_processed_gb,
+        cost_usd=row.cost_usd,
+        data_processed_gb=row.data_processed_gb,
     )
 
 
-def process_run(deps: Dependencies, run: JobRun, now: datetime) -> RunOutcome:
-    """Alert on a failure first (the page matters more than the bookkeeping), then fold the run into the
-    state, which re-arms the overdue check whatever the status. A success is judged inside that fold and
-    alerted after it: a crash in between is harmless because an outlier is never admitted, so its
-    redelivery is judged, and alerted, again."""
-    pk = baseline.partition_key(run.client, run.job_name)
+def check_processable(run: JobRun, now: datetime) -> None:
+    """Raise `MalformedRecord` for a run no attempt could ever store: keys DynamoDB refuses, or a time
+    outside the accepted event-time range.
+
+    The transform already rejects such runs; this is the cheap second line, so that one bad record is set
+    aside instead of failing its batch forever, and a run "ending" in 2030 never moves `last_ended_at` out
+    of the overdue check's reach. The range is taken from the earlier of the record's ingestion and now,
+    the same rule as the transform's.
+    """
+    row = run.row
+    if len(baseline.partition_key(row.client, row.job_name).encode()) > baseline.MAX_PARTITION_KEY_BYTES:
+        field = "client" if len(row.client) >= len(row.job_name) else "job_name"
+        raise MalformedRecord(Reason.INVALID_FIELD, field, "too long for a DynamoDB key")
+    longest_marker = baseline.alert_marker_sk(max(alerts.AlertType, key=len), row.run_id)
+    if len(longest_marker.encode()) > baseline.MAX_SORT_KEY_BYTES:
+        raise MalformedRecord(Reason.INVALID_FIELD, "run_id", "too long for a DynamoDB key")
+    earliest, latest = tables.accepted_event_times(min(run.ingested_at, now))
+    if not earliest <= run.ended_at <= latest:
+        raise MalformedRecord(Reason.INVALID_FIELD, "ended_at", "outside the accepted event-time range")
+
+
+def process_run(deps: Dependencies, run: JobRun, now: datetime, *, delivery_id: str) -> RunOutcome:
+    """Apply the run first (so the overdue check sees it whatever the alert does), then alert: a failure
+    always, a success when the baseline judged it an outlier. An outlier never enters the baseline, so a
+    redelivery after a failed alert judges, and alerts, it again."""
+    check_processable(run, now)
+    table_name = deps.settings.baselines_table_name
+    verdict = apply_run(deps.dynamodb, table_name, run, now)
+    pk = baseline.partition_key(run.row.client, run.row.job_name)
     if run.failed:
-        published = publish_once(deps, failure_alert(run), pk=pk, now=now)
-        apply_run(deps.dynamodb, deps.settings.baselines_table_name, run, now)
-        return RunOutcome(run, None, alerts.AlertType.JOB_FAILED, published)
-    verdict = apply_run(deps.dynamodb, deps.settings.baselines_table_name, run, now)
+        delivery = publish_once(deps, failure_alert(run), pk=pk, now=now, delivery_id=delivery_id)
+        return RunOutcome(run, None, alerts.AlertType.JOB_FAILED, delivery)
     if verdict is not None and verdict.is_outlier:
-        published = publish_once(deps, outlier_alert(run, verdict), pk=pk, now=now)
-        return RunOutcome(run, verdict, alerts.AlertType.DURATION_OUTLIER, published)
+        delivery = publish_once(deps, outlier_alert(run, verdict), pk=pk, now=now, delivery_id=delivery_id)
+        return RunOutcome(run, verdict, alerts.AlertType.DURATION_OUTLIER, delivery)
     return RunOutcome(run, verdict)

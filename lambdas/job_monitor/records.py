@@ -1,42 +1,55 @@
-"""Decoding of one clean `job_runs` record (DEVELOPERS.md, "Clean records") into typed values."""
+"""Decoding of one clean `job_runs` record (DEVELOPERS.md, "Clean records").
+
+The row type is `events.CleanJobRun`, generated from the `job_runs` table's columns, and the status
+vocabulary is `events.JOB_STATUSES`: this module adds only what job_monitor needs on top (parsed times and
+the checks a clean record passed in the transform), so a column or status added to the contract reaches
+job_monitor without a second definition to keep in step.
+"""
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lakewatch.domain.baseline import format_clean_time, parse_clean_time
-from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT
+import msgspec
 
-SUCCEEDED = "SUCCEEDED"
-FAILURE_STATUSES = frozenset({"FAILED", "TIMED_OUT"})
-STATUSES = FAILURE_STATUSES | {SUCCEEDED}
+from lakewatch.domain import events
+from lakewatch.domain.baseline import format_clean_time, parse_clean_time
+from lakewatch.domain.reasons import Reason
+
+_DECODER = msgspec.json.Decoder(events.CleanJobRun)
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_REQUIRED_TEXT = ("event_id", "run_id", "client", "job_name", "status")
+_OPTIONAL_TEXT = ("instance_size", "error_message")
+_OPTIONAL_NUMBERS = ("data_processed_gb", "cost_usd")
 
 
 class MalformedRecord(ValueError):
-    """A record on `job-runs-clean` that breaks the clean-record contract: an upstream bug, not data."""
+    """A record on `job-runs-clean` that breaks the clean-record contract: an upstream bug, not data.
+
+    `reason` and `field` are what its quarantine row says (never the payload: it is someone else's data).
+    """
+
+    def __init__(self, reason: Reason, field: str | None, problem: str) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.reason = reason
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
 class JobRun:
-    event_id: str
-    run_id: str
-    client: str
-    job_name: str
-    status: str
+    """A decoded clean row (`row`, columns by name) with its times parsed."""
+
+    row: Any  # events.CleanJobRun: a generated msgspec Struct, so not usable as an annotation
     started_at: datetime
     ended_at: datetime
-    duration_seconds: float
-    data_processed_gb: float | None
-    cost_usd: float | None
-    instance_size: str | None
-    error_message: str | None
+    ingested_at: datetime
 
     @property
     def failed(self) -> bool:
-        return self.status in FAILURE_STATUSES
+        return self.row.status in events.FAILED_JOB_STATUSES
 
     @property
     def ended_at_text(self) -> str:
@@ -44,54 +57,49 @@ class JobRun:
         return format_clean_time(self.ended_at)
 
 
-def _text(row: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = row.get(name)
+def _check_text(row: Any, name: str, *, required: bool) -> None:
+    value = getattr(row, name)
     if value is None and not required:
-        return None
-    if not isinstance(value, str) or (required and not value):
-        raise MalformedRecord(f"{name}: expected a non-empty string")
-    return value
+        return
+    if not isinstance(value, str) or not value:
+        raise MalformedRecord(Reason.INVALID_FIELD, name, "expected a non-empty string")
 
 
-def _number(row: dict[str, Any], name: str, *, required: bool = True) -> float | None:
-    value = row.get(name)
+def _check_number(row: Any, name: str, *, required: bool) -> None:
+    value = getattr(row, name)
     if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise MalformedRecord(f"{name}: expected a number >= 0")
-    return float(value)
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise MalformedRecord(Reason.INVALID_FIELD, name, "expected a number >= 0")
 
 
-def _timestamp(row: dict[str, Any], name: str) -> datetime:
-    text = _text(row, name)
+def _time(row: Any, name: str) -> datetime:
+    _check_text(row, name, required=True)
     try:
-        return parse_clean_time(text or "")
-    except ValueError as error:
-        raise MalformedRecord(f"{name}: expected {CLEAN_TIMESTAMP_FORMAT}") from error
+        return parse_clean_time(getattr(row, name))
+    except ValueError:
+        raise MalformedRecord(Reason.INVALID_FIELD, name, "expected clean UTC timestamp text") from None
 
 
 def parse_job_run(data: bytes) -> JobRun:
-    """Decode a clean record; raise `MalformedRecord` (never log the payload: it is someone else's data)."""
+    """Decode a clean record; raise `MalformedRecord` with the reason and field it breaks."""
     try:
-        row = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MalformedRecord("not valid JSON") from error
-    if not isinstance(row, dict):
-        raise MalformedRecord("not a JSON object")
-    status = _text(row, "status")
-    if status not in STATUSES:
-        raise MalformedRecord("status: not one of " + ", ".join(sorted(STATUSES)))
-    return JobRun(
-        event_id=_text(row, "event_id") or "",
-        run_id=_text(row, "run_id") or "",
-        client=_text(row, "client") or "",
-        job_name=_text(row, "job_name") or "",
-        status=status,
-        started_at=_timestamp(row, "started_at"),
-        ended_at=_timestamp(row, "ended_at"),
-        duration_seconds=_number(row, "duration_seconds") or 0.0,
-        data_processed_gb=_number(row, "data_processed_gb", required=False),
-        cost_usd=_number(row, "cost_usd", required=False),
-        instance_size=_text(row, "instance_size", required=False),
-        error_message=_text(row, "error_message", required=False),
-    )
+        row = _DECODER.decode(data)
+    except msgspec.ValidationError as error:
+        # The generated type declares names only: a JSON value that is not an object, or a missing column.
+        missing = _MISSING_FIELD.search(str(error))
+        if missing is None:
+            raise MalformedRecord(Reason.NOT_AN_OBJECT, None, "not a JSON object") from None
+        raise MalformedRecord(Reason.MISSING_FIELD, missing.group(1), "missing") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        raise MalformedRecord(Reason.INVALID_JSON, None, "not valid JSON") from None
+    for name in _REQUIRED_TEXT:
+        _check_text(row, name, required=True)
+    for name in _OPTIONAL_TEXT:
+        _check_text(row, name, required=False)
+    if row.status not in events.JOB_STATUSES:
+        raise MalformedRecord(Reason.INVALID_FIELD, "status", "not one of " + ", ".join(sorted(events.JOB_STATUSES)))
+    _check_number(row, "duration_seconds", required=True)
+    for name in _OPTIONAL_NUMBERS:
+        _check_number(row, name, required=False)
+    return JobRun(row, _time(row, "started_at"), _time(row, "ended_at"), _time(row, "ingested_at"))

@@ -1,1 +1,1 @@
-"""Plumbing shared by every lakewatch Lambda (observability, settings parsing)."""
+"""Plumbing shared by every lakewatch Lambda: observability, AWS client settings and error triage, env parsing."""

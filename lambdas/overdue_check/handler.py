@@ -6,16 +6,13 @@ import functools
 import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
+from lambda_common import aws
 from lambda_common.observability import logger, metrics, tracer
 
 from overdue_check.logic import Dependencies, OverdueAlertsFailed, check, parse_event_time
 from overdue_check.settings import Settings
-
-_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
 
 
 @functools.cache
@@ -23,8 +20,8 @@ def dependencies() -> Dependencies:
     """Settings and clients, once per execution environment (tests clear the cache between mocks)."""
     return Dependencies(
         settings=Settings.from_env(os.environ),
-        dynamodb=boto3.client("dynamodb", config=_CLIENT_CONFIG),
-        sns=boto3.client("sns", config=_CLIENT_CONFIG),
+        dynamodb=aws.client("dynamodb"),
+        sns=aws.client("sns"),
     )
 
 

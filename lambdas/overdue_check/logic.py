@@ -5,6 +5,10 @@ update of the baseline item (`overdue_alerted_for = last_ended_at`, only if the 
 `last_ended_at` and has not claimed it yet), so repeated hourly ticks, EventBridge's retries and overlapping
 invocations alert once; the next run moves `last_ended_at` on, which re-arms the check by itself. The claim
 touches neither `version` nor the history, so it never conflicts with job_monitor's writes.
+
+The check does not scan the table: it queries the sparse index `by_last_run` (client/job states by last run
+end, see `lakewatch/domain/baseline.py`) for the states whose last run ended before the earliest moment any
+of them can be overdue (now minus the shortest expected interval and the grace), and judges only those.
 """
 
 from __future__ import annotations
@@ -15,12 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from lambda_common.aws import is_condition_failure
 
 from lakewatch.domain import alerts, baseline
 from lakewatch.domain.baseline import JobState
 from overdue_check.settings import Settings
-
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class OverdueAlertsFailed(RuntimeError):
@@ -36,6 +39,7 @@ class Dependencies:
 
 @dataclass(slots=True)
 class CheckSummary:
+    #: Client/jobs read from the index: those whose last run ended before the earliest possible overdue cutoff.
     scanned: int = 0
     #: Overdue now, alerted in this check or in an earlier one (a gauge for the dashboard).
     overdue: int = 0
@@ -44,7 +48,7 @@ class CheckSummary:
 
 
 def parse_event_time(event: dict[str, Any]) -> datetime:
-    """ "now" is the scheduled event's `time` (design.md), so the local runner can replay any moment."""
+    """ "now" is the scheduled event's `time`, not the clock, so the local runner can replay any moment."""
     text = event.get("time")
     if not isinstance(text, str):
         raise ValueError("scheduled event has no `time`")
@@ -54,15 +58,22 @@ def parse_event_time(event: dict[str, Any]) -> datetime:
     return moment
 
 
-def iter_states(dynamodb: Any, table_name: str, *, page_size: int | None = None) -> Iterator[JobState]:
-    """Every client/job state item, page after page (dedupe markers share the table and are filtered out,
-    so a page may come back empty yet not be the last one). `page_size` is for tests; DynamoDB's 1 MB
-    page limit applies otherwise."""
-    paginator = dynamodb.get_paginator("scan")
+def iter_states(
+    dynamodb: Any, table_name: str, *, ended_before: str, page_size: int | None = None
+) -> Iterator[JobState]:
+    """The client/job states whose last run ended before `ended_before` (sortable UTC text), oldest first,
+    page after page, from the sparse index (dedupe markers are not in it). The index projects only what
+    the check reads (no history). `page_size` is for tests; DynamoDB's 1 MB page limit applies otherwise."""
+    paginator = dynamodb.get_paginator("query")
     pages = paginator.paginate(
         TableName=table_name,
-        FilterExpression="sk = :baseline",
-        ExpressionAttributeValues={":baseline": {"S": baseline.BASELINE_SK}},
+        IndexName=baseline.LAST_RUN_INDEX,
+        KeyConditionExpression="#watched = :watched AND #last_ended_at < :cutoff",
+        ExpressionAttributeNames={
+            "#watched": baseline.LAST_RUN_INDEX_PARTITION,
+            "#last_ended_at": baseline.LAST_RUN_INDEX_SORT,
+        },
+        ExpressionAttributeValues={":watched": {"S": baseline.WATCHED}, ":cutoff": {"S": ended_before}},
         PaginationConfig={"PageSize": page_size} if page_size else {},
     )
     for page in pages:
@@ -112,7 +123,7 @@ def claim_episode(dynamodb: Any, table_name: str, state: JobState, now: datetime
             },
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
+        if is_condition_failure(error):
             return False
         raise
     return True
@@ -129,16 +140,18 @@ def release_episode(dynamodb: Any, table_name: str, state: JobState) -> None:
             ExpressionAttributeValues={":episode": {"S": state.last_ended_at or ""}},
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+        if not is_condition_failure(error):
             raise
 
 
 def check(deps: Dependencies, now: datetime, *, page_size: int | None = None) -> CheckSummary:
-    """One pass over all client/jobs. A failed publish does not stop the others: it is released, counted and
-    raised at the end, so the invocation fails visibly and EventBridge's retry (or the next tick) sends it."""
+    """One pass over the client/jobs that may be overdue. A failed publish does not stop the others: it is
+    released, counted and raised at the end, so the invocation fails visibly and EventBridge's retry (or the
+    next tick) sends it."""
     summary = CheckSummary()
     table_name = deps.settings.baselines_table_name
-    for state in iter_states(deps.dynamodb, table_name, page_size=page_size):
+    cutoff = baseline.format_clean_time(now - timedelta(hours=deps.settings.shortest_overdue_hours()))
+    for state in iter_states(deps.dynamodb, table_name, ended_before=cutoff, page_size=page_size):
         summary.scanned += 1
         is_overdue, alert = overdue_alert(state, deps.settings, now)
         summary.overdue += is_overdue

@@ -8,13 +8,18 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.config import StageConfig
+from stacks.config import QUARANTINE_PREFIX, StageConfig
 from stacks.constructs.functions import FunctionSpec, LambdaFactory
 from stacks.constructs.ingest import kinesis_source, on_failure_queue
-from stacks.constructs.permissions import acknowledge_kms_grant_wildcards
+from stacks.constructs.permissions import acknowledge_kms_grant_wildcards, allow_objects
+from stacks.nag import acknowledge_wildcards, nag_arn
+
+#: Where job_monitor sets aside the records it can never process (see `lambdas/job_monitor/handler.py`).
+JOB_MONITOR_QUARANTINE_PREFIX = f"{QUARANTINE_PREFIX}job_monitor/"
 
 
 class JobMonitoring(Construct):
@@ -22,6 +27,7 @@ class JobMonitoring(Construct):
 
     `overdue_check` takes "now" from the scheduled event's `time`, so the local runner can fire it at
     simulated times; the rule fires hourly so an overdue client is noticed within an hour of its grace.
+    `job_monitor` writes what it cannot process to `quarantine/job_monitor/` in the lake bucket.
     """
 
     def __init__(
@@ -34,6 +40,7 @@ class JobMonitoring(Construct):
         job_runs_stream: kinesis.IStream,
         baselines_table: dynamodb.ITable,
         alerts_topic: sns.ITopic,
+        lake_bucket: s3.IBucket,
         config: StageConfig,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -48,9 +55,17 @@ class JobMonitoring(Construct):
                 description="lakewatch: alert on failed and abnormally long job runs; keep per-job baselines",
                 memory_mb=512,
                 timeout=Duration.seconds(60),
-                environment=common_environment,
+                environment={**common_environment, "QUARANTINE_BUCKET": lake_bucket.bucket_name},
             ),
         )
+        allow_objects(
+            self.job_monitor.role,
+            lake_bucket,
+            ["s3:PutObject"],
+            f"{JOB_MONITOR_QUARANTINE_PREFIX}*",
+            "job_monitor writes one object per record it cannot process under quarantine/job_monitor/ only.",
+        )
+        key.grant(self.job_monitor.role, "kms:GenerateDataKey")
         self.on_failure_queue = on_failure_queue(self, "OnFailureQueue", key=key)
         self.job_monitor.add_event_source(kinesis_source(job_runs_stream, config.job_monitor, self.on_failure_queue))
 
@@ -80,6 +95,14 @@ class JobMonitoring(Construct):
             baselines_table.grant_read_write_data(function)
             alerts_topic.grant_publish(function)
             acknowledge_kms_grant_wildcards(function.role)
+            acknowledge_wildcards(
+                function.role,
+                {
+                    f"Resource::{nag_arn(baselines_table, consumer=function.role)}/index/*": (
+                        "The table's own indexes: the overdue check queries its sparse last-run index."
+                    )
+                },
+            )
 
 
 def _number(value: float) -> str:

@@ -8,6 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from lakewatch.domain import baseline
 from stacks.nag import acknowledge
 
 BASELINES_PARTITION_KEY = "pk"
@@ -16,7 +17,12 @@ BASELINES_TTL_ATTRIBUTE = "expires_at"
 
 
 class BaselinesTable(Construct):
-    """Per client/job duration baselines and alert markers (items owned by `lakewatch/domain/baseline.py`)."""
+    """Per client/job duration baselines and alert markers (items owned by `lakewatch/domain/baseline.py`).
+
+    The sparse index `by_last_run` holds only client/job states (markers lack its partition attribute),
+    ordered by last run end, so the hourly overdue check reads the few candidates instead of scanning.
+    `baseline.table_definition` is the same table for the local runner and tests.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
@@ -34,6 +40,15 @@ class BaselinesTable(Construct):
             time_to_live_attribute=BASELINES_TTL_ATTRIBUTE,
             deletion_protection=removal_policy == RemovalPolicy.RETAIN,
             removal_policy=removal_policy,
+        )
+        self.table.add_global_secondary_index(
+            index_name=baseline.LAST_RUN_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=baseline.LAST_RUN_INDEX_PARTITION, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(name=baseline.LAST_RUN_INDEX_SORT, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(baseline.LAST_RUN_INDEX_ATTRIBUTES),
         )
 
 

@@ -23,7 +23,7 @@ HANDLERS = {
         "QUARANTINE_BUCKET",
         "PII_KEY_SECRET_ARN",
     },
-    "job_monitor.handler.handler": {"ALERTS_TOPIC_ARN", "BASELINES_TABLE_NAME"},
+    "job_monitor.handler.handler": {"ALERTS_TOPIC_ARN", "BASELINES_TABLE_NAME", "QUARANTINE_BUCKET"},
     "overdue_check.handler.handler": {
         "ALERTS_TOPIC_ARN",
         "BASELINES_TABLE_NAME",
@@ -177,6 +177,21 @@ def test_transform_may_write_objects_only_under_quarantine(synth: Synth, resourc
     ]
     assert [(_as_list(s["Action"]), render(s["Resource"]).split("/", 1)[1]) for s in s3_statements] == [
         (["s3:PutObject"], "quarantine/*")
+    ]
+
+
+def test_job_monitor_may_write_objects_only_under_its_quarantine_folder(synth: Synth, resources: dict) -> None:
+    # (job monitoring) Records job_monitor can never process are set aside there, one object each.
+    role_id = logical_id(synth.pipeline, synth.pipeline.job_monitoring.job_monitor.role)
+    statements = [
+        statement
+        for p in of_type(resources, "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+        for statement in p["Properties"]["PolicyDocument"]["Statement"]
+        if any(action.startswith("s3:") for action in _as_list(statement["Action"]))
+    ]
+    assert [(_as_list(s["Action"]), render(s["Resource"]).split("/", 1)[1]) for s in statements] == [
+        (["s3:PutObject"], "quarantine/job_monitor/*")
     ]
 
 

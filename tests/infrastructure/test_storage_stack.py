@@ -236,6 +236,25 @@ def test_baselines_table_has_keys_ttl_pitr_and_customer_managed_encryption(synth
     )
 
 
+def test_baselines_table_has_the_sparse_last_run_index_the_overdue_check_queries(synth: Synth) -> None:
+    # (job monitoring) The index the local runner and tests create from `baseline.table_definition`.
+    from lakewatch.domain import baseline
+
+    [definition] = baseline.table_definition("any")["GlobalSecondaryIndexes"]
+    synth.storage_template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": definition["IndexName"],
+                    "KeySchema": definition["KeySchema"],
+                    "Projection": definition["Projection"],
+                }
+            ]
+        },
+    )
+
+
 def test_pii_key_secret_is_generated_encrypted_and_never_rotated(synth: Synth, ids: dict[str, str]) -> None:
     length = Capture()
     synth.storage_template.has_resource_properties(

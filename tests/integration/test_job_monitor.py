@@ -3,16 +3,20 @@ redelivery, concurrency and late records."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 from job_monitor import handler as job_monitor
 from job_monitor import logic
 from job_monitor.records import parse_job_run
+from lambda_common import aws as lambda_aws
 
 from lakewatch.domain import baseline
 from tests.factories import Aws, alerting_aws, clean_job_run, kinesis_event
@@ -181,11 +185,10 @@ def test_persistent_contention_fails_the_record_after_bounded_retries(aws: Aws) 
     counter = iter(range(1_000))
 
     class AlwaysRacing(InterleavingDynamoDB):
-        def get_item(self, **kwargs: Any) -> Any:
-            response = self._real.get_item(**kwargs)
+        def update_item(self, **kwargs: Any) -> Any:
             [other] = daily_runs([3_600.0], start_day=100 + next(counter))
             logic.apply_run(self._real, aws.table_name, parse_job_run(json.dumps(other).encode()), DAY0)
-            return response
+            return self._real.update_item(**kwargs)
 
     # When a run is applied, Then it gives up with BaselineContention rather than looping forever
     [mine] = (parse_job_run(json.dumps(run).encode()) for run in daily_runs([3_600.0], start_day=1))
@@ -211,7 +214,17 @@ def test_a_late_old_run_does_not_rewind_last_ended_at(aws: Aws, lambda_context: 
     assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-late-f"]
 
 
-def test_a_malformed_record_fails_alone(aws: Aws, lambda_context: Any) -> None:
+def quarantined(aws: Aws) -> list[dict[str, Any]]:
+    """Every quarantine row job_monitor wrote, oldest key first, with the key it was written under."""
+    rows = []
+    listing = aws.s3.list_objects_v2(Bucket=aws.quarantine_bucket, Prefix="quarantine/job_monitor/")
+    for item in sorted(listing.get("Contents", []), key=lambda item: item["Key"]):
+        body = aws.s3.get_object(Bucket=aws.quarantine_bucket, Key=item["Key"])["Body"].read()
+        rows.extend({**json.loads(line), "key": item["Key"]} for line in body.splitlines())
+    return rows
+
+
+def test_malformed_records_are_quarantined_alone_and_the_batch_goes_on(aws: Aws, lambda_context: Any) -> None:
     # Given a batch with a failed run, then three malformed records, then another failed run
     good_before, good_after = (
         clean_job_run(run_id="r-a", status="FAILED"),
@@ -224,20 +237,29 @@ def test_a_malformed_record_fails_alone(aws: Aws, lambda_context: Any) -> None:
     # When job_monitor processes it
     response = invoke(event, lambda_context)
 
-    # Then exactly the malformed records are reported as batch item failures and the others were alerted
-    sequences = [record["kinesis"]["sequenceNumber"] for record in event["Records"]]
-    assert response == {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in sequences[1:4]]}
+    # Then nothing is left to retry, the good runs were alerted, and each malformed record has its own row
+    assert response == {"batchItemFailures": []}
     assert sorted(alert["body"]["run_id"] for alert in aws.published()) == ["r-a", "r-b"]
+    sequences = [record["kinesis"]["sequenceNumber"] for record in event["Records"]]
+    rows = quarantined(aws)
+    assert [(row["sequence_number"], row["reason"], row["field"]) for row in rows] == [
+        (sequences[1], "invalid_json", None),
+        (sequences[2], "invalid_field", "status"),
+        (sequences[3], "missing_field", "run_id"),
+    ]
+    assert all(row["source"] == "job_monitor" for row in rows)
+    assert rows[0]["key"] == f"quarantine/job_monitor/dt=2024-05-01/shardId-000000000000-{sequences[1]}.jsonl"
+    assert rows[1]["record"]["status"] == "succeeded" and rows[1]["event_id"] == bad_status["event_id"]
 
 
-def test_a_batch_of_only_poison_is_reported_not_raised(aws: Aws, lambda_context: Any) -> None:
-    # Given a batch whose only record is not JSON
+def test_a_batch_of_only_poison_is_quarantined_not_raised(aws: Aws, lambda_context: Any) -> None:
+    # Given a batch whose only record is not even UTF-8
     event = kinesis_event([b"\xff\xfe"])
 
-    # When it is processed, Then it is returned as a batch item failure (the mapping's retry policy decides)
-    assert invoke(event, lambda_context) == {
-        "batchItemFailures": [{"itemIdentifier": event["Records"][0]["kinesis"]["sequenceNumber"]}]
-    }
+    # When it is processed, Then it is quarantined with a fingerprint instead of its bytes
+    assert invoke(event, lambda_context) == {"batchItemFailures": []}
+    [row] = quarantined(aws)
+    assert (row["reason"], set(row["record"])) == ("invalid_json", {"length", "sha256"})
 
 
 class FlakySns:
@@ -262,7 +284,7 @@ def test_a_failed_publish_is_retried_on_redelivery_and_sent_once(aws: Aws, lambd
 
     # When the record is processed, fails, and is redelivered
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(job_monitor, "dependencies", lambda: logic.Dependencies(deps.settings, deps.dynamodb, flaky))
+        patch.setattr(job_monitor, "dependencies", lambda: dataclasses.replace(deps, sns=flaky))
         first = invoke(event, lambda_context)
         second = invoke(event, lambda_context)
 
@@ -334,3 +356,353 @@ def test_per_run_metrics_are_emitted_without_client_dimensions(
     assert {"JobRunDuration", "JobRunCostUsd", "JobRunFailures", "FailedJobRunCostUsd", "AlertsPublished"} <= names
     assert (emf["JobRunDuration"], emf["JobRunCostUsd"], emf["JobRunFailures"]) == ([900.0], [2.5], [1.0])
     assert all(set(dimensions) <= {"service"} for dimensions in directive["Dimensions"])
+
+
+# --- Fault injection: every outcome converges to one alert and one applied run ------------------------------
+
+
+def aws_error(code: str, operation: str = "UpdateItem") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": f"injected {code}"}}, operation)
+
+
+class Crash(BaseException):
+    """The function dying mid-record (timeout, out of memory): nothing of ours can catch it."""
+
+
+class Faulty:
+    """A boto3 client over moto that counts calls and raises `faults[method](kwargs)` when that returns one."""
+
+    def __init__(self, real: Any, **faults: Callable[[dict[str, Any]], BaseException | None]) -> None:
+        self._real = real
+        self._faults = faults
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._real, name)
+
+        def call(**kwargs: Any) -> Any:
+            self.calls[name] += 1
+            fault = self._faults.get(name)
+            error = fault(kwargs) if fault is not None else None
+            if error is not None:
+                raise error
+            return method(**kwargs)
+
+        return call
+
+
+def failing(error: BaseException, *, times: int = 1_000_000, when: Callable[[dict[str, Any]], bool] = bool) -> Any:
+    """A fault that raises `error` on the first `times` calls for which `when(kwargs)` holds."""
+    left = [times]
+
+    def fault(kwargs: dict[str, Any]) -> BaseException | None:
+        if left[0] and when(kwargs):
+            left[0] -= 1
+            return error
+        return None
+
+    return fault
+
+
+def on_marker(kwargs: dict[str, Any]) -> bool:
+    return kwargs["Key"]["sk"]["S"].startswith("alert#")
+
+
+def on_baseline(kwargs: dict[str, Any]) -> bool:
+    return kwargs["Key"]["sk"]["S"] == baseline.BASELINE_SK
+
+
+def with_clients(patch: pytest.MonkeyPatch, **clients: Any) -> None:
+    deps = job_monitor.dependencies()
+    patch.setattr(job_monitor, "dependencies", lambda: dataclasses.replace(deps, **clients))
+
+
+def marker_state(aws: Aws, run_id: str, alert_type: str = "job_failed") -> str | None:
+    item = aws.dynamodb.get_item(
+        TableName=aws.table_name,
+        Key={
+            "pk": {"S": baseline.partition_key("acme-retail", "nightly_sales")},
+            "sk": {"S": baseline.alert_marker_sk(alert_type, run_id)},
+        },
+    ).get("Item")
+    return None if item is None else item["state"]["S"]
+
+
+@pytest.mark.parametrize("times", [1, 1_000], ids=["once", "persistently"])
+def test_a_mark_sent_failure_after_the_publish_neither_fails_the_record_nor_skips_the_run(
+    aws: Aws, lambda_context: Any, times: int
+) -> None:
+    # Given DynamoDB refusing to mark the alert sent (once, or on every attempt) after SNS accepted it
+    run = clean_job_run(run_id="r-1", status="FAILED")
+    dynamodb = Faulty(aws.dynamodb, update_item=failing(aws_error("InternalServerError"), times=times, when=on_marker))
+
+    # When the failed run is processed
+    with pytest.MonkeyPatch.context() as patch:
+        with_clients(patch, dynamodb=dynamodb)
+        response = invoke(kinesis_event([run]), lambda_context)
+
+    # Then the record succeeded, the page went out once, and the run was applied (no false run_overdue later)
+    assert response == {"batchItemFailures": []}
+    assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-1"]
+    assert (aws.state().last_run_id, aws.state().last_ended_at) == ("r-1", run["ended_at"])
+    # ... and mark-sent was retried: a single failure still ends "sent"
+    assert marker_state(aws, "r-1") == ("sent" if times == 1 else "sending")
+
+
+def test_a_failed_publish_fails_the_record_but_the_run_is_applied_already(aws: Aws, lambda_context: Any) -> None:
+    # Given SNS throttling the first publish of a failure alert
+    sns = Faulty(aws.sns, publish=failing(aws_error("Throttling", "Publish"), times=1))
+    event = kinesis_event([clean_job_run(run_id="r-1", status="FAILED")])
+
+    # When the record is processed, Then it fails for a retry, yet the run is already applied
+    with pytest.MonkeyPatch.context() as patch:
+        with_clients(patch, sns=sns)
+        assert len(invoke(event, lambda_context)["batchItemFailures"]) == 1
+        assert aws.state().last_run_id == "r-1"
+        assert marker_state(aws, "r-1") is None  # the claim was released
+
+        # When Kinesis redelivers it, Then the alert goes out once and nothing is left to retry
+        assert invoke(event, lambda_context) == {"batchItemFailures": []}
+    assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-1"]
+
+
+def test_a_crash_between_claim_and_publish_is_taken_over_by_the_redelivery_within_the_lease(
+    aws: Aws, lambda_context: Any
+) -> None:
+    # Given an attempt that claimed the failure alert and died before publishing
+    event = kinesis_event([clean_job_run(run_id="r-1", status="FAILED")])
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(Crash):
+        with_clients(patch, sns=Faulty(aws.sns, publish=failing(Crash(), times=1)))
+        invoke(event, lambda_context)
+    assert marker_state(aws, "r-1") == "sending"
+
+    # When Kinesis redelivers the same record at once (well within the claim's lease)
+    response = invoke(event, lambda_context)
+
+    # Then the redelivery takes its own claim over: one alert, one applied run, nothing left to retry
+    assert response == {"batchItemFailures": []}
+    assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-1"]
+    assert (aws.state().last_run_id, marker_state(aws, "r-1")) == ("r-1", "sent")
+
+
+def test_another_delivery_of_the_same_run_waits_for_the_lease_then_takes_over(aws: Aws) -> None:
+    # Given a delivery that claimed the failure alert and died before publishing
+    deps = job_monitor.dependencies()
+    run = parse_job_run(json.dumps(clean_job_run(run_id="r-1", status="FAILED")).encode())
+    now = datetime(2024, 5, 1, 4, 0, tzinfo=UTC)
+    crashing = dataclasses.replace(deps, sns=Faulty(aws.sns, publish=failing(Crash(), times=1)))
+    with pytest.raises(Crash):
+        logic.process_run(crashing, run, now, delivery_id="shard-0:1")
+
+    # When another record of the same run arrives within the lease, Then it is retried, not published
+    with pytest.raises(logic.AlertInFlight):
+        logic.process_run(deps, run, now + timedelta(seconds=30), delivery_id="shard-0:2")
+    assert aws.published() == []
+
+    # When it is retried after the lease, Then it takes the claim over and publishes once
+    after_lease = now + timedelta(seconds=logic.ALERT_CLAIM_LEASE_SECONDS + 1)
+    outcome = logic.process_run(deps, run, after_lease, delivery_id="shard-0:2")
+    assert outcome.alert_delivery is logic.AlertDelivery.PUBLISHED
+    assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-1"]
+    assert aws.state().last_run_id == "r-1"
+
+    # ... and any later delivery is a duplicate
+    later = logic.process_run(deps, run, after_lease + timedelta(hours=1), delivery_id="shard-0:3")
+    assert later.alert_delivery is logic.AlertDelivery.DEDUPLICATED
+    assert aws.published() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "error"),
+    [
+        ("get_item", aws_error("ProvisionedThroughputExceededException", "GetItem")),
+        ("update_item", aws_error("ProvisionedThroughputExceededException")),
+        ("update_item", aws_error("ThrottlingException")),
+        ("put_item", aws_error("InternalServerError", "PutItem")),
+    ],
+    ids=["get-throttled", "update-throttled", "update-throttling", "claim-5xx"],
+)
+def test_throttling_and_5xx_fail_the_record_for_a_retry_never_quarantine_it(
+    aws: Aws, lambda_context: Any, method: str, error: ClientError
+) -> None:
+    # Given DynamoDB throttling (or failing) one call of an outlier's processing
+    invoke(kinesis_event(daily_runs([3_600.0] * 8)), lambda_context)
+    event = kinesis_event(daily_runs([5 * 3_600.0], start_day=8))
+    dynamodb = Faulty(aws.dynamodb, **{method: failing(error, times=1)})
+
+    # When the record is processed and then redelivered
+    with pytest.MonkeyPatch.context() as patch:
+        with_clients(patch, dynamodb=dynamodb)
+        first = invoke(event, lambda_context)
+        second = invoke(event, lambda_context)
+
+    # Then the first attempt failed the record (transient), nothing was quarantined, and the retry alerted once
+    assert len(first["batchItemFailures"]) == 1
+    assert second == {"batchItemFailures": []}
+    assert quarantined(aws) == []
+    assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-8"]
+    assert aws.state().last_run_id == "r-8"
+
+
+@pytest.mark.parametrize(
+    ("field", "overrides"),
+    [("client", {"client": "c" * 2_100}), ("run_id", {"run_id": "r" * 1_100})],
+)
+def test_a_run_whose_keys_dynamodb_refuses_is_quarantined_and_its_neighbours_processed(
+    aws: Aws, lambda_context: Any, field: str, overrides: dict[str, str]
+) -> None:
+    # Given a failed run whose client (or run_id) no DynamoDB key can hold, between two valid failed runs
+    event = kinesis_event(
+        [
+            clean_job_run(run_id="r-a", status="FAILED"),
+            clean_job_run(status="FAILED", **overrides),
+            clean_job_run(run_id="r-b", status="FAILED", job_name="weekly_rollup"),
+        ]
+    )
+
+    # When job_monitor processes the batch
+    response = invoke(event, lambda_context)
+
+    # Then the poison run is quarantined alone, and the valid runs alerted (instead of failing forever)
+    assert response == {"batchItemFailures": []}
+    assert [(row["reason"], row["field"]) for row in quarantined(aws)] == [("invalid_field", field)]
+    assert sorted(alert["body"]["run_id"] for alert in aws.published()) == ["r-a", "r-b"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("a bug"), aws_error("ValidationException")],
+    ids=["unexpected-exception", "item-dynamodb-refuses"],
+)
+def test_an_unexpected_error_on_one_record_quarantines_it_as_transform_error(
+    aws: Aws, lambda_context: Any, error: BaseException
+) -> None:
+    # Given processing that raises something no retry can fix, for one client only
+    poisoned = clean_job_run(run_id="r-x", client="globex", status="FAILED")
+    event = kinesis_event([poisoned, clean_job_run(run_id="r-a", status="FAILED")])
+    dynamodb = Faulty(aws.dynamodb, update_item=failing(error, when=lambda kwargs: "globex" in json.dumps(kwargs)))
+
+    # When the batch is processed
+    with pytest.MonkeyPatch.context() as patch:
+        with_clients(patch, dynamodb=dynamodb)
+        response = invoke(event, lambda_context)
+
+    # Then that record is set aside with reason transform_error and the batch carries on
+    assert response == {"batchItemFailures": []}
+    [row] = quarantined(aws)
+    assert (row["reason"], row["event_id"], row["record"]["run_id"]) == ("transform_error", "evt-r-x", "r-x")
+    assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-a"]
+
+
+def test_a_quarantined_record_redelivered_is_written_and_counted_once(
+    aws: Aws, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a record that cannot be decoded
+    event = kinesis_event([b"{not json"])
+
+    # When it is delivered twice (its batch was retried for another record)
+    invoke(event, lambda_context)
+    invoke(event, lambda_context)
+
+    # Then there is one quarantine row, and RecordsQuarantined_invalid_json counted it once
+    assert len(quarantined(aws)) == 1
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    counted = [document.get("RecordsQuarantined_invalid_json") for document in documents]
+    assert [count for count in counted if count is not None] == [[1.0]]
+
+
+def test_a_run_dated_beyond_the_accepted_range_never_moves_the_last_run(aws: Aws, lambda_context: Any) -> None:
+    # Given a job whose last run ended on 1 May
+    invoke(kinesis_event([clean_job_run(run_id="r-1")]), lambda_context)
+    before = aws.state()
+
+    # When a run "ending" in 2030 arrives, ingested in 2024
+    future = clean_job_run(run_id="r-2030", ended_at=datetime(2030, 1, 1, tzinfo=UTC))
+    future["ingested_at"] = clean_job_run()["ingested_at"]
+    assert invoke(kinesis_event([future]), lambda_context) == {"batchItemFailures": []}
+
+    # Then it is quarantined as invalid ended_at and the overdue check still sees the 1 May run
+    assert [(row["reason"], row["field"]) for row in quarantined(aws)] == [("invalid_field", "ended_at")]
+    assert aws.state() == before
+
+
+def test_client_jobs_whose_names_share_a_separator_keep_apart(aws: Aws, lambda_context: Any) -> None:
+    # Given two different client/jobs that a "client#job" key would merge, each with a failed run "r-1"
+    runs = [
+        clean_job_run(run_id="r-1", client="acme", job_name="daily#eu", status="FAILED"),
+        clean_job_run(run_id="r-1", client="acme#daily", job_name="eu", status="FAILED"),
+    ]
+
+    # When both are processed
+    invoke(kinesis_event(runs), lambda_context)
+
+    # Then each alerted once and each has its own state
+    assert sorted((alert["body"]["client"], alert["body"]["job_name"]) for alert in aws.published()) == [
+        ("acme", "daily#eu"),
+        ("acme#daily", "eu"),
+    ]
+    assert aws.state("acme", "daily#eu").client == "acme"
+    assert aws.state("acme#daily", "eu").client == "acme#daily"
+
+
+def test_a_failed_run_committed_between_read_and_write_is_not_rewound(aws: Aws) -> None:
+    # Given an established baseline, a successful run being applied and a later failed run racing it
+    deps = job_monitor.dependencies()
+    for run in daily_runs([3_600.0] * 8):
+        logic.apply_run(aws.dynamodb, aws.table_name, parse_job_run(json.dumps(run).encode()), DAY0)
+    [success] = (parse_job_run(json.dumps(run).encode()) for run in daily_runs([3_500.0], start_day=8))
+    [failure] = (parse_job_run(json.dumps(run).encode()) for run in daily_runs([60.0], start_day=9, status="FAILED"))
+    racing = InterleavingDynamoDB(aws.dynamodb, lambda: logic.apply_run(deps.dynamodb, aws.table_name, failure, DAY0))
+
+    # When the failed run commits between the success's read and its conditional write
+    logic.apply_run(racing, aws.table_name, success, DAY0)
+
+    # Then the success entered the history and the later failure stays the last run
+    state = aws.state()
+    assert racing.conflicts_injected == 1
+    assert "r-8" in {entry.run_id for entry in state.history}
+    assert (state.last_run_id, state.last_status) == ("r-9", "FAILED")
+
+
+def test_dynamodb_calls_per_record(aws: Aws, lambda_context: Any) -> None:
+    # Given an established baseline and a client counting DynamoDB calls
+    invoke(kinesis_event(daily_runs([3_600.0] * 8)), lambda_context)
+    dynamodb = Faulty(aws.dynamodb)
+
+    def calls_for(payload: dict[str, Any]) -> dict[str, int]:
+        dynamodb.calls.clear()
+        with pytest.MonkeyPatch.context() as patch:
+            with_clients(patch, dynamodb=dynamodb)
+            assert invoke(kinesis_event([payload]), lambda_context) == {"batchItemFailures": []}
+        return dict(dynamodb.calls)
+
+    [success] = daily_runs([3_600.0], start_day=8)
+    [failure] = daily_runs([60.0], start_day=9, status="FAILED")
+    [outlier] = daily_runs([5 * 3_600.0], start_day=10)
+
+    # Then each kind of record costs the fewest calls its outcome allows
+    assert calls_for(success) == {"get_item": 1, "update_item": 1}
+    assert calls_for(success) == {"get_item": 1}  # redelivered: nothing to write
+    assert calls_for(failure) == {"update_item": 2, "put_item": 1}  # last run, claim, mark sent: no read
+    assert calls_for(failure) == {"update_item": 1, "put_item": 1}  # redelivered: both conditions refuse
+    assert calls_for(outlier) == {"get_item": 1, "update_item": 2, "put_item": 1}
+    assert calls_for(outlier) == {"get_item": 1, "put_item": 1}
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (aws_error("ProvisionedThroughputExceededException"), True),
+        (aws_error("ThrottlingException"), True),
+        (aws_error("InternalServerError"), True),
+        (aws_error("AccessDeniedException"), True),  # a deployment fault: retry after the fix, never set aside
+        (aws_error("ResourceNotFoundException"), True),
+        (EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com"), True),
+        (TimeoutError(), True),
+        (aws_error("ValidationException"), False),
+        (aws_error("InvalidParameter", "Publish"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_the_line_between_retrying_and_setting_aside(error: BaseException, transient: bool) -> None:
+    assert lambda_aws.is_transient(error) is transient

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+from job_monitor import handler as job_monitor
 from job_monitor import logic as job_monitor_logic
 from job_monitor.records import parse_job_run
 from overdue_check import handler as overdue_check
@@ -15,7 +20,7 @@ from overdue_check import logic
 from overdue_check.settings import Settings
 
 from lakewatch.domain import baseline
-from tests.factories import Aws, alerting_aws, clean_job_run, scheduled_event
+from tests.factories import Aws, alerting_aws, clean_job_run, kinesis_event, scheduled_event
 
 LAST_RUN_END = datetime(2024, 5, 1, 3, 0, tzinfo=UTC)
 
@@ -95,8 +100,8 @@ def test_one_alert_per_episode_then_re_armed_by_the_next_run(aws: Aws, lambda_co
 def test_concurrent_checks_alert_once(aws: Aws, lambda_context: Any) -> None:
     # Given an overdue job and two checks that both read it before either claimed it (a retry overlapping a tick)
     record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
-    [state] = logic.iter_states(aws.dynamodb, aws.table_name)
     now = LAST_RUN_END + timedelta(hours=30)
+    [state] = logic.iter_states(aws.dynamodb, aws.table_name, ended_before=baseline.format_clean_time(now))
 
     # When both try to claim the episode
     claims = [logic.claim_episode(aws.dynamodb, aws.table_name, state, now) for _ in range(2)]
@@ -108,7 +113,9 @@ def test_concurrent_checks_alert_once(aws: Aws, lambda_context: Any) -> None:
 def test_a_run_arriving_between_scan_and_claim_cancels_the_alert(aws: Aws) -> None:
     # Given an overdue job read by the check
     record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
-    [state] = logic.iter_states(aws.dynamodb, aws.table_name)
+    [state] = logic.iter_states(
+        aws.dynamodb, aws.table_name, ended_before=baseline.format_clean_time(LAST_RUN_END + timedelta(hours=30))
+    )
 
     # When a new run is recorded before the check claims the episode
     record_run(aws, ended_at=LAST_RUN_END + timedelta(hours=29), run_id="r-2")
@@ -219,3 +226,105 @@ def test_settings_defaults() -> None:
     settings = Settings.from_env({"ALERTS_TOPIC_ARN": "arn", "BASELINES_TABLE_NAME": "t"})
     assert (settings.default_expected_interval_hours, settings.grace_hours) == (24.0, 2.0)
     assert settings.expected_interval_hours("any", "job") == 24.0
+
+
+class Faulty:
+    """A boto3 client over moto that counts calls and raises `errors[method]` once when set (a paginator's
+    pages count, and fail, as its method's calls)."""
+
+    def __init__(self, real: Any, **errors: BaseException) -> None:
+        self._real = real
+        self._errors = dict(errors)
+        self.calls: Counter[str] = Counter()
+
+    def _call(self, name: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        self.calls[name] += 1
+        if name in self._errors:
+            raise self._errors.pop(name)
+        return method(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return functools.partial(self._call, name, getattr(self._real, name))
+
+    def get_paginator(self, name: str) -> Any:
+        faulty, pages = self, self._real.get_paginator(name)
+
+        class Paginator:
+            def paginate(self, **kwargs: Any) -> Iterator[Any]:
+                for page in pages.paginate(**kwargs):
+                    yield faulty._call(name, lambda page=page: page)
+
+        return Paginator()
+
+
+def throttled(operation: str) -> ClientError:
+    code = {"Query": "ProvisionedThroughputExceededException", "UpdateItem": "ThrottlingException"}[operation]
+    return ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
+
+
+def test_the_check_reads_only_jobs_that_may_be_overdue_from_the_index_never_scanning(
+    aws: Aws, lambda_context: Any
+) -> None:
+    # Given five jobs that ran an hour ago, one that stopped 30 h ago, and alert markers in the same table
+    now = LAST_RUN_END + timedelta(hours=30)
+    for index in range(5):
+        record_run(
+            aws, ended_at=now - timedelta(hours=1), run_id=f"r-{index}", status="FAILED", job_name=f"job_{index}"
+        )
+        aws.dynamodb.put_item(
+            TableName=aws.table_name,
+            Item={
+                "pk": {"S": baseline.partition_key("acme-retail", f"job_{index}")},
+                "sk": {"S": baseline.alert_marker_sk("job_failed", f"r-{index}")},
+            },
+        )
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-old")
+    deps = overdue_check.dependencies()
+    dynamodb = Faulty(aws.dynamodb)
+
+    # When the check runs
+    summary = logic.check(dataclasses.replace(deps, dynamodb=dynamodb), now)
+
+    # Then it queried the index once, read only the stopped job (the shortest interval is 1 h + 2 h grace),
+    # and alerted it
+    assert dynamodb.calls == Counter({"query": 1, "update_item": 1})
+    assert (summary.scanned, summary.overdue, summary.alerted) == (1, 1, 1)
+    assert [alert["body"]["last_run_id"] for alert in aws.published()] == ["r-old"]
+
+
+def test_a_run_dated_in_the_future_does_not_silence_the_overdue_check(aws: Aws, lambda_context: Any) -> None:
+    # Given a daily job whose last real run ended at 03:00, then a run "ending" in 2030 reaching job_monitor
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
+    future = clean_job_run(run_id="r-2030", ended_at=datetime(2030, 1, 1, tzinfo=UTC))
+    future["ingested_at"] = clean_job_run(ended_at=LAST_RUN_END)["ingested_at"]
+    job_monitor.dependencies.cache_clear()
+    job_monitor.handler(kinesis_event([future]), lambda_context)
+    job_monitor.dependencies.cache_clear()
+
+    # When the check runs 27 h after the real run, Then the job is alerted as overdue
+    assert tick(LAST_RUN_END + timedelta(hours=27), lambda_context)["alerted"] == 1
+    assert [alert["body"]["last_run_id"] for alert in aws.published()] == ["r-1"]
+
+
+@pytest.mark.parametrize("operation", ["Query", "UpdateItem"])
+def test_throttling_fails_the_check_visibly_and_the_retry_alerts_once(
+    aws: Aws, lambda_context: Any, operation: str
+) -> None:
+    # Given an overdue job and DynamoDB throttling the index read (or the episode claim) once
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
+    deps = overdue_check.dependencies()
+    method = {"Query": "query", "UpdateItem": "update_item"}[operation]
+    dynamodb = Faulty(aws.dynamodb, **{method: throttled(operation)})
+
+    # When the scheduled check runs, Then the invocation fails (EventBridge retries it) and nothing was sent
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(overdue_check, "dependencies", lambda: dataclasses.replace(deps, dynamodb=dynamodb))
+        with pytest.raises(ClientError):
+            tick(LAST_RUN_END + timedelta(hours=30), lambda_context)
+        assert aws.published() == []
+        assert aws.state().overdue_alerted_for is None
+
+        # When it is retried, and the next tick runs too, Then the episode is alerted exactly once
+        tick(LAST_RUN_END + timedelta(hours=30), lambda_context)
+        tick(LAST_RUN_END + timedelta(hours=31), lambda_context)
+    assert [alert["body"]["last_run_id"] for alert in aws.published()] == ["r-1"]

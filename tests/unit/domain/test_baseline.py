@@ -1,7 +1,8 @@
-"""The duration baseline: slow growth and noise never alert, a sudden multiple does (seed 000)."""
+"""The duration baseline: slow growth and noise never alert, a sudden multiple does."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from lakewatch.domain.baseline import HistoryEntry
 DAYS = 180
 START = datetime(2023, 1, 1, 2, 0, tzinfo=UTC)
 
-#: The shapes of seed 000's `increasing_functions.py`: every batch re-processes a growing history.
+#: Realistic growth shapes of batch durations: every batch re-processes a growing history.
 GROWTH_CURVES: dict[str, Callable[[int], float]] = {
     "linear": lambda day: 1 + day / 120,  # 2.5x over the half year
     "sqrt": lambda day: 1 + math.sqrt(day) / 6,
@@ -117,7 +118,7 @@ def test_a_short_job_needs_more_than_a_ratio_to_page_someone() -> None:
 
 
 def test_a_job_with_a_wide_normal_spread_needs_more_than_the_ratio() -> None:
-    # Given a job whose healthy runs range from 20 min to 1 h 40 min (seed 001: "wide variation")
+    # Given a job whose healthy runs range from 20 min to 1 h 40 min ("wide variation")
     history = [entry(day, minutes * 60.0) for day, minutes in enumerate([20, 35, 50, 60, 70, 85, 100, 30, 45, 90])]
     verdict = baseline.judge(history, 2.6 * verdict_median(history))
 
@@ -183,3 +184,21 @@ def test_state_item_round_trip() -> None:
     # Then nothing is lost and absent attributes are None
     assert state.history == history
     assert (state.version, state.last_ended_at, state.overdue_alerted_for) == (4, history[-1].ended_at, None)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("acme", "daily#eu"), ("acme#daily", "eu")),
+        (("a,b", "c"), ("a", "b,c")),
+        (('a"', "b"), ("a", '"b')),
+        (("", "ab"), ("a", "b")),
+    ],
+)
+def test_distinct_client_jobs_never_share_a_key(one: tuple[str, str], other: tuple[str, str]) -> None:
+    assert baseline.partition_key(*one) != baseline.partition_key(*other)
+
+
+def test_the_key_is_readable_json_of_client_and_job() -> None:
+    assert baseline.partition_key("acme", "daily#eu") == '["acme","daily#eu"]'
+    assert json.loads(baseline.partition_key("café", "j")) == ["café", "j"]
