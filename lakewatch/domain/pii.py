@@ -162,17 +162,24 @@ def may_hold_pii(data: bytes) -> bool:
     or more digits and separators in a row, and an e-mail address as an `@`. Non-ASCII bytes (en dashes,
     non-Latin digits) or any escape make the answer True, and the strings are checked one by one.
     """
-    return (
-        not data.isascii()
-        or b"\\" in data
-        or b"@" in data
-        or _CARD_RUN_IN_BYTES in data.translate(_CARD_CHARACTERS_IN_BYTES)
-    )
+    marked = data.translate(_PII_MARKS)
+    return _MAYBE in marked or _CARD_RUN in marked
 
 
-#: `may_hold_pii` maps every ASCII digit and separator byte to `#` (and `#` itself to `.`), then looks for 13.
-_CARD_CHARACTERS_IN_BYTES = bytes.maketrans(b"0123456789 \t-./_#", b"#" * 16 + b".")
-_CARD_RUN_IN_BYTES = b"#" * _SHORTEST_CARD_LIKE
+def _pii_marks() -> bytes:
+    """The `may_hold_pii` translation: digits and card separators become `#`; `@`, backslash and every
+    non-ASCII byte become `!`; everything else `.`."""
+    table = bytearray(b"." * 256)
+    for byte in b"0123456789 \t-./_":
+        table[byte] = ord("#")
+    for byte in (*b"@\\", *range(0x80, 0x100)):
+        table[byte] = ord("!")
+    return bytes(table)
+
+
+_PII_MARKS = _pii_marks()
+_MAYBE = b"!"
+_CARD_RUN = b"#" * _SHORTEST_CARD_LIKE
 
 
 #: Text masked lately, and what it became. In process memory only, beside the PII key; bounded (it starts

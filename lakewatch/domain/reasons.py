@@ -1,4 +1,4 @@
-"""Quarantine reason codes: the stable vocabulary of the wire contract (design.md, "Wire contract")."""
+"""Quarantine reason codes: the stable vocabulary of the wire contract, persisted with every quarantine row."""
 
 from enum import StrEnum
 

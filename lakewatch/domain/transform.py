@@ -48,6 +48,7 @@ NESTING_FIELD = "nesting"
 DURATION_TOLERANCE_S = 1.0
 #: How JSON spells a NUL character inside a string (a raw NUL byte is not valid JSON at all).
 _ESCAPED_NUL = b"\\u0000"
+_BACKSLASH = b"\\"
 _SALES_TABLE = tables.SALES.name
 _JOB_RUNS_TABLE = tables.JOB_RUNS.name
 # Length of "YYYY-MM-DD HH:MM:SS.ffffff", the CLEAN_TIMESTAMP_FORMAT text that isoformat(" ") starts with.
@@ -161,7 +162,7 @@ def _transform(data: bytes, batch: _Batch) -> Clean | Rejected:
 def _clean_event(event: events.Sale | events.JobRun, data: bytes, batch: _Batch) -> Clean | Rejected:
     """The clean row of a decoded event, or its rejection for a rule its type could not express."""
     try:
-        if _ESCAPED_NUL in data:
+        if _BACKSLASH in data and _ESCAPED_NUL in data:  # a backslash is rare and cheaper to rule out
             _reject_nul_characters(data)
         if pii.may_hold_pii(data):
             _protect_strings(event, batch.pii_key)
@@ -305,34 +306,41 @@ def _duration(given: float | None, derived: float) -> float:
 # ------------------------------------------------------------------------------------ shared field rules
 
 
-def _fields_with_role(struct: type[msgspec.Struct], role: frozenset[str]) -> tuple[str, ...]:
-    return tuple(name for name in struct.__struct_fields__ if name in role)
+def _protect_strings(event: events.Sale | events.JobRun, key: bytes) -> None:
+    """Apply the PII field roles (`pii.py`) to every string the row will store, in place, before cleaning:
+    ids become keyed tokens when they hold a card-like number or an e-mail address, free text is masked. An
+    error message is masked here, before it is cut to its column's length (a cut could leave a card fragment
+    too short to match). Only records that `pii.may_hold_pii` come here."""
+    protect_id, mask_text = pii.protect_id, pii.mask_text
+    event.event_id = protect_id(event.event_id, key)
+    if type(event) is events.Sale:
+        if event.store is not None:
+            event.store = protect_id(event.store, key)
+        if event.order_id is not None:
+            event.order_id = protect_id(event.order_id, key)
+        for item in event.items:
+            item.product = mask_text(item.product)
+            if item.size is not None:
+                item.size = mask_text(item.size)
+            if item.flavour is not None:
+                item.flavour = mask_text(item.flavour)
+    else:
+        event.run_id = protect_id(event.run_id, key)
+        event.client = protect_id(event.client, key)
+        event.job_name = protect_id(event.job_name, key)
+        if event.instance_size is not None:
+            event.instance_size = mask_text(event.instance_size)
+        if event.error_message is not None:
+            event.error_message = mask_text(event.error_message)
 
 
-#: The stored string fields of each decoded type, by PII role (`pii.ID_FIELDS`, `pii.FREE_TEXT_FIELDS`).
-_STRING_ROLES = {
-    struct: (_fields_with_role(struct, pii.ID_FIELDS), _fields_with_role(struct, pii.FREE_TEXT_FIELDS))
-    for struct in (events.Sale, events.SaleItem, events.JobRun)
-}
-
-
-def _protect_strings(struct: msgspec.Struct, key: bytes) -> None:
-    """Apply the PII field roles to every stored string of a decoded event, in place, before it is cleaned:
-    ids become keyed tokens when they hold a card-like number or an e-mail address, free text is masked.
-    An error message is masked here, before it is cut to its column's length (a cut could leave a card
-    fragment too short to match). Only records that `pii.may_hold_pii` come here."""
-    ids, free_text = _STRING_ROLES[type(struct)]
-    for name in ids:
-        value = getattr(struct, name)
-        if value is not None:
-            setattr(struct, name, pii.protect_id(value, key))
-    for name in free_text:
-        value = getattr(struct, name)
-        if value is not None:
-            setattr(struct, name, pii.mask_text(value))
-    if type(struct) is events.Sale:
-        for item in struct.items:
-            _protect_strings(item, key)
+#: `_protect_strings` names every stored string field of the contract: keep it in step with the PII roles.
+_PROTECTED_FIELDS = frozenset(
+    {"event_id", "store", "order_id", "product", "size", "flavour", "run_id", "client", "job_name"}
+    | {"instance_size", "error_message"}
+)
+if _PROTECTED_FIELDS != pii.ID_FIELDS | pii.FREE_TEXT_FIELDS:
+    raise RuntimeError("transform._protect_strings must protect exactly pii.ID_FIELDS and pii.FREE_TEXT_FIELDS")
 
 
 def _term(value: str, vocabulary: Mapping[str, str], field: str) -> str:
