@@ -155,22 +155,25 @@ def _mask(text: str) -> str:
 
 
 def may_hold_pii(data: bytes) -> bool:
-    """False when no string decoded from these JSON bytes can hold what `mask_text` masks (most records).
+    """False when no string in these JSON bytes can hold what `mask_text` masks (most records and rows).
 
     A necessary condition, checked on the bytes in C instead of on every string in Python: ASCII JSON without
     a backslash spells every character of every string literally, so a card-like run shows in the bytes as 13
-    or more digits and separators in a row, and an e-mail address as an `@`. Non-ASCII bytes (en dashes,
+    digits in a row once separators are dropped, and an e-mail address as an `@`. Non-ASCII bytes (en dashes,
     non-Latin digits) or any escape make the answer True, and the strings are checked one by one.
     """
-    marked = data.translate(_PII_MARKS)
-    return _MAYBE in marked or _CARD_RUN in marked
+    marked = data.translate(_PII_MARKS, _CARD_SEPARATOR_BYTES)
+    return _MAYBE in marked or _CARD_DIGITS in marked
+
+
+_CARD_SEPARATOR_BYTES = b" \t-./_"
 
 
 def _pii_marks() -> bytes:
-    """The `may_hold_pii` translation: digits and card separators become `#`; `@`, backslash and every
-    non-ASCII byte become `!`; everything else `.`."""
+    """The `may_hold_pii` translation: digits become `#`; `@`, backslash and every non-ASCII byte `!`;
+    everything else `.` (card separators are deleted before it applies)."""
     table = bytearray(b"." * 256)
-    for byte in b"0123456789 \t-./_":
+    for byte in b"0123456789":
         table[byte] = ord("#")
     for byte in (*b"@\\", *range(0x80, 0x100)):
         table[byte] = ord("!")
@@ -179,7 +182,7 @@ def _pii_marks() -> bytes:
 
 _PII_MARKS = _pii_marks()
 _MAYBE = b"!"
-_CARD_RUN = b"#" * _SHORTEST_CARD_LIKE
+_CARD_DIGITS = b"#" * _SHORTEST_CARD_LIKE
 
 
 #: Text masked lately, and what it became. In process memory only, beside the PII key; bounded (it starts

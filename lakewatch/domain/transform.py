@@ -160,17 +160,28 @@ def _transform(data: bytes, batch: _Batch) -> Clean | Rejected:
 
 
 def _clean_event(event: events.Sale | events.JobRun, data: bytes, batch: _Batch) -> Clean | Rejected:
-    """The clean row of a decoded event, or its rejection for a rule its type could not express."""
+    """The clean row of a decoded event, or its rejection for a rule its type could not express.
+
+    PII is looked for in what is about to be stored, the row's JSON: when `pii.may_hold_pii` finds nothing
+    there (most rows), no string needs checking; otherwise the PII field roles are applied to the event's
+    strings and the row is built again from them.
+    """
     try:
         if _BACKSLASH in data and _ESCAPED_NUL in data:  # a backslash is rare and cheaper to rule out
             _reject_nul_characters(data)
-        if pii.may_hold_pii(data):
+        clean = _clean_row(event, batch)
+        if pii.may_hold_pii(clean.payload):
             _protect_strings(event, batch.pii_key)
-        if type(event) is events.Sale:
-            return _clean_sale(event, batch)
-        return _clean_job_run(event, batch)
+            clean = _clean_row(event, batch)
+        return clean
     except _Invalid as invalid:
         return _rejected_after_decoding(data, invalid, batch)
+
+
+def _clean_row(event: events.Sale | events.JobRun, batch: _Batch) -> Clean:
+    if type(event) is events.Sale:
+        return _clean_sale(event, batch)
+    return _clean_job_run(event, batch)
 
 
 # ---------------------------------------------------------------------------------------------- sales
@@ -270,9 +281,7 @@ def _clean_job_run(run: events.JobRun, batch: _Batch) -> Clean:
         raise _Invalid(Reason.INVALID_FIELD, "ended_at")
     duration = _duration(run.duration_seconds, (ended - started).total_seconds())
     cost_usd = None if run.cost_usd is None else _to_units(run.cost_usd, _COST_UNITS) / _COST_UNITS
-    error_message = run.error_message
-    if error_message is not None:
-        error_message = error_message[: events.MAX_ERROR_MESSAGE_LENGTH]
+    error_message = None if run.error_message is None else _error_message(run.error_message)
     dt = ended_at[:_DATE_LENGTH]
     # Positional, in CleanJobRun's field order (JOB_RUNS.column_names + dt); the unit tests pin every column.
     row = events.CleanJobRun(
@@ -294,6 +303,12 @@ def _clean_job_run(run: events.JobRun, batch: _Batch) -> Clean:
     return Clean(_JOB_RUNS_TABLE, event_id, dt, _ENCODER.encode(row))
 
 
+def _error_message(message: str) -> str:
+    """Masked, then cut to its column's length: masking first, as a cut could leave a card fragment too short
+    to match (and then too short for `pii.may_hold_pii` to see in the row)."""
+    return pii.mask_text(message)[: events.MAX_ERROR_MESSAGE_LENGTH]
+
+
 def _duration(given: float | None, derived: float) -> float:
     """`duration_seconds` as given, if it agrees with the timestamps; derived from them if absent."""
     if given is None:
@@ -307,10 +322,9 @@ def _duration(given: float | None, derived: float) -> float:
 
 
 def _protect_strings(event: events.Sale | events.JobRun, key: bytes) -> None:
-    """Apply the PII field roles (`pii.py`) to every string the row will store, in place, before cleaning:
-    ids become keyed tokens when they hold a card-like number or an e-mail address, free text is masked. An
-    error message is masked here, before it is cut to its column's length (a cut could leave a card fragment
-    too short to match). Only records that `pii.may_hold_pii` come here."""
+    """Apply the PII field roles (`pii.py`) to every string a row stores, in place: ids become keyed tokens
+    when they hold a card-like number or an e-mail address, free text is masked. Only events whose row
+    `pii.may_hold_pii` come here, so the common row never pays for it."""
     protect_id, mask_text = pii.protect_id, pii.mask_text
     event.event_id = protect_id(event.event_id, key)
     if type(event) is events.Sale:
