@@ -17,7 +17,9 @@ It is also the hot path of the pipeline (`python -m lakewatch bench` measures it
   allowlist) happens on a slow path that valid records never touch.
 
 PII rules per field (ids tokenised when they hold a card-like number or an e-mail address, free text masked,
-the customer only as `customer_key`) are `pii.py`'s; this module applies them to every string it stores.
+the customer only as `customer_key`) are `pii.py`'s; this module applies them to every string it stores. It
+first asks `pii.may_hold_pii` about the row it is about to store, so the common row (no `@`, no 13 digits in a
+row, ASCII) skips the per-string checks; `card_number` is never decoded, so it never makes a row look suspect.
 """
 
 from __future__ import annotations
