@@ -201,12 +201,9 @@ def protect_id(value: str, key: bytes) -> str:
     """An identifier as it may be stored: itself, or its keyed token when it holds what `mask_text` masks.
 
     Masking part of an id would make different ids equal; a keyed token keeps each id distinct and the same id
-    always the same, so joins and counts still hold, and without the key nobody can recover the id. Ids are
-    mostly unique, so unlike `mask_text` nothing is remembered.
+    always the same, so joins and counts still hold, and without the key nobody can recover the id.
     """
-    if len(value) < _SHORTEST_CARD_LIKE and "@" not in value:
-        return value
-    return value if _mask(value) == value else token(value, key)
+    return value if mask_text(value) == value else token(value, key)
 
 
 def token(value: str, key: bytes) -> str:
