@@ -1,9 +1,9 @@
-"""The wire contract of `events-raw` (design.md, "Wire contract") as msgspec types, plus the clean-record types.
+"""The wire contract of `events-raw` as msgspec types, plus the clean-record types.
 
 Input types decode and validate in one pass in C (`msgspec.json.Decoder`): structure, types, required fields,
-lengths and numeric ranges are checked here, so the transform's Python code only does what a type cannot say
-(case-insensitive enums, cross-field rules, derived columns). Unknown fields are ignored on purpose: producers
-may add fields, and `card_number` is dropped simply by never being declared.
+lengths (every string is bounded) and numeric ranges are checked here, so the transform's Python code only does
+what a type cannot say (case-insensitive enums, blank text, times, cross-field rules, derived columns). Unknown
+fields are ignored on purpose: producers may add fields, and `card_number` is dropped by never being declared.
 
 Numeric upper bounds come from the lake columns' decimal precision (`tables.py`), so a value that Parquet could
 not hold is rejected at the door instead of becoming a null (or a failed Firehose conversion) later. The clean
@@ -30,8 +30,17 @@ JOB_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT"})
 #: The statuses of a run that did not deliver: each one pages (`job_failed`) and never enters a duration baseline.
 FAILED_JOB_STATUSES = frozenset({"FAILED", "TIMED_OUT"})
 DEFAULT_CURRENCY = "GBP"
-DEFAULT_SCHEMA_VERSION = 1
 MAX_EVENT_ID_LENGTH = 64
+#: Longest other identifier (run_id, client, job_name, store, order_id, customer_id). 128 characters are at
+#: most 512 bytes of UTF-8, so job_monitor's DynamoDB keys (client and job_name together in a partition key of
+#: at most 2,048 bytes, run_id in a sort key of at most 1,024) always fit, with room for their encoding.
+MAX_ID_LENGTH = 128
+#: Longest name (product, customer_name).
+MAX_NAME_LENGTH = 256
+#: Longest label (size, flavour, instance_size) and vocabulary word (channel, payment_method, status).
+MAX_LABEL_LENGTH = 64
+#: Longest time text: the longest ISO-8601 form `fromisoformat` reads is well under this.
+MAX_TIME_LENGTH = 64
 MAX_ERROR_MESSAGE_LENGTH = 1000
 #: Largest value of a Hive `int` column (quantity, item_count).
 MAX_INT = 2**31 - 1
@@ -58,11 +67,15 @@ MAX_TOTAL_PRICE, TOTAL_PRICE_SCALE = decimal_bounds(_column_type(tables.SALES, "
 MAX_COST_USD, COST_SCALE = decimal_bounds(_column_type(tables.JOB_RUNS, "cost_usd"))
 
 EventId = Annotated[str, Meta(min_length=1, max_length=MAX_EVENT_ID_LENGTH)]
-Name = Annotated[str, Meta(min_length=1)]
+Identifier = Annotated[str, Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+OptionalIdentifier = Annotated[str, Meta(max_length=MAX_ID_LENGTH)]
+Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
+OptionalName = Annotated[str, Meta(max_length=MAX_NAME_LENGTH)]
+Label = Annotated[str, Meta(max_length=MAX_LABEL_LENGTH)]
 #: ISO-8601 with `Z` or an offset, parsed by the transform (`datetime.fromisoformat` accepts more ISO-8601
 #: forms than RFC 3339, and slicing the common UTC form is faster than formatting a datetime); a naive time
 #: is rejected there (its UTC date, hence its partition, is unknowable).
-IsoTime = Annotated[str, Meta(min_length=1)]
+IsoTime = Annotated[str, Meta(min_length=1, max_length=MAX_TIME_LENGTH)]
 SchemaVersion = Annotated[int, Meta(ge=1)]
 NonNegative = Annotated[float, Meta(ge=0)]
 
@@ -77,8 +90,8 @@ class SaleItem(Struct, kw_only=True, gc=False):
     """
 
     product: Name
-    size: str | None = None
-    flavour: str | None = None
+    size: Label | None = None
+    flavour: Label | None = None
     unit_price: Annotated[float, Meta(ge=0, le=MAX_UNIT_PRICE)]
     quantity: Annotated[int, Meta(ge=1, le=MAX_INT)] | None = 1
     line_total: Any = None
@@ -94,12 +107,12 @@ class Sale(Struct, tag_field=EVENT_TYPE_FIELD, tag=SALE, kw_only=True, gc=False)
     event_id: EventId
     event_time: IsoTime
     schema_version: SchemaVersion | None = None
-    channel: str
-    store: str | None = None
-    order_id: str | None = None
-    customer_id: str | None = None
-    customer_name: str | None = None
-    payment_method: str
+    channel: Label
+    store: OptionalIdentifier | None = None
+    order_id: OptionalIdentifier | None = None
+    customer_id: OptionalIdentifier | None = None
+    customer_name: OptionalName | None = None
+    payment_method: Label
     items: Annotated[list[SaleItem], Meta(min_length=1)]
     discount: Annotated[float, Meta(ge=0, le=MAX_DISCOUNT)] | None = None
     total_price: Annotated[float, Meta(ge=0, le=MAX_TOTAL_PRICE)]
@@ -112,16 +125,17 @@ class JobRun(Struct, tag_field=EVENT_TYPE_FIELD, tag=JOB_RUN, kw_only=True, gc=F
     event_id: EventId
     event_time: IsoTime
     schema_version: SchemaVersion | None = None
-    run_id: Name
-    client: Name
-    job_name: Name
-    status: str
+    run_id: Identifier
+    client: Identifier
+    job_name: Identifier
+    status: Label
     started_at: IsoTime
     ended_at: IsoTime
     duration_seconds: NonNegative | None = None
     data_processed_gb: NonNegative | None = None
     cost_usd: Annotated[float, Meta(ge=0, le=MAX_COST_USD)] | None = None
-    instance_size: str | None = None
+    instance_size: Label | None = None
+    #: Masked, then cut to MAX_ERROR_MESSAGE_LENGTH by the transform (a long stack trace is still a valid run).
     error_message: str | None = None
 
 

@@ -1,8 +1,34 @@
 """PII handling shared by the stream transform and the point-of-sale Glue job.
 
-Rules (design.md, "Principles"): card numbers are dropped; a customer becomes `customer_key`, a keyed
-hash, so returning customers can still be counted without anyone being able to reverse it; free text
-that may carry PII (error messages, quarantined records) is masked before it is stored anywhere.
+A card number or a customer never reaches S3, logs, alerts or quarantine in clear. Every string of the wire
+contract has one role, and the role decides what is stored:
+
+=================  =============================================  ==========================================
+role               fields                                         what is stored
+=================  =============================================  ==========================================
+customer           customer_id, customer_name                     never stored: hashed into `customer_key`
+identifier         event_id, order_id, store, run_id, client,     as sent, unless it holds a card-like number
+                   job_name                                       or an e-mail address: then a keyed token
+                                                                  (`tok_…`), the same id always the same token,
+                                                                  so joins and group-bys still work
+free text          product, size, flavour, instance_size,         card-like numbers and e-mail addresses
+                   error_message                                  masked (`[card]`, `[email]`)
+structured         event_type, event_time, channel, status, ...   validated against a vocabulary, a time or a
+                                                                  number; in quarantine, masked like free text
+=================  =============================================  ==========================================
+
+`card_number` is not a contract field: it is never decoded, so it is never stored. Alerts, logs and query
+CSVs are built from clean rows, so they inherit this protection; POS baskets go through the same transform,
+so `top_products` does too.
+
+Card-like numbers: 13 to 19 digits, separated by up to two of space, tab, `-`, `.`, `/`, `_`, en dash or em
+dash between any two digits. Luhn validity is deliberately *not* required: a mistyped card number is still a
+card number to its owner, and masking an ordinary 13+ digit number in free text costs little. Canonical UUIDs
+are identifiers and stay whole (see `_UUID`). E-mail addresses: anything `local@domain`, with or without a dot
+in the domain (`root@localhost`).
+
+Quarantined records are scrubbed by allowlist (`scrub_record`): only contract fields are kept, after the rules
+above; any other key keeps its name (when plain) but not its value; the customer survives as `customer_key`.
 """
 
 from __future__ import annotations
@@ -10,36 +36,40 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import unicodedata
 from typing import Any
 
 from lakewatch.domain import events
 
-#: Fields that must never leave the transform in clear, wherever they appear in a record.
-PII_FIELDS = frozenset({"card_number", "customer_name", "customer_id"})
+# ------------------------------------------------------------------------------------------ field roles
 
-_CUSTOMER_KEY_BYTES = 16
-#: Customers `CustomerKeys` remembers per key before it starts afresh: about 5 MB at most, a few percent of
-#: the transform Lambda's memory, and more regulars than a warm execution environment usually meets.
-CUSTOMER_KEY_MEMO_CAPACITY = 16_384
-# 13-19 digits, optionally grouped by spaces or dashes: every card number format we accept on input.
-_CARD_LIKE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-#: A UUID in its canonical 8-4-4-4-12 hex form. Event and run ids are often UUIDs, and about 1 in 45 random
-#: UUIDs holds a run of 13+ digits and dashes that `_CARD_LIKE` alone would mask, breaking the very id
-#: on-call search quarantine and error messages by. A canonical UUID is an identifier, not a card number,
-#: so it is kept whole; card-like runs anywhere else in the same text are still masked.
-_UUID = r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f-])"
-_UUID_OR_CARD_LIKE = re.compile(f"(?P<uuid>{_UUID})|{_CARD_LIKE.pattern}")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-#: What any card-like run starts with (a digit, then 12 more digits or separators): a necessary condition that
-#: is several times cheaper to look for than running `_CARD_LIKE.sub` on text that has none.
-_CARD_HINT = re.compile(r"\d[\d -]{12}")
-#: The shortest text `_CARD_HINT` can match: shorter text (most field values) skips the search altogether.
-_CARD_HINT_LENGTH = 13
-#: A number this large may be a card number that lost its quotes; `scrub` replaces it with `_NUMBER_MASK`.
-_LARGE_NUMBER = 1e12
-_NUMBER_MASK = "[number]"
-#: Field names of the wire contract: constant text without PII (checked below), so `scrub` need not mask them.
-_CONTRACT_KEYS = frozenset(
+CUSTOMER_FIELDS = frozenset({"customer_id", "customer_name"})
+ID_FIELDS = frozenset({"event_id", "order_id", "store", "run_id", "client", "job_name"})
+FREE_TEXT_FIELDS = frozenset({"product", "size", "flavour", "instance_size", "error_message"})
+STRUCTURED_FIELDS = frozenset(
+    {
+        events.EVENT_TYPE_FIELD,
+        "event_time",
+        "schema_version",
+        "channel",
+        "payment_method",
+        "items",
+        "unit_price",
+        "quantity",
+        "line_total",
+        "discount",
+        "total_price",
+        "currency",
+        "status",
+        "started_at",
+        "ended_at",
+        "duration_seconds",
+        "data_processed_gb",
+        "cost_usd",
+    }
+)
+#: Every field name of the wire contract (sale, sale item, job run).
+CONTRACT_FIELDS = frozenset(
     {
         events.EVENT_TYPE_FIELD,
         *events.Sale.__struct_fields__,
@@ -47,20 +77,184 @@ _CONTRACT_KEYS = frozenset(
         *events.JobRun.__struct_fields__,
     }
 )
+#: What a quarantined record keeps (by name, at any depth): the contract minus the customer.
+QUARANTINE_FIELDS = CONTRACT_FIELDS - CUSTOMER_FIELDS
+#: Fields removed outright by `scrub` (the POS job's diagnostic columns), wherever they appear.
+PII_FIELDS = frozenset({"card_number", *CUSTOMER_FIELDS})
+
+_ROLES = (CUSTOMER_FIELDS, ID_FIELDS, FREE_TEXT_FIELDS, STRUCTURED_FIELDS)
+if sum(map(len, _ROLES)) != len(CONTRACT_FIELDS) or frozenset().union(*_ROLES) != CONTRACT_FIELDS:
+    raise RuntimeError("every wire-contract field must have exactly one PII role in lakewatch.domain.pii")
+
+# --------------------------------------------------------------------------------------------- patterns
+
+#: What may stand between two digits of a card number as people and systems write them.
+_CARD_SEPARATOR = r"[ \t\-./_\u2013\u2014]"
+#: 13-19 digits, up to two separators between any two; never part of a longer digit run.
+_CARD_LIKE = rf"(?<!\d)\d(?:{_CARD_SEPARATOR}{{0,2}}\d){{12,18}}(?!\d)"
+#: A UUID in its canonical 8-4-4-4-12 hex form. Event and run ids are often UUIDs, and about 1 in 45 random
+#: UUIDs holds a run of 13+ digits and dashes that `_CARD_LIKE` alone would mask, breaking the very id
+#: on-call searches quarantine and error messages by. A canonical UUID is an identifier, not a card number,
+#: so it is kept whole; card-like runs anywhere else in the same text are still masked.
+_UUID = r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f-])"
+_UUID_OR_CARD_LIKE = re.compile(f"(?P<uuid>{_UUID})|{_CARD_LIKE}")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
+#: What every card-like run is: a digit, then at least 12 more digits or separators. A necessary condition,
+#: far cheaper to look for than the run itself (no backtracking).
+_CARD_HINT = re.compile(r"\d[\d \t\-./_\u2013\u2014]{12}")
+_SHORTEST_CARD_LIKE = 13
+CARD_MASK = "[card]"
+EMAIL_MASK = "[email]"
+#: A number this large may be a card number that lost its quotes: quarantine shows `NUMBER_MASK` instead.
+_LARGE_NUMBER = 1e12
+NUMBER_MASK = "[number]"
+#: What a quarantined record shows for the value of a key outside the contract.
+REDACTED = "[redacted]"
+#: Quarantine keeps this much nesting (the contract has three levels); anything deeper is redacted.
+_MAX_DEPTH = 8
+#: A key outside the contract keeps its name in quarantine only if it looks like a field name.
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+
+_CUSTOMER_KEY_BYTES = 16
+_TOKEN_BYTES = 16
+TOKEN_PREFIX = "tok_"  # noqa: S105 - a marker for tokenised ids, not a secret
+#: BLAKE2b personalisation of id tokens: an id token never equals a customer_key of the same text.
+_TOKEN_PERSON = b"lakewatch-id"
+#: Customers `CustomerKeys` remembers per key before it starts afresh: about 5 MB at most, a few percent of
+#: the transform Lambda's memory, and more regulars than a warm execution environment usually meets.
+CUSTOMER_KEY_MEMO_CAPACITY = 16_384
+
+
+# ------------------------------------------------------------------------------------------------ masking
+
+
+def mask_text(text: str) -> str:
+    """`text` with card-like numbers and e-mail addresses masked.
+
+    Most field values are too short to hold a card number and have no `@`: they are returned unscanned. The
+    rest are remembered (`_recent_masks`): catalogue text (products, sizes, stores) repeats in every batch.
+    """
+    if len(text) < _SHORTEST_CARD_LIKE and "@" not in text:
+        return text
+    masked = _recent_masks.get(text)
+    if masked is None:
+        masked = _mask(text)
+        if len(text) <= _REMEMBERED_TEXT_LENGTH:
+            if len(_recent_masks) >= _REMEMBERED_TEXTS:
+                _recent_masks.clear()
+            _recent_masks[text] = masked
+    return masked
+
+
+def _mask(text: str) -> str:
+    if _CARD_HINT.search(text) is not None:
+        text = _UUID_OR_CARD_LIKE.sub(_card_mask, text)
+    if "@" in text:  # every e-mail address has one
+        text = _EMAIL.sub(EMAIL_MASK, text)
+    return text
+
+
+def may_hold_pii(data: bytes) -> bool:
+    """False when no string in these JSON bytes can hold what `mask_text` masks (most records and rows).
+
+    A necessary condition, checked on the bytes in C instead of on every string in Python: ASCII JSON without
+    a backslash spells every character of every string literally, so a card-like run shows in the bytes as 13
+    digits in a row once separators are dropped, and an e-mail address as an `@`. Non-ASCII bytes (en dashes,
+    non-Latin digits) or any escape make the answer True, and the strings are checked one by one.
+    """
+    marked = data.translate(_PII_MARKS, _CARD_SEPARATOR_BYTES)
+    return _MAYBE in marked or _CARD_DIGITS in marked
+
+
+_CARD_SEPARATOR_BYTES = b" \t-./_"
+
+
+def _pii_marks() -> bytes:
+    """The `may_hold_pii` translation: digits become `#`; `@`, backslash and every non-ASCII byte `!`;
+    everything else `.` (card separators are deleted before it applies)."""
+    table = bytearray(b"." * 256)
+    for byte in b"0123456789":
+        table[byte] = ord("#")
+    for byte in (*b"@\\", *range(0x80, 0x100)):
+        table[byte] = ord("!")
+    return bytes(table)
+
+
+_PII_MARKS = _pii_marks()
+_MAYBE = b"!"
+_CARD_DIGITS = b"#" * _SHORTEST_CARD_LIKE
+
+
+#: Text masked lately, and what it became. In process memory only, beside the PII key; bounded (it starts
+#: afresh when full); never logged or written out.
+_recent_masks: dict[str, str] = {}
+_REMEMBERED_TEXTS = 16_384
+_REMEMBERED_TEXT_LENGTH = 128
+
+
+def _card_mask(match: re.Match[str]) -> str:
+    """What a `_UUID_OR_CARD_LIKE` match becomes: a UUID stays as it is, a card-like run is masked."""
+    return match[0] if match.lastgroup == "uuid" else CARD_MASK
+
+
+def protect_id(value: str, key: bytes) -> str:
+    """An identifier as it may be stored: itself, or its keyed token when it holds what `mask_text` masks.
+
+    Masking part of an id would make different ids equal; a keyed token keeps each id distinct and the same id
+    always the same, so joins and counts still hold, and without the key nobody can recover the id.
+    """
+    return value if mask_text(value) == value else token(value, key)
+
+
+def token(value: str, key: bytes) -> str:
+    """`tok_` + keyed BLAKE2b of `value`: stable under one key, meaningless without it."""
+    hasher = _token_state(key).copy()
+    hasher.update(value.encode("utf-8", "surrogatepass"))
+    return TOKEN_PREFIX + hasher.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _token_state(key: bytes) -> Any:
+    return hashlib.blake2b(key=key, digest_size=_TOKEN_BYTES, person=_TOKEN_PERSON)
+
+
+# ----------------------------------------------------------------------------------------------- customers
+
+
+def normalise_text(text: str) -> str:
+    """How a customer's name is compared: Unicode compatibility form (NFKC: fullwidth letters, ligatures),
+    no invisible format characters (zero-width spaces and joiners, BOM, bidi marks), case folded, runs of
+    whitespace as one space. ASCII text only needs the last two, which keeps the common case fast.
+    """
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+        text = unicodedata.normalize("NFKC", text.casefold())
+    return " ".join(text.split()).casefold()
+
+
+def normalise_identifier(text: str) -> str:
+    """How a customer id is compared: like `normalise_text` but case is kept (ids may be case-sensitive)."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+    return " ".join(text.split())
 
 
 def normalise_customer_identity(customer_id: str | None, customer_name: str | None) -> str | None:
     """The identity a customer_key is computed from, or None when the sale is anonymous.
 
-    The name wins over the id because store tills (seed 002) only know names: keying on the name makes
-    a customer seen in a store and online the same key. Case and spacing never split a customer.
+    The name wins over the id because store tills only know names: keying on the name makes a customer seen
+    in a store and online the same key. Spelling never splits a customer: case, spacing, Unicode forms (NFC or
+    NFD `Zoë`, fullwidth letters) and zero-width characters all normalise away. The stream and the POS job
+    both get here through `transform_record`, so one function decides for both.
     """
     if customer_name is not None:
-        name = " ".join(customer_name.split()).casefold()
+        name = normalise_text(customer_name)
         if name:
             return "name:" + name
     if customer_id is not None:
-        identifier = customer_id.strip()
+        identifier = normalise_identifier(customer_id)
         if identifier:
             return "id:" + identifier
     return None
@@ -75,44 +269,54 @@ def customer_key(identity: str | None, key: bytes) -> str | None:
     if identity is None:
         return None
     hasher = keyed_state(key).copy()
-    hasher.update(identity.encode())
+    hasher.update(identity.encode("utf-8", "surrogatepass"))
     return hasher.hexdigest()
 
 
 @functools.lru_cache(maxsize=4)
 def keyed_state(key: bytes) -> Any:
-    """The keyed BLAKE2b state before any data, never to be updated itself.
-
-    `customer_key` is `keyed_state(key).copy()` + `update(identity.encode())` + `hexdigest()`: copying skips
-    re-keying (one compression) per customer.
-    """
+    """The keyed BLAKE2b state before any data, never to be updated itself: copying it skips re-keying."""
     return hashlib.blake2b(key=key, digest_size=_CUSTOMER_KEY_BYTES)
+
+
+#: What `CustomerKeys` finds for a pair it has not seen yet (None is the key of an anonymous sale).
+_NOT_SEEN: Any = object()
 
 
 class CustomerKeys:
     """`customer_key` under one PII key, remembered by the raw (customer_id, customer_name) pair.
 
-    Regulars come back (seed 002: the same names at the same tills every day), and a warm execution
-    environment sees them again and again: looking a pair up in `memo` is several times cheaper than
-    normalising and hashing it, and the transform's hot path does exactly that, calling `remember` on a
-    miss. The memo is bounded (it starts afresh when full) and lives in process memory only, beside the key
-    itself; nothing in it is ever logged or written out.
+    Regulars come back (the same names at the same tills every day), and a warm execution environment sees
+    them again and again: looking a pair up is several times cheaper than normalising and hashing it. The
+    memo is bounded (it starts afresh when full) and lives in process memory only, beside the key itself;
+    nothing in it is ever logged or written out.
     """
 
-    __slots__ = ("_capacity", "_key", "memo")
+    __slots__ = ("_capacity", "_key", "_memo")
 
     def __init__(self, key: bytes, capacity: int = CUSTOMER_KEY_MEMO_CAPACITY) -> None:
         self._key = key
         self._capacity = capacity
-        self.memo: dict[tuple[str | None, str | None], str | None] = {}
+        self._memo: dict[tuple[str | None, str | None], str | None] = {}
 
-    def remember(self, customer_id: str | None, customer_name: str | None) -> str | None:
-        """The pair's customer_key, computed and remembered."""
+    def key_for(self, customer_id: str | None, customer_name: str | None) -> str | None:
+        """The customer_key of this pair (None for an anonymous sale)."""
+        pair = (customer_id, customer_name)
+        key = self._memo.get(pair, _NOT_SEEN)
+        if key is not _NOT_SEEN:
+            return key
         key = customer_key(normalise_customer_identity(customer_id, customer_name), self._key)
-        if len(self.memo) >= self._capacity:
-            self.memo.clear()
-        self.memo[customer_id, customer_name] = key
+        if len(self._memo) >= self._capacity:
+            self._memo.clear()
+        self._memo[pair] = key
         return key
+
+    def forget(self) -> None:
+        """Start afresh, as a new execution environment would (the bench measures cold memos)."""
+        self._memo.clear()
+
+    def __len__(self) -> int:
+        return len(self._memo)
 
 
 @functools.lru_cache(maxsize=4)
@@ -121,75 +325,75 @@ def customer_keys(key: bytes) -> CustomerKeys:
     return CustomerKeys(key)
 
 
-def mask_text(text: str) -> str:
-    """Mask card-number-like digit runs and e-mail addresses in free text."""
-    if len(text) >= _CARD_HINT_LENGTH and _CARD_HINT.search(text) is not None:
-        text = _UUID_OR_CARD_LIKE.sub(_card_mask, text)
-    if "@" in text:  # every e-mail address has one; most text has none, so the substitution is skipped
-        text = _EMAIL.sub("[email]", text)
-    return text
+# ---------------------------------------------------------------------------------------------- scrubbing
 
 
-def _card_mask(match: re.Match[str]) -> str:
-    """What a `_UUID_OR_CARD_LIKE` match becomes: a UUID stays as it is, a card-like run is masked."""
-    return match[0] if match.lastgroup == "uuid" else "[card]"
+def scrub_record(record: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """The quarantine form of a decoded record that broke the contract: an allowlist, not a blocklist.
 
-
-def scrub(value: Any) -> Any:
-    """A deep copy of a decoded JSON value with PII fields removed and free text masked.
-
-    Used for quarantine rows: enough of the record survives to diagnose it, nothing that identifies a
-    person or a card does. Exact JSON types are dispatched first (what a decoder produces); anything else
-    takes the general isinstance checks.
+    Contract fields (other than the customer's) keep their values after the field-role rules (ids protected,
+    text masked, huge numbers masked), at any depth. Any other key (a misspelt `customerName`, a nested
+    `customer.name`, a `cardNumber`) keeps its name when it looks like a field name (else a keyed token) and
+    loses its value. The customer survives as `customer_key`, computed exactly as for a clean row, so a record
+    re-driven after a fix keeps its identity.
     """
-    cls = type(value)
-    if cls is str:
-        return mask_text(value)
-    if value is None or cls is bool:
-        return value
-    if cls is dict:
-        return _scrub_dict(value)
-    if cls is list:
-        return [scrub(item) for item in value]
-    if cls is int or cls is float:
-        return _NUMBER_MASK if abs(value) >= _LARGE_NUMBER else value
-    if isinstance(value, str):
-        return mask_text(value)
-    if isinstance(value, dict):
-        return {mask_text(key): scrub(item) for key, item in value.items() if key not in PII_FIELDS}
-    if isinstance(value, list):
-        return [scrub(item) for item in value]
-    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= _LARGE_NUMBER:
-        return _NUMBER_MASK
-    return value
-
-
-def _scrub_dict(value: dict[str, Any]) -> dict[str, Any]:
-    """`scrub` of a dict, with the common leaves (short text, numbers, null, booleans) handled in the loop."""
-    scrubbed = {}
-    for key, item in value.items():
-        if key in PII_FIELDS:
-            continue
-        # Keys are free text too: a map may be keyed by card number or e-mail address.
-        clean_key = key if key in _CONTRACT_KEYS else mask_text(key)
-        cls = type(item)
-        if cls is str:
-            scrubbed[clean_key] = mask_text(item) if len(item) >= _CARD_HINT_LENGTH or "@" in item else item
-        elif cls is int or cls is float:
-            scrubbed[clean_key] = _NUMBER_MASK if abs(item) >= _LARGE_NUMBER else item
-        elif cls is dict:
-            scrubbed[clean_key] = _scrub_dict(item)
-        elif item is None or cls is bool:
-            scrubbed[clean_key] = item
-        else:
-            scrubbed[clean_key] = scrub(item)
+    scrubbed = _scrub_object(record, key, 0)
+    identity_fields = [record.get(name) for name in ("customer_id", "customer_name")]
+    if any(isinstance(value, str) for value in identity_fields):
+        customer_id, customer_name = (value if isinstance(value, str) else None for value in identity_fields)
+        scrubbed["customer_key"] = customer_key(normalise_customer_identity(customer_id, customer_name), key)
     return scrubbed
 
 
-if any(mask_text(key) != key for key in _CONTRACT_KEYS):
-    raise RuntimeError("a wire-contract field name looks like PII to mask_text; drop it from _CONTRACT_KEYS")
+def _scrub_object(record: dict[str, Any], key: bytes, depth: int) -> dict[str, Any]:
+    scrubbed: dict[str, Any] = {}
+    for name, value in record.items():
+        if name in QUARANTINE_FIELDS:
+            scrubbed[name] = _scrub_value(value, key, as_id=name in ID_FIELDS, depth=depth + 1)
+        elif name not in PII_FIELDS:
+            plain = _PLAIN_KEY.fullmatch(name) is not None and mask_text(name) == name
+            scrubbed[name if plain else token(name, key)] = REDACTED
+    return scrubbed
+
+
+def _scrub_value(value: Any, key: bytes, *, as_id: bool, depth: int) -> Any:
+    if isinstance(value, str):
+        return protect_id(value, key) if as_id else mask_text(value)
+    if isinstance(value, dict | list) and depth > _MAX_DEPTH:
+        return REDACTED
+    if isinstance(value, dict):
+        return _scrub_object(value, key, depth)
+    if isinstance(value, list):
+        return [_scrub_value(item, key, as_id=as_id, depth=depth + 1) for item in value]
+    return _scrub_number(value)
+
+
+def _scrub_number(value: Any) -> Any:
+    """Numbers stay (they are what a reject is usually about) unless large enough to be a card number."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= _LARGE_NUMBER:
+        return NUMBER_MASK
+    return value
+
+
+def scrub(value: Any) -> Any:
+    """A deep copy of a decoded JSON value with `PII_FIELDS` removed and all text (keys too) masked.
+
+    For diagnostic columns whose names are fixed (the POS job's CSV columns); records of the wire contract are
+    quarantined through `scrub_record`, whose allowlist also catches PII under unexpected names.
+    """
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {mask_text(name): scrub(item) for name, item in value.items() if name not in PII_FIELDS}
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    return _scrub_number(value)
 
 
 def fingerprint(data: bytes) -> dict[str, Any]:
     """What is kept of a record whose bytes cannot be safely stored: its length and a hash."""
     return {"length": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+if any(mask_text(name) != name for name in CONTRACT_FIELDS):
+    raise RuntimeError("a wire-contract field name looks like PII to mask_text")

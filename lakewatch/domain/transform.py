@@ -1,26 +1,34 @@
-"""The per-record contract of the stream: validate, normalise, mask PII and route one wire-contract event.
+"""The per-record contract of the stream: validate, normalise, protect PII and route one wire-contract event.
 
 `transform_records` (one call per Kinesis batch; `transform_record` is its one-record form) is pure (no I/O)
-and shared by the transform Lambda and the POS Glue job, so validation and reason codes exist once. It is
-also the hot path of the pipeline and its throughput is a requirement (`python -m lakewatch bench`), which
-shapes the code:
+and shared by the transform Lambda and the POS Glue job, so validation and reason codes exist once. Every
+input, whatever its bytes, gets exactly one verdict: `Clean` (a lake row) or `Rejected` (a quarantine row with
+a reason). Nothing raises: an unexpected error while processing one record rejects that record alone with
+`transform_error`, and the rest of the batch carries on.
 
-- a valid record is decoded and validated in one pass by msgspec into the `events.py` Structs; Python only
-  checks what a type cannot express (case-insensitive enums, times, cross-field rules) and fills in derived
-  columns; money is integer cents, never `Decimal` (`cents / 100` is exactly the 2-dp text Hive reads),
-  rounded half up (`floor(x * 100 + 0.5)`: amounts are never negative, and it is twice as fast as `round`);
-- times are parsed with `datetime.fromisoformat` (any ISO-8601 form with `Z` or an offset) and, in the
-  common UTC form, the clean text is sliced from the input rather than formatted;
-- everything about rejection (generic decode, PII scrubbing, mapping msgspec's messages to reason codes)
-  happens on a slow path that valid records never touch; it also accepts `event_type` in any case.
+It is also the hot path of the pipeline (`python -m lakewatch bench` measures it), which shapes the code:
+
+- a valid record is decoded and validated in one pass by msgspec into the `events.py` Structs, whose types
+  bound every string and number; Python checks only what a type cannot say (vocabulary in any case, blank
+  text, times, cross-field rules) and fills in derived columns, one function per rule;
+- what a batch shares (the customer-key memo, the `ingested_at` text, the accepted time range) is prepared
+  once per batch (`_Batch`);
+- everything about rejection (generic decoding, mapping msgspec's messages to reason codes, scrubbing PII by
+  allowlist) happens on a slow path that valid records never touch.
+
+PII rules per field (ids tokenised when they hold a card-like number or an e-mail address, free text masked,
+the customer only as `customer_key`) are `pii.py`'s; this module applies them to every string it stores. It
+first asks `pii.may_hold_pii` about the row it is about to store, so the common row (no `@`, no 13 digits in a
+row, ASCII) skips the per-string checks; `card_number` is never decoded, so it never makes a row look suspect.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import msgspec
@@ -28,14 +36,26 @@ import msgspec
 from lakewatch.domain import events, pii, tables
 from lakewatch.domain.reasons import Reason
 
-#: Records over this size are quarantined before parsing (design.md: "a record over 256 KiB").
+#: Records over this size are quarantined before parsing (the Kinesis record limit is 1 MiB; ours is smaller).
 MAX_RECORD_BYTES = 256 * 1024
 #: First bytes of a KPL-aggregated record. Powertools does not de-aggregate them, and neither do we: the
 #: wire contract is one JSON object per Kinesis record, so they are quarantined with a clear field.
 KPL_MAGIC = b"\xf3\x89\x9a\xc2"
 KPL_FIELD = "kpl_aggregation"
+#: `field` of an `invalid_json` record that is not UTF-8 (JSON text must be), e.g. a Latin-1 name byte.
+ENCODING_FIELD = "encoding"
+#: `field` of an `invalid_json` record nested deeper than the decoder follows (the contract is three deep).
+NESTING_FIELD = "nesting"
 #: A given `duration_seconds` must agree with the timestamps within this many seconds.
 DURATION_TOLERANCE_S = 1.0
+#: How JSON spells a NUL character inside a string (a raw NUL byte is not valid JSON at all).
+_ESCAPED_NUL = b"\\u0000"
+_BACKSLASH = b"\\"
+_SALES_TABLE = tables.SALES.name
+_JOB_RUNS_TABLE = tables.JOB_RUNS.name
+# Length of "YYYY-MM-DD HH:MM:SS.ffffff", the CLEAN_TIMESTAMP_FORMAT text that isoformat(" ") starts with.
+_CLEAN_TIMESTAMP_LENGTH = 26
+_DATE_LENGTH = 10
 
 
 class Clean(msgspec.Struct, frozen=True, gc=False):
@@ -57,7 +77,7 @@ class Rejected(msgspec.Struct, frozen=True):
 
 
 class _Invalid(Exception):
-    """Internal control flow from the cleaning functions to `transform_records`; never escapes this module."""
+    """Internal control flow from the rule functions to `_clean_event`; never escapes this module."""
 
     def __init__(self, reason: Reason, field: str | None) -> None:
         super().__init__(reason, field)
@@ -65,86 +85,383 @@ class _Invalid(Exception):
         self.field = field
 
 
-_DECODER = msgspec.json.Decoder(events.Event)
-_GENERIC_DECODER = msgspec.json.Decoder()
+_EVENT_DECODER = msgspec.json.Decoder(events.Event)
+_JSON_DECODER = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
-_SALES = tables.SALES.name
-_JOB_RUNS = tables.JOB_RUNS.name
-_Sale = events.Sale
-_CleanSale = events.CleanSale
-_CleanJobRun = events.CleanJobRun
-_CHANNELS = events.CHANNELS
-_PAYMENT_METHODS = events.PAYMENT_METHODS
-_JOB_STATUSES = events.JOB_STATUSES
-_DEFAULT_CURRENCY = events.DEFAULT_CURRENCY
-_MAX_INT = events.MAX_INT
-_MAX_LINE_TOTAL_CENTS = round(events.MAX_LINE_TOTAL * 100)
-#: cost_usd in its column's smallest unit (1e-4 USD); floor(x * units + 0.5) / units beats round(x, 4) severalfold.
+#: What the decoders raise on bytes that are not (decodable) JSON. `ValidationError` is a `DecodeError` too,
+#: so it is always caught before these.
+_UNREADABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
+def _vocabulary(terms: Iterable[str]) -> dict[str, str]:
+    """Lookup from a term in its canonical spelling or case-folded to the canonical spelling."""
+    return {spelling: term for term in terms for spelling in (term, term.casefold())}
+
+
+_CHANNELS = _vocabulary(events.CHANNELS)
+_PAYMENT_METHODS = _vocabulary(events.PAYMENT_METHODS)
+_JOB_STATUSES = _vocabulary(events.JOB_STATUSES)
+_CENTS = 10**events.PRICE_SCALE
 _COST_UNITS = 10**events.COST_SCALE
-_customer_keys = pii.customer_keys
-#: What `CustomerKeys.memo.get` returns for a pair it has not seen (None is a valid customer_key).
-_UNKNOWN = object()
-_mask_text = pii.mask_text
-_MAX_ERROR_MESSAGE_LENGTH = events.MAX_ERROR_MESSAGE_LENGTH
-_encode = _ENCODER.encode
-_UTC = UTC
-#: What may follow exactly six fractional digits in a UTC time that `datetime.fromisoformat` accepted.
-_ZONE_STARTS = ("Z", "+", "-")
-#: `text[4:20:3]` of a time `fromisoformat` accepted: its characters 4, 7, 10, 13, 16 and 19. "--T::" means
-#: the extended form with seconds, `YYYY-MM-DDTHH:MM:SS` (a week date has a digit at 7, a time without
-#: seconds no colon at 16), so the date and time can be sliced from the text; the sixth character tells
-#: whole seconds followed by the zone from a fraction. Any other shape takes the general path.
-_WHOLE_SECOND_SHAPES = frozenset(f"--{separator}::{zone}" for separator in "T " for zone in _ZONE_STARTS)
-_FRACTION_SHAPES = frozenset(f"--{separator}::." for separator in "T ")
-_fromisoformat = datetime.fromisoformat
-_floor = math.floor
-# Length of "YYYY-MM-DD HH:MM:SS.ffffff", the CLEAN_TIMESTAMP_FORMAT text that isoformat(" ") starts with.
-_CLEAN_TIMESTAMP_LENGTH = 26
-_DATE_LENGTH = 10
+_MAX_LINE_TOTAL_CENTS = round(events.MAX_LINE_TOTAL * _CENTS)
+
+
+class _Batch:
+    """What every record of one batch shares, prepared once: keys, `ingested_at` and the accepted time range.
+
+    The time range is held as clean UTC text: that format sorts like the times it spells, so checking a time
+    is two string comparisons on text the row needs anyway.
+    """
+
+    __slots__ = ("customer_keys", "earliest_time", "ingested_at", "latest_time", "pii_key", "source")
+
+    def __init__(self, pii_key: bytes, ingested_at: datetime, source: str) -> None:
+        earliest, latest = tables.accepted_event_times(ingested_at)
+        self.pii_key = pii_key
+        self.customer_keys = pii.customer_keys(pii_key)
+        self.ingested_at = utc_text(ingested_at)
+        self.earliest_time = utc_text(earliest)
+        self.latest_time = utc_text(latest)
+        self.source = source
 
 
 def transform_records(
     records: Iterable[bytes], *, pii_key: bytes, ingested_at: datetime, source: str = "stream"
 ) -> list[Clean | Rejected]:
-    """Turn a batch of Kinesis records' bytes into one verdict each, in order. Never raises on bad input.
+    """Turn a batch of Kinesis records' bytes into one verdict each, in order. Never raises on any input.
 
-    `pii_key` keys the customer hash; `ingested_at` (aware) becomes the `ingested_at` column of every row;
-    `source` is the `sales.source` column ("stream" or "pos_csv"). This is the hot loop of the pipeline, so
-    what is shared by the batch (the customer keys, the `ingested_at` text) is prepared once, outside it.
+    `pii_key` keys the customer hash and id tokens; `ingested_at` (aware) becomes the `ingested_at` column of
+    every row and anchors the accepted event-time range; `source` is the `sales.source` column ("stream" or
+    "pos_csv").
     """
-    customer_keys = _customer_keys(pii_key)
-    ingested = utc_text(ingested_at)
-    decode = _DECODER.decode
-    sale_type = _Sale
-    clean_sale = _clean_sale
+    batch = _Batch(pii_key, ingested_at, source)
     verdicts: list[Clean | Rejected] = []
-    append = verdicts.append
     for data in records:
-        if len(data) > MAX_RECORD_BYTES:
-            append(Rejected(Reason.TOO_LARGE, None, None, pii.fingerprint(data)))
-            continue
         try:
-            event = decode(data)
-        except msgspec.ValidationError as error:
-            append(_slow_path(data, error, customer_keys, ingested, source))
-            continue
-        except msgspec.DecodeError:  # a KPL aggregate is never valid JSON, so it is told apart only here
-            field = KPL_FIELD if data.startswith(KPL_MAGIC) else None
-            append(Rejected(Reason.INVALID_JSON, field, None, pii.fingerprint(data)))
-            continue
-        try:
-            if type(event) is sale_type:
-                append(clean_sale(event, customer_keys, ingested, source))
-            else:
-                append(_clean_job_run(event, ingested))
-        except _Invalid as invalid:
-            append(_rejected_after_decoding(data, invalid))
+            verdicts.append(_transform(data, batch))
+        except Exception:  # the last line of defence: a bug met by one record rejects that record alone
+            verdicts.append(Rejected(Reason.TRANSFORM_ERROR, None, None, pii.fingerprint(data)))
     return verdicts
 
 
 def transform_record(data: bytes, *, pii_key: bytes, ingested_at: datetime, source: str = "stream") -> Clean | Rejected:
     """`transform_records` for one record (the POS Glue job's row-at-a-time path, and the unit tests)."""
     return transform_records((data,), pii_key=pii_key, ingested_at=ingested_at, source=source)[0]
+
+
+def _transform(data: bytes, batch: _Batch) -> Clean | Rejected:
+    if len(data) > MAX_RECORD_BYTES:
+        return Rejected(Reason.TOO_LARGE, None, None, pii.fingerprint(data))
+    try:
+        event = _EVENT_DECODER.decode(data)
+    except msgspec.ValidationError as error:
+        return _slow_path(data, error, batch)
+    except _UNREADABLE as error:
+        return _unreadable(data, error)
+    return _clean_event(event, data, batch)
+
+
+def _clean_event(event: events.Sale | events.JobRun, data: bytes, batch: _Batch) -> Clean | Rejected:
+    """The clean row of a decoded event, or its rejection for a rule its type could not express.
+
+    PII is looked for in what is about to be stored, the row's JSON: when `pii.may_hold_pii` finds nothing
+    there (most rows), no string needs checking; otherwise the PII field roles are applied to the event's
+    strings and the row is built again from them.
+    """
+    try:
+        if _BACKSLASH in data and _ESCAPED_NUL in data:  # a backslash is rare and cheaper to rule out
+            _reject_nul_characters(data)
+        clean = _clean_row(event, batch)
+        if pii.may_hold_pii(clean.payload):
+            _protect_strings(event, batch.pii_key)
+            clean = _clean_row(event, batch)
+        return clean
+    except _Invalid as invalid:
+        return _rejected_after_decoding(data, invalid, batch)
+
+
+def _clean_row(event: events.Sale | events.JobRun, batch: _Batch) -> Clean:
+    if type(event) is events.Sale:
+        return _clean_sale(event, batch)
+    return _clean_job_run(event, batch)
+
+
+# ---------------------------------------------------------------------------------------------- sales
+
+
+def _clean_sale(sale: events.Sale, batch: _Batch) -> Clean:
+    channel = _term(sale.channel, _CHANNELS, "channel")
+    payment_method = _term(sale.payment_method, _PAYMENT_METHODS, "payment_method")
+    event_id = sale.event_id
+    _require_text(event_id, "event_id")
+    store = _store(sale.store, channel)
+    event_time = _event_time(sale.event_time, "event_time", batch)[1]
+    items = sale.items
+    gross_cents, item_count = _complete_items(items)
+    discount_cents = 0 if sale.discount is None else _to_units(sale.discount, _CENTS)
+    total_cents = _to_units(sale.total_price, _CENTS)
+    _check_total(gross_cents, discount_cents, total_cents)
+    customer_key = batch.customer_keys.key_for(sale.customer_id, sale.customer_name)
+    currency = events.DEFAULT_CURRENCY if sale.currency is None else sale.currency.upper()
+    dt = event_time[:_DATE_LENGTH]
+    # Positional, in CleanSale's field order (SALES.column_names + dt); the unit tests pin every column.
+    row = events.CleanSale(
+        event_id,
+        event_time,
+        channel,
+        store,
+        sale.order_id,
+        customer_key,
+        payment_method,
+        items,
+        item_count,
+        discount_cents / _CENTS,
+        total_cents / _CENTS,
+        currency,
+        batch.source,
+        batch.ingested_at,
+        dt,
+    )
+    return Clean(_SALES_TABLE, event_id, dt, _ENCODER.encode(row))
+
+
+def _store(store: str | None, channel: str) -> str | None:
+    """A store sale names its store; a web sale never keeps one."""
+    if channel != "store":
+        return None
+    if not store or store.isspace():
+        raise _Invalid(Reason.MISSING_FIELD, "store")
+    return store
+
+
+def _complete_items(items: list[events.SaleItem]) -> tuple[int, int]:
+    """Fill in every item's stored form in place (the decoded SaleItem has exactly the lake struct's fields).
+
+    Returns the gross in cents and the item count. Money is integer cents from here on: sums are exact, and
+    `cents / 100` is the shortest float of a 2-dp value, which is exactly the text Hive reads.
+    """
+    gross_cents = 0
+    item_count = 0
+    for index, item in enumerate(items):
+        if item.product.isspace():
+            _require_text(item.product, f"items[{index}].product")
+        if item.quantity is None:  # an explicit null; an absent quantity already decodes as 1
+            item.quantity = 1
+        unit_cents = _to_units(item.unit_price, _CENTS)
+        line_cents = unit_cents * item.quantity
+        if line_cents > _MAX_LINE_TOTAL_CENTS:
+            raise _Invalid(Reason.INVALID_FIELD, f"items[{index}].quantity")
+        item.unit_price = unit_cents / _CENTS
+        item.line_total = line_cents / _CENTS
+        gross_cents += line_cents
+        item_count += item.quantity
+    if item_count > events.MAX_INT:
+        raise _Invalid(Reason.INVALID_FIELD, "items")
+    return gross_cents, item_count
+
+
+def _check_total(gross_cents: int, discount_cents: int, total_cents: int) -> None:
+    """The total is the items less the discount, to within a cent of rounding."""
+    if not -1 <= gross_cents - discount_cents - total_cents <= 1:
+        raise _Invalid(Reason.TOTAL_MISMATCH, "total_price")
+
+
+# ------------------------------------------------------------------------------------------- job runs
+
+
+def _clean_job_run(run: events.JobRun, batch: _Batch) -> Clean:
+    status = _term(run.status, _JOB_STATUSES, "status")
+    event_id = run.event_id
+    _require_text(event_id, "event_id")
+    _require_text(run.run_id, "run_id")
+    _require_text(run.client, "client")
+    _require_text(run.job_name, "job_name")
+    _event_time(run.event_time, "event_time", batch)
+    started, started_at = _event_time(run.started_at, "started_at", batch)
+    ended, ended_at = _event_time(run.ended_at, "ended_at", batch)
+    if ended < started:
+        raise _Invalid(Reason.INVALID_FIELD, "ended_at")
+    duration = _duration(run.duration_seconds, (ended - started).total_seconds())
+    cost_usd = None if run.cost_usd is None else _to_units(run.cost_usd, _COST_UNITS) / _COST_UNITS
+    error_message = None if run.error_message is None else _error_message(run.error_message)
+    dt = ended_at[:_DATE_LENGTH]
+    # Positional, in CleanJobRun's field order (JOB_RUNS.column_names + dt); the unit tests pin every column.
+    row = events.CleanJobRun(
+        event_id,
+        run.run_id,
+        run.client,
+        run.job_name,
+        status,
+        started_at,
+        ended_at,
+        duration,
+        run.data_processed_gb,
+        cost_usd,
+        run.instance_size,
+        error_message,
+        batch.ingested_at,
+        dt,
+    )
+    return Clean(_JOB_RUNS_TABLE, event_id, dt, _ENCODER.encode(row))
+
+
+def _error_message(message: str) -> str:
+    """Masked, then cut to its column's length: masking first, as a cut could leave a card fragment too short
+    to match (and then too short for `pii.may_hold_pii` to see in the row)."""
+    return pii.mask_text(message)[: events.MAX_ERROR_MESSAGE_LENGTH]
+
+
+def _duration(given: float | None, derived: float) -> float:
+    """`duration_seconds` as given, if it agrees with the timestamps; derived from them if absent."""
+    if given is None:
+        return derived
+    if not -DURATION_TOLERANCE_S <= given - derived <= DURATION_TOLERANCE_S:
+        raise _Invalid(Reason.INVALID_FIELD, "duration_seconds")
+    return given
+
+
+# ------------------------------------------------------------------------------------ shared field rules
+
+
+def _protect_strings(event: events.Sale | events.JobRun, key: bytes) -> None:
+    """Apply the PII field roles (`pii.py`) to every string a row stores, in place: ids become keyed tokens
+    when they hold a card-like number or an e-mail address, free text is masked. Only events whose row
+    `pii.may_hold_pii` come here, so the common row never pays for it."""
+    protect_id, mask_text = pii.protect_id, pii.mask_text
+    event.event_id = protect_id(event.event_id, key)
+    if type(event) is events.Sale:
+        if event.store is not None:
+            event.store = protect_id(event.store, key)
+        if event.order_id is not None:
+            event.order_id = protect_id(event.order_id, key)
+        for item in event.items:
+            item.product = mask_text(item.product)
+            if item.size is not None:
+                item.size = mask_text(item.size)
+            if item.flavour is not None:
+                item.flavour = mask_text(item.flavour)
+    else:
+        event.run_id = protect_id(event.run_id, key)
+        event.client = protect_id(event.client, key)
+        event.job_name = protect_id(event.job_name, key)
+        if event.instance_size is not None:
+            event.instance_size = mask_text(event.instance_size)
+        if event.error_message is not None:
+            event.error_message = mask_text(event.error_message)
+
+
+#: `_protect_strings` names every stored string field of the contract: keep it in step with the PII roles.
+_PROTECTED_FIELDS = frozenset(
+    {"event_id", "store", "order_id", "product", "size", "flavour", "run_id", "client", "job_name"}
+    | {"instance_size", "error_message"}
+)
+if _PROTECTED_FIELDS != pii.ID_FIELDS | pii.FREE_TEXT_FIELDS:
+    raise RuntimeError("transform._protect_strings must protect exactly pii.ID_FIELDS and pii.FREE_TEXT_FIELDS")
+
+
+def _term(value: str, vocabulary: Mapping[str, str], field: str) -> str:
+    """A vocabulary term (channel, payment method, status) in its canonical spelling, sent in any case."""
+    canonical = vocabulary.get(value)
+    if canonical is None:
+        canonical = vocabulary.get(value.strip().casefold())
+        if canonical is None:
+            raise _Invalid(Reason.INVALID_FIELD, field)
+    return canonical
+
+
+def _require_text(value: str, field: str) -> None:
+    """A required string must say something: whitespace alone is as good as absent (empty is a type error)."""
+    if value.isspace():
+        raise _Invalid(Reason.INVALID_FIELD, field)
+
+
+def _reject_nul_characters(data: bytes) -> None:
+    """No stored string may hold a NUL (Parquet readers and C tools cut text there). Only called when the
+    bytes spell one (`\\u0000`), so valid records never pay for the generic decode."""
+    path = _nul_path(_JSON_DECODER.decode(data), "")
+    if path is not None:
+        raise _Invalid(Reason.INVALID_FIELD, path or None)
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    """The path (`items[0].product`) of the first string or key holding a NUL character, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for name, item in value.items():
+            where = f"{path}.{name}" if path else name
+            found = where if "\x00" in name else _nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _to_units(amount: float, units: int) -> int:
+    """`amount` in its column's smallest unit (`units` per whole: 100 for cents), rounded half up exactly.
+
+    Half up applies to the decimal the producer wrote, not to the binary float it became: 1.005 is stored as
+    1.00499999999999989… and `floor(x * 100 + 0.5)` would give 1.00. The float product is exact enough to
+    decide every case whose fraction of a unit is clearly not a half (all amounts within the column's
+    precision are within 1e-3 of a unit of their decimal); the rest are decided on the float's shortest
+    decimal text, which is what the producer wrote.
+    """
+    scaled = amount * units
+    whole = math.floor(scaled)
+    fraction = scaled - whole
+    if fraction < 0.49:
+        return whole
+    if fraction > 0.51:
+        return whole + 1
+    return int((Decimal(repr(amount)) * units).to_integral_value(ROUND_HALF_UP))
+
+
+# --------------------------------------------------------------------------------------------------- times
+
+
+#: The form nearly every producer sends: an extended calendar date and time in whole seconds, in UTC
+#: (`2024-05-01T12:34:56Z` or `…+00:00`). Its clean text is cut from the input, several times cheaper than
+#: formatting the parsed datetime; every other form (fractions, offsets, basic or week dates) is formatted.
+_WHOLE_SECONDS_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|\+00:00)")
+
+
+def _event_time(text: str, field: str, batch: _Batch) -> tuple[datetime, str]:
+    """An ISO-8601 time with `Z` or an offset, inside the batch's accepted range: (the time, its clean text).
+
+    A naive time is invalid (its UTC date, hence its partition, is unknowable), and so is one outside
+    `tables.accepted_event_times`: partition projection would hide it from every query, and a far-future run
+    end would silence the overdue check for its job.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Invalid(Reason.INVALID_FIELD, field) from None
+    if _WHOLE_SECONDS_UTC.fullmatch(text) is not None:
+        clean = f"{text[:10]} {text[11:19]}.000000"
+    elif moment.tzinfo is None:
+        raise _Invalid(Reason.INVALID_FIELD, field)
+    else:
+        try:
+            clean = utc_text(moment)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC twin
+            raise _Invalid(Reason.INVALID_FIELD, field) from None
+    if not batch.earliest_time <= clean <= batch.latest_time:
+        raise _Invalid(Reason.INVALID_FIELD, field)
+    return moment, clean
+
+
+def utc_text(moment: datetime) -> str:
+    """An aware datetime as UTC text in `tables.CLEAN_TIMESTAMP_FORMAT` (always with microseconds)."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(" ", "microseconds")[:_CLEAN_TIMESTAMP_LENGTH]
+
+
+# ------------------------------------------------------------------------------------------ quarantine
 
 
 def quarantine_row(
@@ -162,236 +479,49 @@ def quarantine_row(
     }
 
 
-def utc_text(moment: datetime) -> str:
-    """An aware datetime as UTC text in `tables.CLEAN_TIMESTAMP_FORMAT` (always with microseconds)."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(" ", "microseconds")[:_CLEAN_TIMESTAMP_LENGTH]
-
-
-def _utc_time(text: str, field: str) -> tuple[datetime, str]:
-    """Parse an ISO-8601 time with `Z` or an offset; return it with its clean UTC text.
-
-    In the common extended UTC forms (`2024-05-01T12:34:56[.fff…](Z|+00:00)`, recognised by their shape) the
-    clean text is sliced from the input, which is several times faster than formatting the datetime.
-    """
-    try:
-        moment = _fromisoformat(text)
-    except ValueError:
-        raise _Invalid(Reason.INVALID_FIELD, field) from None
-    tzinfo = moment.tzinfo
-    if tzinfo is _UTC:
-        shape = text[4:20:3]
-        if shape in _WHOLE_SECOND_SHAPES:
-            return moment, f"{text[:10]} {text[11:19]}.000000"
-        if shape in _FRACTION_SHAPES:
-            if text[26:27] in _ZONE_STARTS:  # exactly six digits: slicing them beats formatting
-                return moment, f"{text[:10]} {text[11:26]}"
-            return moment, f"{text[:10]} {text[11:19]}.{moment.microsecond:06d}"
-    elif tzinfo is None:
-        raise _Invalid(Reason.INVALID_FIELD, field)
-    try:
-        return moment, utc_text(moment)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC twin
-        raise _Invalid(Reason.INVALID_FIELD, field) from None
-
-
-def _clean_sale(sale: events.Sale, customer_keys: pii.CustomerKeys, ingested: str, source: str) -> Clean:
-    """A sale's clean row; `ingested` is the batch's `ingested_at` text."""
-    channel = sale.channel
-    if channel not in _CHANNELS:
-        channel = channel.strip().lower()
-        if channel not in _CHANNELS:
-            raise _Invalid(Reason.INVALID_FIELD, "channel")
-    payment_method = sale.payment_method
-    if payment_method not in _PAYMENT_METHODS:
-        payment_method = payment_method.strip().upper()
-        if payment_method not in _PAYMENT_METHODS:
-            raise _Invalid(Reason.INVALID_FIELD, "payment_method")
-    store = sale.store
-    if channel == "store":
-        if not store or store.isspace():
-            raise _Invalid(Reason.MISSING_FIELD, "store")
-    else:
-        store = None
-    text = sale.event_time
-    try:  # _utc_time's fast path, inlined: this is the hottest line of the pipeline
-        moment = _fromisoformat(text)
-    except ValueError:
-        raise _Invalid(Reason.INVALID_FIELD, "event_time") from None
-    shape = text[4:20:3]
-    if moment.tzinfo is _UTC and shape in _WHOLE_SECOND_SHAPES:
-        event_time = f"{text[:10]} {text[11:19]}.000000"
-    else:
-        event_time = _utc_time(text, "event_time")[1]
-
-    # Money in integer cents from here on: exact sums, and cents / 100 is the shortest float of a 2-dp value.
-    # Items are completed in place: the decoded SaleItem has exactly the lake item struct's fields.
-    items = sale.items
-    gross = 0
-    item_count = 0
-    for item in items:
-        cents = _floor(item.unit_price * 100 + 0.5)
-        quantity = item.quantity
-        if quantity is None:  # an explicit null; an absent quantity already decodes as 1
-            item.quantity = quantity = 1
-        line = cents * quantity
-        item.unit_price = cents / 100
-        item.line_total = line / 100
-        gross += line
-        item_count += quantity
-    if gross > _MAX_LINE_TOTAL_CENTS or item_count > _MAX_INT:
-        _check_item_bounds(items, item_count)
-    discount = sale.discount
-    discount_cents = 0 if discount is None else _floor(discount * 100 + 0.5)
-    total_cents = _floor(sale.total_price * 100 + 0.5)
-    if not -1 <= gross - discount_cents - total_cents <= 1:
-        raise _Invalid(Reason.TOTAL_MISMATCH, "total_price")
-
-    customer_name = sale.customer_name
-    customer_id = sale.customer_id
-    if customer_name is None and customer_id is None:
-        customer_key = None
-    else:
-        customer_key = customer_keys.memo.get((customer_id, customer_name), _UNKNOWN)
-        if customer_key is _UNKNOWN:
-            customer_key = customer_keys.remember(customer_id, customer_name)
-    currency = sale.currency
-    if currency is None:
-        currency = _DEFAULT_CURRENCY
-    elif not currency.isupper():
-        currency = currency.upper()
-    event_id = sale.event_id
-    dt = event_time[:_DATE_LENGTH]
-    # Positional, in CleanSale's field order (SALES.column_names + dt); the unit tests pin every column.
-    row = _CleanSale(
-        event_id,
-        event_time,
-        channel,
-        store,
-        sale.order_id,
-        customer_key,
-        payment_method,
-        items,
-        item_count,
-        discount_cents / 100,
-        total_cents / 100,
-        currency,
-        source,
-        ingested,
-        dt,
-    )
-    return Clean(_SALES, event_id, dt, _encode(row))
-
-
-def _check_item_bounds(items: list[events.SaleItem], item_count: int) -> None:
-    """Slow check, only when the fast one trips: which line or count does not fit its lake column."""
-    for index, item in enumerate(items):
-        if item.line_total > events.MAX_LINE_TOTAL:
-            raise _Invalid(Reason.INVALID_FIELD, f"items[{index}].quantity")
-    if item_count > _MAX_INT:
-        raise _Invalid(Reason.INVALID_FIELD, "items")
-
-
-def _clean_job_run(run: events.JobRun, ingested: str) -> Clean:
-    status = run.status
-    if status not in _JOB_STATUSES:
-        status = status.strip().upper()
-        if status not in _JOB_STATUSES:
-            raise _Invalid(Reason.INVALID_FIELD, "status")
-    try:
-        if _fromisoformat(run.event_time).tzinfo is None:
-            raise _Invalid(Reason.INVALID_FIELD, "event_time")
-    except ValueError:
-        raise _Invalid(Reason.INVALID_FIELD, "event_time") from None
-    started, started_at = _utc_time(run.started_at, "started_at")
-    ended, ended_at = _utc_time(run.ended_at, "ended_at")
-    if ended < started:
-        raise _Invalid(Reason.INVALID_FIELD, "ended_at")
-    derived = (ended - started).total_seconds()
-    duration = run.duration_seconds
-    if duration is None:
-        duration = derived
-    elif not -DURATION_TOLERANCE_S <= duration - derived <= DURATION_TOLERANCE_S:
-        raise _Invalid(Reason.INVALID_FIELD, "duration_seconds")
-    error_message = run.error_message
-    if error_message is not None:
-        # Mask before truncating: a cut could otherwise leave a card-number fragment too short to match.
-        error_message = _mask_text(error_message)[:_MAX_ERROR_MESSAGE_LENGTH]
-    cost_usd = run.cost_usd
-    if cost_usd is not None:
-        cost_usd = _floor(cost_usd * _COST_UNITS + 0.5) / _COST_UNITS
-    event_id = run.event_id
-    dt = ended_at[:_DATE_LENGTH]
-    # Positional, in CleanJobRun's field order (JOB_RUNS.column_names + dt); the unit tests pin every column.
-    row = _CleanJobRun(
-        event_id,
-        run.run_id,
-        run.client,
-        run.job_name,
-        status,
-        started_at,
-        ended_at,
-        duration,
-        run.data_processed_gb,
-        cost_usd,
-        run.instance_size,
-        error_message,
-        ingested,
-        dt,
-    )
-    return Clean(_JOB_RUNS, event_id, dt, _encode(row))
-
-
-# ---------------------------------------------------------------------------------------------- slow path
+# ------------------------------------------------------------------------------------------- slow path
 
 _ERROR_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]*)`")
 
 
-def _slow_path(
-    data: bytes, error: msgspec.ValidationError, customer_keys: pii.CustomerKeys, ingested: str, source: str
-) -> Clean | Rejected:
+def _slow_path(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Clean | Rejected:
     """Why a record failed typed decoding; or, if only `event_type`'s case was off, its clean row."""
     try:
-        decoded = _GENERIC_DECODER.decode(data)
-    except msgspec.DecodeError:
-        return Rejected(Reason.INVALID_JSON, None, None, pii.fingerprint(data))
+        decoded = _JSON_DECODER.decode(data)
+    except _UNREADABLE as unreadable:
+        return _unreadable(data, unreadable)
     if not isinstance(decoded, dict):
         return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data))
-    normalised = _normalise_lenient(decoded)
-    if normalised is not None:
-        try:
-            event = _DECODER.decode(_ENCODER.encode(normalised))
-        except msgspec.ValidationError as retry_error:
-            error = retry_error
-        else:
-            try:
-                if type(event) is _Sale:
-                    return _clean_sale(event, customer_keys, ingested, source)
-                return _clean_job_run(event, ingested)
-            except _Invalid as invalid:
-                return _rejected(decoded, invalid.reason, invalid.field)
-    reason, field = _reason_of(str(error))
-    return _rejected(decoded, reason, field)
-
-
-def _rejected_after_decoding(data: bytes, invalid: _Invalid) -> Rejected:
-    """The verdict on a record that decoded but broke a rule a type cannot express."""
-    try:
-        decoded = _GENERIC_DECODER.decode(data)
-    except msgspec.DecodeError:  # e.g. an ignored unknown field holding a number out of float range
-        return Rejected(invalid.reason, invalid.field, None, pii.fingerprint(data))
-    return _rejected(decoded, invalid.reason, invalid.field)
-
-
-def _normalise_lenient(decoded: dict[str, Any]) -> dict[str, Any] | None:
-    """A copy with `event_type` in canonical lower case, or None when it already is (or is not text)."""
-    changes: dict[str, Any] = {}
     event_type = decoded.get(events.EVENT_TYPE_FIELD)
     if isinstance(event_type, str) and event_type != event_type.strip().lower():
-        changes[events.EVENT_TYPE_FIELD] = event_type.strip().lower()
-    return {**decoded, **changes} if changes else None
+        canonical = {**decoded, events.EVENT_TYPE_FIELD: event_type.strip().lower()}
+        try:
+            return _clean_event(_EVENT_DECODER.decode(_ENCODER.encode(canonical)), data, batch)
+        except msgspec.ValidationError as retry_error:
+            error = retry_error
+    reason, field = _reason_of(str(error))
+    return _rejected(decoded, reason, field, batch)
+
+
+def _unreadable(data: bytes, error: Exception) -> Rejected:
+    """The verdict on bytes that are not decodable JSON: only their length and hash are kept."""
+    if isinstance(error, UnicodeDecodeError):
+        field: str | None = ENCODING_FIELD
+    elif isinstance(error, RecursionError):
+        field = NESTING_FIELD
+    else:  # a KPL aggregate is never valid JSON, so it is told apart only here
+        field = KPL_FIELD if data.startswith(KPL_MAGIC) else None
+    return Rejected(Reason.INVALID_JSON, field, None, pii.fingerprint(data))
+
+
+def _rejected_after_decoding(data: bytes, invalid: _Invalid, batch: _Batch) -> Rejected:
+    """The verdict on a record that decoded but broke a rule a type cannot express."""
+    try:
+        decoded = _JSON_DECODER.decode(data)
+    except _UNREADABLE:  # e.g. an ignored unknown field holding a number out of float range
+        return Rejected(invalid.reason, invalid.field, None, pii.fingerprint(data))
+    return _rejected(decoded, invalid.reason, invalid.field, batch)
 
 
 def _reason_of(message: str) -> tuple[Reason, str | None]:
@@ -411,10 +541,13 @@ def _reason_of(message: str) -> tuple[Reason, str | None]:
     return Reason.INVALID_FIELD, path or None
 
 
-def _rejected(decoded: dict[str, Any], reason: Reason, field: str | None) -> Rejected:
+def _rejected(decoded: dict[str, Any], reason: Reason, field: str | None, batch: _Batch) -> Rejected:
+    """A rejection keeping what is safe of the record (`pii.scrub_record`) and its protected event_id."""
     event_id = decoded.get("event_id")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= events.MAX_EVENT_ID_LENGTH:
         event_id = None
     else:
-        event_id = pii.mask_text(event_id)
-    return Rejected(reason, field, event_id, pii.scrub(decoded))
+        event_id = pii.protect_id(event_id, batch.pii_key)
+    if field is not None:
+        field = pii.mask_text(field)  # a path names a key, and an unknown key may be anything
+    return Rejected(reason, field, event_id, pii.scrub_record(decoded, batch.pii_key))

@@ -1,11 +1,16 @@
 """The transform's batch logic: transform every record, deliver clean rows, quarantine the rest.
 
-Delivery guarantees (design.md, "Nothing is lost silently"):
+Delivery guarantees (nothing is lost silently):
 - every input record ends delivered to its clean stream, written to quarantine, or reported in
   `failed_sequence_numbers` (the handler turns those into `batchItemFailures`, so Kinesis retries them);
 - PutRecords is retried for the failed entries only (throttling and internal failures, with bounded
   exponential backoff and full jitter), so this function never sends a record twice itself; duplicates can
   only come from the event source mapping replaying a batch, which the lake tolerates (dedup on event_id);
+- quarantine writes are idempotent under replay: the object is named after the first rejected record it
+  holds (`quarantine_key`), so a redelivered batch, or a bisected half of it, overwrites instead of adding a
+  second copy; and rejects after the first clean record that could not be delivered are not written yet (they
+  are reported for retry with it, since Kinesis resumes from the lowest failed record), so a partial retry
+  never quarantines a record twice. `quarantined` counts what was written, so metrics do not double-count;
 - nothing here logs or returns a payload: outcomes carry counts, reasons, error codes and sequence numbers.
 
 Clients and the sleep function are passed in, so tests drive throttling without waiting.
@@ -17,7 +22,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -44,6 +49,9 @@ _encoder = msgspec.json.Encoder()
 class InputRecord:
     sequence_number: str
     data: bytes
+    #: When the record reached `events-raw` (Kinesis' approximate arrival, epoch seconds): the same on every
+    #: redelivery, so it dates the quarantine object deterministically. None falls back to the batch's `now`.
+    arrived_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,19 +106,17 @@ def process_batch(
     s3: Any,
     retry: Retry,
     now: datetime,
-    request_id: str,
 ) -> BatchOutcome:
     """Transform, route and deliver one Kinesis batch; report what could not be delivered."""
     outcome = BatchOutcome(received=len(records))
     clean_by_table: dict[str, list[tuple[str, Clean]]] = {}
-    rejected: list[tuple[str, Rejected]] = []
+    rejected: list[tuple[int, InputRecord, Rejected]] = []
     verdicts = transform_records([record.data for record in records], pii_key=pii_key, ingested_at=now, source=SOURCE)
-    for record, result in zip(records, verdicts, strict=True):
+    for position, (record, result) in enumerate(zip(records, verdicts, strict=True)):
         if type(result) is Clean:
             clean_by_table.setdefault(result.table, []).append((record.sequence_number, result))
         else:
-            rejected.append((record.sequence_number, result))
-            outcome.quarantined[result.reason] += 1
+            rejected.append((position, record, result))
 
     failed: set[str] = set()
     for table, entries in clean_by_table.items():
@@ -120,13 +126,22 @@ def process_batch(
         outcome.retried_entries += result.retried_entries
         outcome.delivery_error_codes.update(result.error_codes)
 
-    if rejected:
-        key = quarantine_key(now, request_id, rejected[0][0])
-        if put_quarantine(s3, destinations.quarantine_bucket, key, rejected, now):
+    # Kinesis resumes from the lowest failed record: rejects after it will be seen again, so they wait for then.
+    first_failure = next((p for p, record in enumerate(records) if record.sequence_number in failed), len(records))
+    to_write = [(record, result) for position, record, result in rejected if position < first_failure]
+    failed.update(record.sequence_number for position, record, _ in rejected if position >= first_failure)
+    if to_write:
+        first = to_write[0][0]
+        arrived_at = now if first.arrived_at is None else datetime.fromtimestamp(first.arrived_at, UTC)
+        key = quarantine_key(arrived_at, first.sequence_number)
+        entries = [(record.sequence_number, result) for record, result in to_write]
+        if put_quarantine(s3, destinations.quarantine_bucket, key, entries, now):
             outcome.quarantine_key = key
+            for _, result in to_write:
+                outcome.quarantined[result.reason] += 1
         else:
             outcome.quarantine_failed = True
-            failed.update(sequence_number for sequence_number, _ in rejected)
+            failed.update(sequence_number for sequence_number, _ in entries)
     outcome.failed_sequence_numbers = [r.sequence_number for r in records if r.sequence_number in failed]
     return outcome
 
@@ -197,10 +212,14 @@ def _put_chunk(
         pending = retryable
 
 
-def quarantine_key(now: datetime, request_id: str, first_sequence_number: str) -> str:
-    """`quarantine/stream/dt=<UTC date>/<request id>-<first rejected sequence number>.jsonl`: unique per batch."""
-    day = now.strftime(tables.PARTITION_DATE_FORMAT)
-    return f"{tables.QUARANTINE_ROOT}/{SOURCE}/{tables.PARTITION_KEY}={day}/{request_id}-{first_sequence_number}.jsonl"
+def quarantine_key(arrived_at: datetime, first_sequence_number: str) -> str:
+    """`quarantine/stream/dt=<UTC date the first reject arrived>/<its sequence number>.jsonl`.
+
+    Both parts are properties of the first rejected record, not of the invocation, so every delivery of the
+    same records names the same object. Sequence numbers are unique within a stream, hence so are the names.
+    """
+    day = arrived_at.astimezone(UTC).strftime(tables.PARTITION_DATE_FORMAT)
+    return f"{tables.QUARANTINE_ROOT}/{SOURCE}/{tables.PARTITION_KEY}={day}/{first_sequence_number}.jsonl"
 
 
 def quarantine_body(rejected: Sequence[tuple[str, Rejected]], now: datetime) -> bytes:

@@ -91,7 +91,11 @@ def log_outcome(outcome: BatchOutcome) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     current = settings()
     records = [
-        InputRecord(record.kinesis.sequence_number, record.kinesis.data_as_bytes())
+        InputRecord(
+            record.kinesis.sequence_number,
+            record.kinesis.data_as_bytes(),
+            record.kinesis.approximate_arrival_timestamp,
+        )
         for record in KinesisStreamEvent(event).records
     ]
     # Counted before anything can fail, so a batch that fails as a whole still shows up as received.
@@ -107,7 +111,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         s3=s3_client,
         retry=retry_policy,
         now=datetime.now(UTC),
-        request_id=context.aws_request_id,
     )
     emit_metrics(outcome)
     log_outcome(outcome)

@@ -1,8 +1,12 @@
 """The transform Lambda with moto: routing, quarantine, retries of throttled entries, partial batch responses,
-and no PII in any output or log line."""
+faults injected where moto cannot fail on demand (fake clients, botocore Stubber), poison records, replays,
+the AWS sample event, and no PII in any output or log line."""
 
 from __future__ import annotations
 
+import base64
+import copy
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -12,11 +16,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto import mock_aws
 from transform import delivery
 from transform import handler as transform_handler
 
 from lakewatch.domain import pii
+from lakewatch.domain import transform as transform_module
 from lakewatch.domain.transform import Clean
 from tests.fixtures import kinesis_event, load_event
 
@@ -131,8 +137,8 @@ def test_a_mixed_batch_is_routed_to_both_clean_streams_and_quarantine(aws: Aws, 
     assert [row["event_id"] for row in aws.stream_payloads(SALES_STREAM)] == ["sale-web-0001", "sale-store-0001"]
     assert [row["event_id"] for row in aws.stream_payloads(JOB_RUNS_STREAM)] == ["run-evt-0001"]
     [key] = aws.quarantine_objects()
-    assert key.startswith("quarantine/stream/dt=")
-    assert key.endswith(f"/{lambda_context.aws_request_id}-{sequence(3)}.jsonl")
+    # named after its first reject, dated by that record's arrival in events-raw (the builder's 2024-05-01)
+    assert key == f"quarantine/stream/dt=2024-05-01/{sequence(3)}.jsonl"
     rows = aws.quarantine_rows()
     assert [(row["reason"], row["field"], row["sequence_number"]) for row in rows] == [
         ("total_mismatch", "total_price", sequence(3)),
@@ -303,3 +309,206 @@ def test_backoff_is_bounded_exponential_with_full_jitter() -> None:
     retry = delivery.Retry(sleep=lambda _: None, random=lambda: 1.0)
     assert [retry.delay(attempt) for attempt in range(1, 7)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0]
     assert delivery.Retry(sleep=lambda _: None, random=lambda: 0.0).delay(3) == 0.0
+
+
+# ------------------------------------------------------------------------------ replays and partial retries
+
+
+def test_a_redelivered_batch_overwrites_its_quarantine_object_instead_of_adding_one(
+    aws: Aws, lambda_context: Any, capsys: Any
+) -> None:
+    # Given a mixed batch handled once
+    event = kinesis_event(mixed_batch())
+    transform_handler.handler(event, lambda_context)
+    first = aws.quarantine_objects()
+
+    # When the event source mapping delivers the very same batch again, to another invocation (after a timeout)
+    transform_handler.handler(event, dataclasses.replace(lambda_context, aws_request_id="second-attempt"))
+
+    # Then there is still one quarantine object with one row per rejected record
+    assert list(aws.quarantine_objects()) == list(first)
+    assert [row["sequence_number"] for row in aws.quarantine_rows()] == [sequence(3), sequence(4), sequence(5)]
+
+
+def test_a_bisected_batch_quarantines_each_reject_once(aws: Aws, lambda_context: Any) -> None:
+    # Given a batch handled whole, then again as the two halves bisection would send
+    batch = mixed_batch()
+    for attempt, (records, first) in enumerate([(batch, 1), (batch[:4], 1), (batch[4:], 5)]):
+        context = dataclasses.replace(lambda_context, aws_request_id=f"attempt-{attempt}")
+        transform_handler.handler(kinesis_event(records, first_sequence=first), context)
+
+    # Then every rejected record is in quarantine exactly once
+    assert Counter(row["sequence_number"] for row in aws.quarantine_rows()) == Counter(
+        {sequence(3): 1, sequence(4): 1, sequence(5): 1}
+    )
+
+
+def test_rejects_after_an_undelivered_record_wait_for_its_retry(
+    aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a job-runs stream refusing the valid run at position 1, and rejects before and after it
+    batch = [b"not json", load_event("job_run"), load_event("sale_store"), b"still not json"]
+    flaky = FlakyKinesis(aws.kinesis, {"run-evt-0001"}, times=1, code="AccessDeniedException")
+    monkeypatch.setattr(transform_handler, "kinesis_client", flaky)
+
+    # When the batch is handled, and Kinesis then retries from the lowest failed record
+    response = transform_handler.handler(kinesis_event(batch), lambda_context)
+    transform_handler.handler(kinesis_event(batch[1:], first_sequence=2), lambda_context)
+
+    # Then the first attempt quarantined only the reject before the failure and reported the one after it;
+    # the retry quarantined that one: each reject once, nothing lost
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(index)} for index in (1, 3)]}
+    assert sorted(row["sequence_number"] for row in aws.quarantine_rows()) == [sequence(0), sequence(3)]
+
+
+# ------------------------------------------------------------------------------------------ injected faults
+
+
+def test_a_put_records_call_failing_as_a_whole_reports_only_that_tables_records(
+    aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Kinesis client whose PutRecords call itself is throttled (after botocore's own retries)
+    kinesis = boto3.client("kinesis")
+    stubber = Stubber(kinesis)
+    stubber.add_client_error("put_records", "ProvisionedThroughputExceededException", http_status_code=400)
+    monkeypatch.setattr(transform_handler, "kinesis_client", kinesis)
+
+    # When a batch with one sale and two rejects is handled
+    with stubber:
+        response = transform_handler.handler(kinesis_event([b"nope", load_event("sale_web"), b"nope"]), lambda_context)
+
+    # Then the sale is left for Kinesis to retry, with the reject after it; the reject before it is quarantined
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(index)} for index in (1, 2)]}
+    assert [row["sequence_number"] for row in aws.quarantine_rows()] == [sequence(0)]
+    stubber.assert_no_pending_responses()
+
+
+def test_secrets_manager_failing_at_cold_start_fails_the_invocation_and_the_next_one_recovers(
+    aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Secrets Manager throttling the first GetSecretValue, then answering
+    secrets = boto3.client("secretsmanager")
+    stubber = Stubber(secrets)
+    stubber.add_client_error("get_secret_value", "ThrottlingException", http_status_code=400)
+    stubber.add_response("get_secret_value", {"SecretString": SECRET_VALUE})
+    monkeypatch.setattr(transform_handler, "secrets_client", secrets)
+    event = kinesis_event([load_event("sale_web")])
+
+    # When two invocations arrive
+    with stubber:
+        with pytest.raises(ClientError):
+            transform_handler.handler(event, lambda_context)
+        response = transform_handler.handler(event, lambda_context)
+
+    # Then the first fails as a whole (nothing written), the second is served with the key (the failure was
+    # not cached)
+    assert response == {"batchItemFailures": []}
+    [row] = aws.stream_payloads(SALES_STREAM)
+    assert row["customer_key"] == pii.customer_key(
+        pii.normalise_customer_identity("cust-42", "Jane Doe"), SECRET_VALUE.encode()
+    )
+
+
+def test_an_s3_throttle_on_the_quarantine_write_leaves_the_rejects_for_retry(
+    aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    # Given an S3 client whose PutObject is throttled
+    s3 = boto3.client("s3")
+    stubber = Stubber(s3)
+    stubber.add_client_error("put_object", "SlowDown", http_status_code=503)
+    monkeypatch.setattr(transform_handler, "s3_client", s3)
+
+    # When a mixed batch is handled
+    with stubber:
+        response = transform_handler.handler(kinesis_event(mixed_batch()), lambda_context)
+
+    # Then the rejects are reported for retry and not counted as quarantined
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequence(index)} for index in (3, 4, 5)]}
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf["RecordsQuarantined"] == [0.0] and emf["DeliveryFailures"] == [3.0]
+
+
+# ------------------------------------------------------------------------------------------ poison records
+
+
+def test_poison_records_are_quarantined_alone_and_their_neighbours_delivered(aws: Aws, lambda_context: Any) -> None:
+    # Given valid records around invalid UTF-8 in a string, deep nesting and a Latin-1 customer name
+    latin1_sale = (
+        json.dumps(load_event("sale_store", customer_name="Caf\u00e9 Royal"))
+        .encode()
+        .replace(b"Caf\\u00e9", b"Caf\xe9")
+    )
+    batch = [load_event("sale_web"), b'{"a":"\xff"}', b"[" * 1000 + b"]" * 1000, latin1_sale, load_event("job_run")]
+
+    # When the transform handles it
+    response = transform_handler.handler(kinesis_event(batch), lambda_context)
+
+    # Then nothing is left to retry: the valid records are delivered, the poison ones quarantined as invalid_json
+    assert response == {"batchItemFailures": []}
+    assert len(aws.stream_payloads(SALES_STREAM)) == 1 and len(aws.stream_payloads(JOB_RUNS_STREAM)) == 1
+    assert [(row["reason"], row["field"]) for row in aws.quarantine_rows()] == [
+        ("invalid_json", "encoding"),
+        ("invalid_json", "nesting"),
+        ("invalid_json", "encoding"),
+    ]
+
+
+def test_an_unexpected_error_quarantines_that_record_as_transform_error_and_is_counted(
+    aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    # Given a bug that only job runs meet
+    def broken(*_: Any) -> Clean:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(transform_module, "_clean_job_run", broken)
+
+    # When a batch with a sale and a job run is handled
+    response = transform_handler.handler(kinesis_event([load_event("sale_web"), load_event("job_run")]), lambda_context)
+
+    # Then the sale is delivered, the run quarantined alone (fingerprint only), and the metric an alarm watches is out
+    assert response == {"batchItemFailures": []}
+    assert len(aws.stream_payloads(SALES_STREAM)) == 1
+    [row] = aws.quarantine_rows()
+    assert (row["reason"], row["field"], row["event_id"]) == ("transform_error", None, None)
+    assert set(row["record"]) == {"length", "sha256"}
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf["RecordsQuarantined_transform_error"] == [1.0]
+
+
+# ------------------------------------------------------------------------------------- the AWS sample event
+
+
+def test_the_kinesis_sample_event_from_the_lambda_docs_is_quarantined_as_invalid_json(
+    aws: Aws, lambda_context: Any
+) -> None:
+    # Given the Kinesis sample event of the AWS Lambda developer guide (plain text, not the wire contract)
+    event = load_event("kinesis_event")
+
+    # When the transform handles it
+    response = transform_handler.handler(event, lambda_context)
+
+    # Then both records are quarantined by their fingerprint, dated by their arrival (2018-12-17)
+    assert response == {"batchItemFailures": []}
+    [key] = aws.quarantine_objects()
+    assert key == "quarantine/stream/dt=2018-12-17/49590338271490256608559692538361571095921575989136588898.jsonl"
+    assert [row["record"]["length"] for row in aws.quarantine_rows()] == [
+        len(b"Hello, this is a test."),
+        len(b"This is only a test."),
+    ]
+
+
+def test_the_sample_event_carrying_wire_contract_records_is_routed_like_the_builders_event(
+    aws: Aws, lambda_context: Any
+) -> None:
+    # Given the AWS sample event with its data replaced by a sale and a job run (every other field as AWS sends it)
+    event = copy.deepcopy(load_event("kinesis_event"))
+    for record, payload in zip(event["Records"], (load_event("sale_web"), load_event("job_run")), strict=True):
+        record["kinesis"]["data"] = base64.b64encode(json.dumps(payload).encode()).decode()
+
+    # When the transform handles it
+    response = transform_handler.handler(event, lambda_context)
+
+    # Then each lands on its clean stream
+    assert response == {"batchItemFailures": []}
+    assert [row["event_id"] for row in aws.stream_payloads(SALES_STREAM)] == ["sale-web-0001"]
+    assert [row["event_id"] for row in aws.stream_payloads(JOB_RUNS_STREAM)] == ["run-evt-0001"]

@@ -1,14 +1,15 @@
-"""transform_record: every wire-contract rule and every reason code (design.md, "Wire contract")."""
+"""transform_record: every wire-contract rule and every reason code of the wire contract."""
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from lakewatch.domain import pii
+from lakewatch.domain import events, pii, tables, transform
 from lakewatch.domain.reasons import Reason
 from lakewatch.domain.tables import JOB_RUNS, PARTITION_KEY, SALES
 from lakewatch.domain.transform import (
@@ -18,6 +19,7 @@ from lakewatch.domain.transform import (
     Rejected,
     quarantine_row,
     transform_record,
+    transform_records,
 )
 from tests.fixtures import encode, load_event
 
@@ -263,8 +265,8 @@ def test_rejected_records_keep_their_shape_with_pii_removed_and_free_text_masked
     # When it is rejected
     record = rejected(event).record
 
-    # Then PII fields are gone and free text is masked, the rest is kept for diagnosis
-    assert record["order_id"] == "for [email]"
+    # Then PII fields are gone and the id carrying an e-mail is a keyed token; the rest is kept for diagnosis
+    assert record["order_id"] == pii.protect_id("for jane@example.com", KEY) != "for jane@example.com"
     assert record["channel"] == "phone"
     assert not {"card_number", "customer_name", "customer_id"} & set(record)
 
@@ -413,3 +415,257 @@ def test_a_quarantine_row_has_the_documented_keys() -> None:
         "quarantined_at": "2024-05-02 09:00:00.123456",
         "record": pii.fingerprint(b"nope"),
     }
+
+
+# ------------------------------------------------------------------- poison records: one verdict, never a raise
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (b'{"a":"\xff"}', "encoding"),
+        (b'{"event_type":"sale","customer_name":"Caf\xe9 Royal"}', "encoding"),
+        (b"[" * 1000 + b"]" * 1000, "nesting"),
+        (b'{"event_type":"sale","extra":' + b"[" * 5000 + b"]" * 5000 + b"}", "nesting"),
+        (b'{"event_type":"refund","extra":' + b"[" * 5000 + b"]" * 5000 + b"}", "nesting"),
+    ],
+)
+def test_undecodable_bytes_are_invalid_json_with_a_hint_and_never_raise(data: bytes, field: str) -> None:
+    result = rejected(data)
+    assert (result.reason, result.field, result.event_id) == (Reason.INVALID_JSON, field, None)
+    assert result.record == pii.fingerprint(data)
+
+
+def test_a_poison_record_never_takes_its_neighbours_down() -> None:
+    batch = [encode(load_event("sale_web")), b'{"a":"\xff"}', b"[" * 1000 + b"]" * 1000, encode(load_event("job_run"))]
+    verdicts = transform_records(batch, pii_key=KEY, ingested_at=INGESTED_AT)
+    assert [type(verdict) for verdict in verdicts] == [Clean, Rejected, Rejected, Clean]
+
+
+def test_an_unexpected_error_rejects_only_that_record_as_transform_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a bug that job runs meet
+    def broken(*_: Any) -> Clean:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(transform, "_clean_job_run", broken)
+
+    # When a batch with a sale and a job run is transformed
+    verdicts = transform_records(
+        [encode(load_event("sale_web")), encode(load_event("job_run"))], pii_key=KEY, ingested_at=INGESTED_AT
+    )
+
+    # Then the sale is clean and the run rejected alone, kept as a fingerprint
+    assert isinstance(verdicts[0], Clean)
+    assert verdicts[1] == Rejected(Reason.TRANSFORM_ERROR, None, None, pii.fingerprint(encode(load_event("job_run"))))
+
+
+# ------------------------------------------------------------------------------------- every string bounded
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "longest"),
+    [
+        ("job_run", "run_id", events.MAX_ID_LENGTH),
+        ("job_run", "client", events.MAX_ID_LENGTH),
+        ("job_run", "job_name", events.MAX_ID_LENGTH),
+        ("job_run", "instance_size", events.MAX_LABEL_LENGTH),
+        ("job_run", "status", events.MAX_LABEL_LENGTH),
+        ("sale_store", "store", events.MAX_ID_LENGTH),
+        ("sale_web", "order_id", events.MAX_ID_LENGTH),
+        ("sale_web", "customer_id", events.MAX_ID_LENGTH),
+        ("sale_web", "customer_name", events.MAX_NAME_LENGTH),
+        ("sale_web", "channel", events.MAX_LABEL_LENGTH),
+        ("sale_web", "event_time", events.MAX_TIME_LENGTH),
+    ],
+)
+def test_every_string_of_the_contract_is_bounded(event: str, field: str, longest: int) -> None:
+    # Given a value one character over the field's bound (DynamoDB keys hold client + job_name and run_id)
+    result = rejected(load_event(event, **{field: "x" * (longest + 1)}))
+
+    # Then the record is rejected on that field
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, field)
+
+
+@pytest.mark.parametrize(("field", "longest"), [("product", events.MAX_NAME_LENGTH), ("size", events.MAX_LABEL_LENGTH)])
+def test_item_strings_are_bounded(field: str, longest: int) -> None:
+    items = [{"product": "Mocha", "unit_price": 2.95, field: "x" * (longest + 1)}]
+    result = rejected(load_event("sale_store", items=items, total_price=2.95))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, f"items[0].{field}")
+
+
+def test_an_id_at_its_bound_fits_a_dynamodb_key_in_any_script() -> None:
+    # Given the longest client and job name, in 4-byte UTF-8 characters
+    row = clean_row(load_event("job_run", client="\U0001f600" * events.MAX_ID_LENGTH, job_name="\U0001f600" * 128))
+
+    # Then together they stay within a 2,048-byte partition key, and a run id within a 1,024-byte sort key
+    assert len(row["client"].encode()) + len(row["job_name"].encode()) + 1 <= 2048
+    assert 4 * events.MAX_ID_LENGTH <= 1024
+
+
+# ---------------------------------------------------------------------------------------- blank text and NUL
+
+
+@pytest.mark.parametrize(
+    ("event", "overrides", "field"),
+    [
+        ("sale_web", {"event_id": "   "}, "event_id"),
+        ("sale_web", {"items": [{"product": " \t ", "unit_price": 1.0}], "total_price": 1.0, "discount": 0}, None),
+        ("job_run", {"client": "  "}, "client"),
+        ("job_run", {"job_name": "\u3000"}, "job_name"),
+        ("job_run", {"run_id": " \n"}, "run_id"),
+        ("job_run", {"event_id": " "}, "event_id"),
+    ],
+)
+def test_whitespace_only_required_text_is_an_invalid_field(
+    event: str, overrides: dict[str, Any], field: str | None
+) -> None:
+    result = rejected(load_event(event, **overrides))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, field or "items[0].product")
+
+
+def test_a_whitespace_only_store_is_a_missing_store() -> None:
+    result = rejected(load_event("sale_store", store="   "))
+    assert (result.reason, result.field) == (Reason.MISSING_FIELD, "store")
+
+
+@pytest.mark.parametrize(
+    ("event", "overrides", "field"),
+    [
+        ("sale_web", {"order_id": "ord\x00-1"}, "order_id"),
+        ("sale_web", {"customer_name": "Jane\x00"}, "customer_name"),
+        ("sale_web", {"event_id": "sale\x00"}, "event_id"),
+        ("sale_web", {"items": [{"product": "Mocha\x00", "unit_price": 78.97}]}, "items[0].product"),
+        ("job_run", {"error_message": "boom\x00"}, "error_message"),
+        ("job_run", {"instance_size": "\x00"}, "instance_size"),
+    ],
+)
+def test_a_nul_character_in_any_string_is_an_invalid_field(event: str, overrides: dict[str, Any], field: str) -> None:
+    result = rejected(load_event(event, **overrides))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, field)
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    row = clean_row(load_event("sale_web", order_id="C:\\u0000"))
+    assert row["order_id"] == "C:\\u0000"
+
+
+# ---------------------------------------------------------------------------------------------- time bounds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1900-01-01T00:00:00Z",
+        "2019-12-31T23:59:59.999999Z",
+        "9999-12-31T23:59:59Z",
+        "2024-05-03T09:00:01Z",  # a day and a second after ingestion
+        "2024-05-03T10:00:01+01:00",
+        "0001-01-01T00:00:00+01:00",
+    ],
+)
+def test_a_sale_outside_the_accepted_time_range_is_an_invalid_event_time(text: str) -> None:
+    result = rejected(load_event("sale_web", event_time=text))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "event_time")
+
+
+@pytest.mark.parametrize(
+    "text", ["2020-01-01T00:00:00Z", "2020-01-01T01:00:00+01:00", "2024-05-03T09:00:00.123456Z", "2024-05-03T09:00:00Z"]
+)
+def test_the_accepted_range_includes_its_ends(text: str) -> None:
+    earliest, latest = tables.accepted_event_times(INGESTED_AT)
+    moment = datetime.fromisoformat(text)
+    assert earliest <= moment <= latest
+    assert isinstance(run(load_event("sale_web", event_time=text)), Clean)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"ended_at": "2030-01-01T00:00:00Z", "duration_seconds": ...}, "ended_at"),
+        ({"started_at": "1900-01-01T00:00:00Z", "duration_seconds": ...}, "started_at"),
+        ({"event_time": "9999-12-31T23:59:59Z"}, "event_time"),
+    ],
+)
+def test_a_job_run_outside_the_accepted_time_range_is_an_invalid_field(overrides: dict[str, Any], field: str) -> None:
+    result = rejected(load_event("job_run", **overrides))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, field)
+
+
+# ---------------------------------------------------------------------------------------------------- money
+
+
+@pytest.mark.parametrize(
+    ("price", "cents"), [(0.285, 0.29), (1.005, 1.01), (2.675, 2.68), (0.125, 0.13), (2.6749, 2.67)]
+)
+def test_prices_round_half_up_as_written(price: float, cents: float) -> None:
+    items = [{"product": "Biscuit", "unit_price": price}]
+    row = clean_row(load_event("sale_store", items=items, total_price=cents))
+    assert (row["items"][0]["unit_price"], row["total_price"]) == (cents, cents)
+
+
+@pytest.mark.parametrize(("total", "stored"), [(1.005, 1.01), (12345678.905, 12345678.91)])
+def test_totals_and_discounts_round_half_up_as_written(total: float, stored: float) -> None:
+    items = [{"product": "Basket", "unit_price": stored + 1}]
+    row = clean_row(load_event("sale_store", items=items, discount=1.005, total_price=total))
+    assert (row["discount"], row["total_price"]) == (1.01, stored)
+
+
+@pytest.mark.parametrize(
+    ("cost", "stored"), [(1.00005, 1.0001), (0.00015, 0.0002), (2.67495, 2.675), (1.23454, 1.2345)]
+)
+def test_cost_usd_rounds_half_up_at_its_scale(cost: float, stored: float) -> None:
+    assert clean_row(load_event("job_run", cost_usd=cost))["cost_usd"] == stored
+
+
+# --------------------------------------------------------------------------------------- PII in every field
+
+
+@pytest.mark.parametrize("field", ["event_id", "order_id", "store"])
+def test_a_sale_id_holding_a_card_number_is_stored_as_a_stable_keyed_token(field: str) -> None:
+    # Given the same id, carrying a card number, in two sales
+    value = "ord 4111.1111.1111.1111"
+    event = load_event("sale_store" if field == "store" else "sale_web", **{field: value})
+
+    # When both are transformed
+    first, second = clean_row(event), clean_row(copy.deepcopy(event))
+
+    # Then the id is a keyed token, the same both times, with no card digits left
+    assert first[field] == second[field] == pii.protect_id(value, KEY)
+    assert first[field].startswith("tok_") and "4111" not in json.dumps(first)
+
+
+@pytest.mark.parametrize("field", ["run_id", "client", "job_name", "event_id"])
+def test_a_job_run_id_holding_a_card_or_email_is_stored_as_a_keyed_token(field: str) -> None:
+    for value in ("acme 4111_1111_1111_1111", "ops@localhost"):
+        row = clean_row(load_event("job_run", **{field: value}))
+        assert row[field] == pii.protect_id(value, KEY) != value
+
+
+def test_free_text_of_items_and_runs_is_masked() -> None:
+    items = [{"product": "gift for jo@example.com", "size": "4111/1111/1111/1111", "flavour": "x@y", "unit_price": 1}]
+    row = clean_row(load_event("sale_store", items=items, total_price=1))
+    assert row["items"][0] | {"unit_price": 0} == {
+        "product": "gift for [email]",
+        "size": "[card]",
+        "flavour": "[email]",
+        "unit_price": 0,
+        "quantity": 1,
+        "line_total": 1.0,
+    }
+    run_row = clean_row(load_event("job_run", instance_size="4111\u20131111\u20131111\u20131111"))
+    assert run_row["instance_size"] == "[card]"
+
+
+def test_a_rejected_records_event_id_is_protected_like_a_clean_one() -> None:
+    result = rejected(load_event("sale_web", event_id="4111 1111 1111 1111", channel="phone"))
+    assert result.event_id == pii.protect_id("4111 1111 1111 1111", KEY)
+    assert result.record["event_id"] == result.event_id
+
+
+def test_quarantine_keeps_the_customer_key_of_a_rejected_sale() -> None:
+    # Given an invalid sale by a known customer
+    result = rejected(load_event("sale_web", channel="phone"))
+
+    # Then the quarantined record keeps the customer's key (a re-drive keeps the identity), never the customer
+    assert result.record["customer_key"] == clean_row(load_event("sale_web"))["customer_key"]
+    assert not {"customer_id", "customer_name", "card_number"} & set(result.record)
