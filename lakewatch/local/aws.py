@@ -30,6 +30,8 @@ BASELINES_TABLE = "lakewatch-baselines"
 PII_SECRET_NAME = "lakewatch/pii-key"  # noqa: S105 - a name, not a secret
 ALERTS_TOPIC = "lakewatch-alerts"
 OPS_TOPIC = "lakewatch-ops"
+#: Every local stream has one shard; the replay's events-raw records and on-failure records name it.
+SHARD_ID = "shardId-000000000000"
 
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -208,7 +210,7 @@ def kinesis_event(records: list[tuple[str, bytes]], *, stream_name: str, arrival
 
     `records` are (sequence number, payload) pairs; the partition key mirrors what producers send.
     """
-    stream_arn = f"arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/{stream_name}"
+    arn = stream_arn(stream_name)
     return {
         "Records": [
             {
@@ -221,15 +223,19 @@ def kinesis_event(records: list[tuple[str, bytes]], *, stream_name: str, arrival
                 },
                 "eventSource": "aws:kinesis",
                 "eventVersion": "1.0",
-                "eventID": f"shardId-000000000000:{sequence_number}",
+                "eventID": f"{SHARD_ID}:{sequence_number}",
                 "eventName": "aws:kinesis:record",
                 "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT_ID}:role/lakewatch-local",
                 "awsRegion": REGION,
-                "eventSourceARN": stream_arn,
+                "eventSourceARN": arn,
             }
             for sequence_number, payload in records
         ]
     }
+
+
+def stream_arn(stream_name: str) -> str:
+    return f"arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/{stream_name}"
 
 
 def scheduled_event(time_iso: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
 DEMO_NOW = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 SALES_DAYS = 45
 POS_CSV_DAYS = 14
-#: Stores whose tills stream to Kinesis, and café stores that still drop CSV files (seed 002).
+#: Stores whose tills stream to Kinesis, and café stores that still drop CSV files from their tills.
 STREAMING_STORES = ("Leeds", "London Camden")
 CSV_STORES = ("Chesterfield", "Uppingham")
 #: Shown at the end of the demo; LAKE is replaced by the demo's lake directory.
