@@ -99,15 +99,18 @@ class Accounting:
     `lake_rows` (clean records of both tables, a redelivery is its own row) + `quarantine_rows["stream"]` +
     `on_failure_records["transform"]`. Clean job runs are consumed a second time by `job_monitor`, whose own
     quarantine rows (source `job_monitor`) and on-failure records are reported beside it: they do not remove a
-    run from the lake. POS CSV: `pos_csv_rows` (data rows read) = POS lake rows + `quarantine_rows["pos_csv"]`.
+    run from the lake. POS CSV, as its job counts: `pos_csv_lines` = `pos_csv_lake_rows` + `quarantine_rows
+    ["pos_csv"]` + `pos_csv_blank_lines` + `pos_csv_duplicates_dropped` (a re-dropped file's rows are dropped).
     """
 
     input_lines: int = 0
     lake_rows: dict[str, int] = field(default_factory=dict)
     quarantine_rows: dict[str, int] = field(default_factory=dict)
     on_failure_records: dict[str, int] = field(default_factory=dict)
-    pos_csv_rows: int = 0
+    pos_csv_lines: int = 0
     pos_csv_lake_rows: int = 0
+    pos_csv_blank_lines: int = 0
+    pos_csv_duplicates_dropped: int = 0
 
     @property
     def stream_lake_rows(self) -> int:
@@ -294,8 +297,10 @@ def _accounting(report: RunReport) -> Accounting:
         lake_rows={table: report.clean_records.get(table, 0) for table in TABLES},
         quarantine_rows=dict(report.quarantined),
         on_failure_records=dict(report.on_failure),
-        pos_csv_rows=int(pos.get("rows_read", pos.get("sales_written", 0) + pos.get("quarantined_total", 0))),
+        pos_csv_lines=int(pos.get("lines_read", 0)),
         pos_csv_lake_rows=int(pos.get("sales_written", 0)),
+        pos_csv_blank_lines=int(pos.get("blank_lines", 0)),
+        pos_csv_duplicates_dropped=int(pos.get("duplicates_dropped", 0)),
     )
 
 
@@ -603,7 +608,6 @@ class _LazySpark:
                 from lakewatch.local.spark import local_spark_session
 
                 self._session = local_spark_session()
-                self._session.conf.set("spark.ui.showConsoleProgress", "false")
             yield self._session
 
 
