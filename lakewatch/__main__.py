@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from lakewatch.domain.reasons import Reason
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -38,6 +40,13 @@ def _iso_datetime(text: str) -> datetime:
             f"before {tables.EARLIEST_EVENT_TIME.date().isoformat()}, the first day the lake accepts: {text!r}"
         )
     return value
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _out_dir(text: str) -> Path:
@@ -74,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--clients", type=_positive_int, default=100, help="clients running daily batches")
     demo.add_argument("--days", type=_positive_int, default=60, help="days of job-run history")
 
+    redrive = commands.add_parser(
+        "redrive", help="re-submit on-failure batches and quarantine rows of a local-run output that now pass"
+    )
+    redrive.add_argument("--out", type=_out_dir, required=True, help="a local-run output directory")
+    redrive.add_argument(
+        "--source", choices=("all", "on-failure", "quarantine"), default="all", help="what to re-drive (default: all)"
+    )
+    redrive.add_argument(
+        "--reason", action="append", choices=[str(reason) for reason in Reason], help="quarantine reason (repeatable)"
+    )
+    redrive.add_argument("--since", type=_iso_date, help="first day quarantined (YYYY-MM-DD, UTC)")
+    redrive.add_argument("--until", type=_iso_date, help="last day quarantined (YYYY-MM-DD, UTC)")
+    redrive.add_argument("--dry-run", action="store_true", help="count what would be re-submitted; change nothing")
+
     bench = commands.add_parser("bench", help="transform throughput against the base64+orjson floor")
     bench.add_argument("--records", type=_positive_int, default=20_000)
     bench.add_argument("--batch-size", type=_positive_int, default=100)
@@ -87,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "local-run":
             return _local_run(args)
+        if args.command == "redrive":
+            return _redrive(args)
         if args.command == "demo":
             from lakewatch.local.demo import run_demo
 
@@ -112,6 +137,27 @@ def _local_run(args: argparse.Namespace) -> int:
         )
     )
     print(summary_line(report, args.out))
+    return 0
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from lakewatch.local.redrive import LocalRedriveOptions, redrive_local
+
+    if args.since and args.until and args.since > args.until:
+        print(f"lakewatch: error: --since {args.since} is after --until {args.until}", file=sys.stderr)
+        return 2
+    report = redrive_local(
+        LocalRedriveOptions(
+            out=args.out,
+            on_failure=args.source in {"all", "on-failure"},
+            quarantine=args.source in {"all", "quarantine"},
+            reasons=tuple(args.reason) if args.reason else None,
+            since=args.since,
+            until=args.until,
+            dry_run=args.dry_run,
+        )
+    )
+    print(orjson.dumps(report.to_json()).decode())
     return 0
 
 

@@ -290,6 +290,40 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
     return report
 
 
+#: Redriven records are numbered from here on, far past any input line, so they never collide with one.
+REDRIVE_FIRST_INDEX = 10**15
+
+
+def replay_redriven(out: Path, payloads: list[bytes], *, now: datetime, run_number: int) -> RunReport:
+    """Replay re-driven records through the handlers into an existing `local-run` output directory.
+
+    As on AWS, a re-drive adds to what is there: lake rows land in new Firehose files, quarantine rows in new
+    objects, alerts and on-failure records are appended. The hourly schedule is not replayed again, and each
+    re-drive starts a fresh moto (its job_monitor state is the re-driven runs only). Runs are numbered so
+    their files and sequence numbers never collide.
+    """
+    report = RunReport(now=now.isoformat(), input_records=len(payloads))
+    options = LocalRunOptions(events=out / SUMMARY_FILE, out=out, now=now)
+    with local_aws.LocalAws(pii_key=options.pii_key) as aws:
+        replay = _Replay(
+            aws=aws, handlers=_import_handlers(), options=options, report=report, now=now, notify=lambda *_: None
+        )
+        with _lambda_output_to(out / "lambda-logs.jsonl"):
+            replay.run(payloads, first_index=REDRIVE_FIRST_INDEX * run_number, schedule=False)
+        for table_name, rows in replay.clean_rows.items():
+            if rows:
+                written = write_rows(TABLES[table_name], rows, out / "lake", file_name=f"part-redrive-{run_number}")
+                report.lake_rows[table_name] = sum(written.values())
+        report.quarantined.update(_export_quarantine(aws, out / "quarantine"))
+        with (out / "alerts.jsonl").open("ab") as alerts:
+            alerts.writelines(orjson.dumps(line) + b"\n" for line in aws.drain_published())
+        with (out / DEAD_LETTERS_FILE).open("ab") as letters:
+            letters.writelines(orjson.dumps(line) + b"\n" for line in replay.mapping.on_failure)
+        report.on_failure = replay.mapping.on_failure_counts()
+    report.accounting = _accounting(report)
+    return report
+
+
 def _accounting(report: RunReport) -> Accounting:
     pos = report.pos_csv or {}
     return Accounting(
@@ -478,19 +512,21 @@ class _Replay:
         self._sales_tail = aws.tail(local_aws.SALES_STREAM)
         self._job_runs_tail = aws.tail(local_aws.JOB_RUNS_STREAM)
 
-    def run(self, payloads: list[bytes]) -> None:
+    def run(self, payloads: list[bytes], *, first_index: int = 0, schedule: bool = True) -> None:
+        """Replay `payloads` as events-raw records numbered from `first_index`; `schedule` fires the hourly check."""
         batch_size = self.options.batch_size
         total = len(payloads)
         for start in range(0, total, batch_size):
             batch = [
-                (sequence_number(start + offset), payload)
+                (sequence_number(first_index + start + offset), payload)
                 for offset, payload in enumerate(payloads[start : start + batch_size])
             ]
             self.mapping.deliver("transform", batch, local_aws.EVENTS_RAW_STREAM)
             self.report.transform_batches += 1
-            self._collect_clean_records()
+            self._collect_clean_records(schedule=schedule)
             self.notify("stream replay", min(start + batch_size, total), total)
-        self._fire_ticks_until(self.now)
+        if schedule:
+            self._fire_ticks_until(self.now)
 
     def replayed_days(self) -> list[str]:
         """Every day from the watermark's first value to the day before `now`: the days the daily jobs ran for."""
@@ -503,7 +539,7 @@ class _Replay:
             day += timedelta(days=1)
         return days
 
-    def _collect_clean_records(self) -> None:
+    def _collect_clean_records(self, *, schedule: bool = True) -> None:
         for record in self._sales_tail.read_new():
             row = orjson.loads(record["Data"])
             self.clean_rows[SALES.name].append(row)
@@ -518,7 +554,8 @@ class _Replay:
         rows = [orjson.loads(record["Data"]) for record in job_run_records]
         self.clean_rows[JOB_RUNS.name].extend(rows)
         # The schedule keeps firing while these runs are in flight: up to the latest time seen before them.
-        self._fire_ticks_until(self.watermark.value)
+        if schedule:
+            self._fire_ticks_until(self.watermark.value)
         for row in rows:
             self.watermark.observe(_clean_time(row["ended_at"]))
         for start in range(0, len(job_run_records), self.options.batch_size):
