@@ -10,9 +10,9 @@ The replay follows what AWS does, step by step:
    records (metadata only, as SQS receives them), never nowhere.
 2. sales-clean / job-runs-clean: read back from the moto streams after every batch. Job runs go to the
    `job_monitor` handler in batches. The hourly `overdue_check` schedule is driven by an arrival watermark
-   (`ArrivalWatermark`): before each job-run batch every whole hour up to the latest event time seen so far
-   fires, so late or redelivered old runs never hold the clock back; after the replay, every hour up to
-   `--now`.
+   (`ArrivalWatermark`, the latest event time seen so far): from the first job-run batch on, before each
+   job-run batch every whole hour up to the watermark fires, so late or redelivered old runs never hold the
+   clock back; after the replay, every hour up to `--now`.
 3. Firehose: moto's never reads Kinesis nor writes Parquet, so the runner writes the clean records as
    Parquet with the Glue table's schema into `lake/<table>/dt=…/`.
 4. Glue: the POS CSV job's own code runs on local Spark, then the daily compaction job's protocol runs once
@@ -509,6 +509,7 @@ class _Replay:
         self.mapping = EventSourceMapping(invoke=self._timed, max_retries=options.max_retries)
         self.watermark = ArrivalWatermark(now)
         self.schedule = HourlySchedule()
+        self._schedule_start: datetime | None = None
         self._sales_tail = aws.tail(local_aws.SALES_STREAM)
         self._job_runs_tail = aws.tail(local_aws.JOB_RUNS_STREAM)
 
@@ -558,6 +559,9 @@ class _Replay:
             self._fire_ticks_until(self.watermark.value)
         for row in rows:
             self.watermark.observe(_clean_time(row["ended_at"]))
+        if self._schedule_start is None:
+            # Before the first job run the check has nothing to read: its ticks would change nothing.
+            self._schedule_start = self.watermark.value
         for start in range(0, len(job_run_records), self.options.batch_size):
             chunk = job_run_records[start : start + self.options.batch_size]
             batch = [(record["SequenceNumber"], record["Data"]) for record in chunk]
@@ -567,7 +571,7 @@ class _Replay:
     def _fire_ticks_until(self, until: datetime | None) -> None:
         """Fire the hourly overdue_check schedule at every whole hour up to `until` (at most `--now`)."""
         handler = self.handlers["overdue_check"]
-        for tick in self.schedule.due(self.watermark.first, min(until, self.now) if until else None):
+        for tick in self.schedule.due(self._schedule_start, min(until, self.now) if until else None):
             event = local_aws.scheduled_event(tick.strftime("%Y-%m-%dT%H:%M:%SZ"))
             self._timed("overdue_check", event, local_aws.LambdaContext(function_name="overdue_check"), handler)
             self.report.schedule_ticks += 1
