@@ -226,6 +226,7 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
 
     with local_aws.LocalAws(pii_key=options.pii_key) as aws:
         handlers = _import_handlers()
+        _serve_clean_streams(aws)
         replay = _Replay(aws=aws, handlers=handlers, options=options, report=report, now=now, notify=notify)
         started = time.perf_counter()
         with _lambda_output_to(out / "lambda-logs.jsonl"):
@@ -308,6 +309,7 @@ def replay_redriven(out: Path, payloads: list[bytes], *, now: datetime, run_numb
         replay = _Replay(
             aws=aws, handlers=_import_handlers(), options=options, report=report, now=now, notify=lambda *_: None
         )
+        _serve_clean_streams(aws)
         with _lambda_output_to(out / "lambda-logs.jsonl"):
             replay.run(payloads, first_index=REDRIVE_FIRST_INDEX * run_number, schedule=False)
         for table_name, rows in replay.clean_rows.items():
@@ -606,6 +608,13 @@ def _import_handlers() -> dict[str, Callable[..., Any]]:
             if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == module.__name__:
                 value.cache_clear()
     return {name: module.handler for name, module in modules.items()}
+
+
+def _serve_clean_streams(aws: local_aws.LocalAws) -> None:
+    """Answer the transform's PutRecords to the clean streams in process (see `aws.CleanStreams`)."""
+    from transform import handler as transform_handler
+
+    aws.clean_streams.attach(transform_handler.kinesis_client)
 
 
 def _write_lake(table: Any, rows: list[dict[str, Any]], lake_root: Path) -> dict[str, int]:
