@@ -136,13 +136,15 @@ def _print_accounting(console: Console, report: RunReport) -> None:
     quarantine_rows = _quarantine_reasons(Path(report.outputs["quarantine"]))
     for (source, reason), count in sorted(quarantine_rows.items()):
         table.add_row(f"quarantine/{source}: [yellow]{reason}[/]", f"{count:,}")
-    table.add_row("dead letters (on-failure destination)", f"{report.dead_lettered:,}")
+    for function, count in sorted(report.on_failure.items()):
+        table.add_row(f"on-failure destination of {function}", f"{count:,}")
     console.print(table)
-    accounted = report.accounted_stream_records == report.input_records
-    mark = "[green]✓[/]" if accounted else "[red]✗[/]"
+    accounting = report.accounting
+    mark = "[green]✓[/]" if accounting.balanced else "[red]✗[/]"
     console.print(
-        f"  {mark} {report.input_records:,} stream records in, {report.accounted_stream_records:,} accounted for "
-        "(lake + quarantine + dead letters); redeliveries are stored and counted once by every query\n"
+        f"  {mark} {accounting.input_lines:,} stream records in, {accounting.stream_accounted:,} accounted for "
+        "(lake + stream quarantine + transform on-failure); redeliveries are stored and counted once by every "
+        f"query; replayed at {report.records_per_second:,.0f} records/s\n"
     )
 
 
