@@ -122,7 +122,7 @@ def test_compaction_runs_once_per_replayed_day_and_merges_the_pos_and_stream_fil
     assert not (out / "_compaction").exists() or not any((out / "_compaction").rglob("*.json"))
 
 
-def test_the_printed_summary_counts_pos_rows_as_lake_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_the_printed_summary_counts_pos_rows_as_lake_rows(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     pos = tmp_path / "pos"
     pos.mkdir()
     (pos / "leeds_09-06-2024.csv").write_text("09/06/2024 10:00,Leeds,Sam Newday,Large Latte - 2.45,2.45,CASH,\n")
@@ -143,7 +143,7 @@ def test_the_printed_summary_counts_pos_rows_as_lake_rows(tmp_path: Path, capsys
         ]
     )
 
-    printed = capsys.readouterr()
+    printed = capfd.readouterr()  # file descriptors: the JVM writes to fd 2 directly
     assert code == 0
     assert "nothing to the lake" not in printed.out
     assert "POS CSV: 1 sales lake rows" in printed.out

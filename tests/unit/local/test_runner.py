@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from lakewatch.domain import tables
 from lakewatch.local import aws as local_aws
@@ -139,3 +140,18 @@ def test_the_hourly_schedule_fires_each_whole_hour_once() -> None:
 
 def test_the_schedule_waits_for_a_clock() -> None:
     assert list(HourlySchedule().due(None, None)) == []
+
+
+def test_quarantine_rows_are_counted_per_source_including_job_monitor(tmp_path: Path) -> None:
+    from lakewatch.local.runner import _export_quarantine
+
+    class _Aws:
+        @staticmethod
+        def quarantine_objects():
+            yield "quarantine/stream/dt=2024-06-09/a.jsonl", b'{"reason": "invalid_json"}\n{"reason": "too_large"}\n'
+            yield "quarantine/job_monitor/dt=2024-06-09/b.jsonl", b'{"reason": "transform_error"}\n'
+
+    counts = _export_quarantine(_Aws(), tmp_path / "quarantine")
+
+    assert counts == {"stream": 2, "job_monitor": 1}
+    assert (tmp_path / "quarantine" / "job_monitor" / "dt=2024-06-09" / "b.jsonl").exists()
