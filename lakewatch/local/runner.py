@@ -10,7 +10,7 @@ The replay follows what AWS does, step by step:
    records (metadata only, as SQS receives them), never nowhere.
 2. sales-clean / job-runs-clean: read back from the moto streams after every batch. Job runs go to the
    `job_monitor` handler in batches. The hourly `overdue_check` schedule is driven by an arrival watermark
-   (`ArrivalWatermark`, the latest event time seen so far): from the first job-run batch on, before each
+   (`ArrivalWatermark`, the latest run end seen so far): from the first job-run batch on, before each
    job-run batch every whole hour up to the watermark fires, so late or redelivered old runs never hold the
    clock back; after the replay, every hour up to `--now`.
 3. Firehose: moto's never reads Kinesis nor writes Parquet, so the runner writes the clean records as
@@ -260,7 +260,7 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
         report.step_seconds["POS CSV Glue job"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    days = replay.replayed_days()
+    days = replayed_days(lake_root, now)
     for done, day in enumerate(days):
         notify("daily compaction (local Spark)", done, len(days))
         for table in TABLES.values():
@@ -340,8 +340,33 @@ def _accounting(report: RunReport) -> Accounting:
     )
 
 
+def replayed_days(lake_root: Path, now: datetime) -> list[str]:
+    """The days the daily jobs ran for: from the lake's first partition to the day before `now`."""
+    first = min(
+        (
+            path.name.removeprefix(f"{tables.PARTITION_KEY}=")
+            for table in TABLES.values()
+            for path in (lake_root / table.name).glob(f"{tables.PARTITION_KEY}=*")
+        ),
+        default=None,
+    )
+    if first is None:
+        return []
+    day, last = datetime.strptime(first, tables.PARTITION_DATE_FORMAT).date(), (now - timedelta(days=1)).date()
+    days = []
+    while day <= last:
+        days.append(day.strftime(tables.PARTITION_DATE_FORMAT))
+        day += timedelta(days=1)
+    return days
+
+
 class ArrivalWatermark:
-    """The replay's clock: the latest event time seen so far in arrival order, never moving back.
+    """The schedule's clock: the latest job-run end seen so far in arrival order, never moving back.
+
+    Only job runs move it: the overdue check is about them, and sales come from other producers (tills, web
+    shops) whose clocks and delays are their own; one till dated two weeks ahead would otherwise page every
+    client. (The transform bounds each event against its own ingestion time, which a replay that ingests a
+    whole file at once cannot reproduce.)
 
     Times after the accepted range (`tables.accepted_event_times` of the replay's `now`) are clamped to its
     end; times before it are not events the lake can hold (they are quarantined by the transform) and are
@@ -531,22 +556,9 @@ class _Replay:
         if schedule:
             self._fire_ticks_until(self.now)
 
-    def replayed_days(self) -> list[str]:
-        """Every day from the watermark's first value to the day before `now`: the days the daily jobs ran for."""
-        if self.watermark.first is None:
-            return []
-        day, last = self.watermark.first.date(), (self.now - timedelta(days=1)).date()
-        days = []
-        while day <= last:
-            days.append(day.strftime(tables.PARTITION_DATE_FORMAT))
-            day += timedelta(days=1)
-        return days
-
     def _collect_clean_records(self, *, schedule: bool = True) -> None:
         for record in self._sales_tail.read_new():
-            row = orjson.loads(record["Data"])
-            self.clean_rows[SALES.name].append(row)
-            self.watermark.observe(_clean_time(row["event_time"]))
+            self.clean_rows[SALES.name].append(orjson.loads(record["Data"]))
             self.report.clean_records[SALES.name] = self.report.clean_records.get(SALES.name, 0) + 1
         job_run_records = self._job_runs_tail.read_new()
         if not job_run_records:
