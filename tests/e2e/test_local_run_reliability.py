@@ -73,6 +73,17 @@ def test_redelivered_old_runs_do_not_stall_the_clock_of_a_paused_client(tmp_path
     assert report.accounting.balanced
 
 
+def test_a_sale_dated_ahead_does_not_move_the_schedule_clock(tmp_path: Path) -> None:
+    # Given a till whose clock runs a week ahead, among a client's daily runs
+    lines = [_run("steady", 1), json.dumps(_sale("s-ahead", day=9, hour=9, store="Leeds")).encode()]
+    lines += [_run("steady", day) for day in range(2, 10)]
+
+    _, out = _replay(tmp_path, lines, now=datetime(2024, 6, 10, 3, 0, tzinfo=UTC), batch_size=2)
+
+    # Then the client's runs, each on time, raise no overdue alert
+    assert _alerts(out, "run_overdue") == []
+
+
 def test_a_poison_record_in_a_batch_does_not_take_its_neighbours_down(tmp_path: Path) -> None:
     # Given 99 valid sales around records that have crashed the transform (invalid UTF-8 in a string, deep nesting)
     sales = [json.dumps(_sale(f"s-{index}", day=9, hour=10, store="Leeds")).encode() for index in range(98)]
