@@ -1,13 +1,19 @@
-"""`python -m lakewatch local-run | demo | bench`: the local runner's command line (design.md)."""
+"""`python -m lakewatch local-run | demo | bench | redrive`: the local runner's command line.
+
+Every error the user can cause is one line on stderr and a non-zero exit code, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
+
+from lakewatch.domain.reasons import Reason
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -18,11 +24,36 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _iso_datetime(text: str) -> datetime:
+    """An ISO-8601 date-time as aware UTC (naive means UTC), inside the range the lake can hold."""
+    from lakewatch.domain import tables
+
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        tables.accepted_event_times(value)  # the replay's clock must have an accepted range after it
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO-8601 date-time: {text!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"out of range: {text!r}") from None
+    if value < tables.EARLIEST_EVENT_TIME:
+        raise argparse.ArgumentTypeError(
+            f"before {tables.EARLIEST_EVENT_TIME.date().isoformat()}, the first day the lake accepts: {text!r}"
+        )
+    return value
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _out_dir(text: str) -> Path:
+    """An output directory: an empty argument is refused rather than read as the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a directory, got an empty path")
+    return Path(text)
 
 
 def _positive_int(text: str) -> int:
@@ -42,15 +73,29 @@ def build_parser() -> argparse.ArgumentParser:
     local_run = commands.add_parser("local-run", help="replay events through the real handlers, offline")
     local_run.add_argument("--events", type=Path, required=True, help="JSON lines, one Kinesis record payload each")
     local_run.add_argument("--pos-csv", type=Path, help="directory of store point-of-sale CSV drops")
-    local_run.add_argument("--out", type=Path, required=True, help="output directory (lakewatch outputs replaced)")
+    local_run.add_argument("--out", type=_out_dir, required=True, help="output directory (lakewatch outputs replaced)")
     local_run.add_argument("--now", type=_iso_datetime, help="the clock for windows and schedules (default: now)")
     local_run.add_argument("--batch-size", type=_positive_int, default=100, help="records per Lambda invocation")
 
     demo = commands.add_parser("demo", help="generate realistic synthetic data, run it, show what it found")
-    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output directory (default: out/demo)")
+    demo.add_argument("--out", type=_out_dir, default=Path("out/demo"), help="output directory (default: out/demo)")
     demo.add_argument("--seed", type=int, default=2024, help="random seed of the synthetic data")
     demo.add_argument("--clients", type=_positive_int, default=100, help="clients running daily batches")
     demo.add_argument("--days", type=_positive_int, default=60, help="days of job-run history")
+
+    redrive = commands.add_parser(
+        "redrive", help="re-submit on-failure batches and quarantine rows of a local-run output that now pass"
+    )
+    redrive.add_argument("--out", type=_out_dir, required=True, help="a local-run output directory")
+    redrive.add_argument(
+        "--source", choices=("all", "on-failure", "quarantine"), default="all", help="what to re-drive (default: all)"
+    )
+    redrive.add_argument(
+        "--reason", action="append", choices=[str(reason) for reason in Reason], help="quarantine reason (repeatable)"
+    )
+    redrive.add_argument("--since", type=_iso_date, help="first day quarantined (YYYY-MM-DD, UTC)")
+    redrive.add_argument("--until", type=_iso_date, help="last day quarantined (YYYY-MM-DD, UTC)")
+    redrive.add_argument("--dry-run", action="store_true", help="count what would be re-submitted; change nothing")
 
     bench = commands.add_parser("bench", help="transform throughput against the base64+orjson floor")
     bench.add_argument("--records", type=_positive_int, default=20_000)
@@ -65,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "local-run":
             return _local_run(args)
+        if args.command == "redrive":
+            return _redrive(args)
         if args.command == "demo":
             from lakewatch.local.demo import run_demo
 
@@ -89,14 +136,53 @@ def _local_run(args: argparse.Namespace) -> int:
             events=args.events, out=args.out, pos_csv=args.pos_csv, now=args.now, batch_size=args.batch_size
         )
     )
-    clean = ", ".join(f"{count} {table}" for table, count in sorted(report.clean_records.items())) or "nothing"
-    quarantined = sum(report.quarantined.values())
-    print(
-        f"lakewatch: {report.input_records} records replayed: {clean} to the lake, {quarantined} quarantined, "
-        f"{report.dead_lettered} dead-lettered; {sum(report.alerts.values())} alerts; "
-        f"{len(report.queries)} queries; outputs in {args.out}"
-    )
+    print(summary_line(report, args.out))
     return 0
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from lakewatch.local.redrive import LocalRedriveOptions, redrive_local
+
+    if args.since and args.until and args.since > args.until:
+        print(f"lakewatch: error: --since {args.since} is after --until {args.until}", file=sys.stderr)
+        return 2
+    report = redrive_local(
+        LocalRedriveOptions(
+            out=args.out,
+            on_failure=args.source in {"all", "on-failure"},
+            quarantine=args.source in {"all", "quarantine"},
+            reasons=tuple(args.reason) if args.reason else None,
+            since=args.since,
+            until=args.until,
+            dry_run=args.dry_run,
+        )
+    )
+    print(orjson.dumps(report.to_json()).decode())
+    return 0
+
+
+def summary_line(report: Any, out: Path) -> str:
+    """The one-paragraph summary: where every input went, and whether the stream side adds up."""
+    accounting = report.accounting
+    lake = " + ".join(f"{count} {table}" for table, count in sorted(accounting.lake_rows.items()))
+    quarantined = accounting.quarantine_rows.get("stream", 0)
+    on_failure = accounting.on_failure_records.get("transform", 0)
+    check = "adds up" if accounting.balanced else f"DOES NOT add up ({accounting.stream_accounted} accounted)"
+    parts = [
+        f"lakewatch: {accounting.input_lines} input lines = {lake} lake rows + {quarantined} quarantined "
+        f"+ {on_failure} on-failure ({check})"
+    ]
+    if report.pos_csv is not None:
+        parts.append(
+            f"POS CSV: {accounting.pos_csv_lake_rows} sales lake rows, "
+            f"{accounting.quarantine_rows.get('pos_csv', 0)} quarantined"
+        )
+    monitor = accounting.quarantine_rows.get("job_monitor", 0), accounting.on_failure_records.get("job_monitor", 0)
+    if any(monitor):
+        parts.append(f"job_monitor: {monitor[0]} quarantined, {monitor[1]} on-failure")
+    parts.append(f"{sum(report.alerts.values())} alerts; {len(report.queries)} queries")
+    parts.append(f"{report.records_per_second:,.0f} records/s; outputs in {out}")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,18 @@ PARTITION_PROJECTION_END = f"NOW+{MAX_EVENT_LEAD.days}DAYS"
 CLEAN_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
+def parse_clean_timestamp(text: str) -> datetime:
+    """Read `CLEAN_TIMESTAMP_FORMAT` text back: a naive datetime, UTC by the clean contract.
+
+    `fromisoformat` reads that layout about ten times faster than `strptime`, but it also accepts other ISO
+    forms (a `T`, an offset); those are refused through `strptime`'s error, so only the clean layout passes.
+    """
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is not None or text[10:11] != " ":
+        return datetime.strptime(text, CLEAN_TIMESTAMP_FORMAT)  # raises ValueError: not the clean layout
+    return parsed
+
+
 def accepted_event_times(ingested_at: datetime) -> tuple[datetime, datetime]:
     """The inclusive range of event times accepted from a record ingested at `ingested_at` (aware)."""
     return EARLIEST_EVENT_TIME, ingested_at + MAX_EVENT_LEAD

@@ -8,13 +8,16 @@ Athena returns only seeded results), the runner covers the gap itself; see the R
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 import boto3
 import orjson
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from lakewatch.domain import baseline
@@ -32,6 +35,8 @@ BASELINES_TABLE = "lakewatch-baselines"
 PII_SECRET_NAME = "lakewatch/pii-key"  # noqa: S105 - a name, not a secret
 ALERTS_TOPIC = "lakewatch-alerts"
 OPS_TOPIC = "lakewatch-ops"
+#: Every local stream has one shard; the replay's events-raw records and on-failure records name it.
+SHARD_ID = "shardId-000000000000"
 
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -56,34 +61,79 @@ class LambdaContext:
         return 300_000
 
 
-@dataclass
-class KinesisTail:
-    """Reads a moto stream from where it last stopped, the way an event source mapping would."""
+class CleanStreams:
+    """sales-clean and job-runs-clean, served in process instead of by moto.
 
-    client: Any
+    PutRecords calls of a client `attach`ed here (the transform's) are answered by a botocore `before-call`
+    hook: the handler's code and its boto3 client (parameter validation, request serialisation) run unchanged,
+    only the call to moto is replaced (a `before-call` response skips sending the request). moto spends about
+    half a millisecond per record serialising PutRecords and GetRecords and walks the whole shard on every
+    call, which held a 50,000-record replay to a few hundred records per second. Consumers (`read_new`) get
+    each record once, in order, shaped as GetRecords returns it. Every entry succeeds: PutRecords partial
+    failures are exercised by the transform's own fault tests, not here.
+    """
+
+    _HOOK = "before-call.kinesis.PutRecords"
+
+    def __init__(self, stream_names: tuple[str, ...]) -> None:
+        self._pending: dict[str, list[dict[str, Any]]] = {name: [] for name in stream_names}
+        self._sequence = itertools.count(49_500_000_000_000_000_001)
+        self._clients: list[Any] = []
+
+    def attach(self, client: Any) -> None:
+        client.meta.events.register_first(self._HOOK, self._put_records, unique_id=f"lakewatch-local-{id(self)}")
+        self._clients.append(client)
+
+    def detach_all(self) -> None:
+        for client in self._clients:
+            client.meta.events.unregister(self._HOOK, unique_id=f"lakewatch-local-{id(self)}")
+        self._clients.clear()
+
+    def read_new(self, stream_name: str) -> list[dict[str, Any]]:
+        records, self._pending[stream_name] = self._pending[stream_name], []
+        return records
+
+    def _put_records(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        body = orjson.loads(params["body"])
+        stream_name = body.get("StreamName") or str(body.get("StreamARN", "")).rsplit("/", 1)[-1]
+        pending = self._pending.get(stream_name)
+        if pending is None:
+            return None  # not a clean stream: moto answers
+        results = []
+        for entry in body["Records"]:
+            sequence_number = str(next(self._sequence))
+            pending.append(
+                {
+                    "SequenceNumber": sequence_number,
+                    "Data": base64.b64decode(entry["Data"]),
+                    "PartitionKey": entry["PartitionKey"],
+                }
+            )
+            results.append({"SequenceNumber": sequence_number, "ShardId": SHARD_ID})
+        parsed = {
+            "FailedRecordCount": 0,
+            "Records": results,
+            "ResponseMetadata": {"RequestId": "local", "HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0},
+        }
+        return AWSResponse(params["url"], 200, {}, _RawBody(b"")), parsed
+
+
+class _RawBody(BytesIO):
+    """The raw HTTP body botocore reads a response from."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.read()
+
+
+@dataclass
+class StreamTail:
+    """Reads one in-process clean stream from where it last stopped, as an event source mapping would."""
+
+    streams: CleanStreams
     stream_name: str
-    _iterators: dict[str, str] = field(default_factory=dict)
 
     def read_new(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
-        shards = self.client.list_shards(StreamName=self.stream_name)["Shards"]
-        for shard in shards:
-            shard_id = shard["ShardId"]
-            iterator = (
-                self._iterators.get(shard_id)
-                or self.client.get_shard_iterator(
-                    StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            )
-            while True:
-                response = self.client.get_records(ShardIterator=iterator, Limit=10_000)
-                iterator = response["NextShardIterator"]
-                records.extend(response["Records"])
-                if not response["Records"]:
-                    break
-            self._iterators[shard_id] = iterator
-        records.sort(key=lambda record: int(record["SequenceNumber"]))
-        return records
+        return self.streams.read_new(self.stream_name)
 
 
 class LocalAws:
@@ -105,9 +155,11 @@ class LocalAws:
         self.dynamodb = session.client("dynamodb")
         self.secrets = session.client("secretsmanager")
         self._create_resources()
+        self.clean_streams = CleanStreams((SALES_STREAM, JOB_RUNS_STREAM))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.clean_streams.detach_all()
         self._mock.stop()
         for name, value in self._saved_env.items():
             if value is None:
@@ -155,8 +207,8 @@ class LocalAws:
         self.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         return queue_url
 
-    def tail(self, stream_name: str) -> KinesisTail:
-        return KinesisTail(self.kinesis, stream_name)
+    def tail(self, stream_name: str) -> StreamTail:
+        return StreamTail(self.clean_streams, stream_name)
 
     def drain_published(self) -> list[dict[str, Any]]:
         """Every SNS message published so far, oldest first, as `alerts.jsonl` lines."""
@@ -202,7 +254,7 @@ def kinesis_event(records: list[tuple[str, bytes]], *, stream_name: str, arrival
 
     `records` are (sequence number, payload) pairs; the partition key mirrors what producers send.
     """
-    stream_arn = f"arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/{stream_name}"
+    arn = stream_arn(stream_name)
     return {
         "Records": [
             {
@@ -215,15 +267,19 @@ def kinesis_event(records: list[tuple[str, bytes]], *, stream_name: str, arrival
                 },
                 "eventSource": "aws:kinesis",
                 "eventVersion": "1.0",
-                "eventID": f"shardId-000000000000:{sequence_number}",
+                "eventID": f"{SHARD_ID}:{sequence_number}",
                 "eventName": "aws:kinesis:record",
                 "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT_ID}:role/lakewatch-local",
                 "awsRegion": REGION,
-                "eventSourceARN": stream_arn,
+                "eventSourceARN": arn,
             }
             for sequence_number, payload in records
         ]
     }
+
+
+def stream_arn(stream_name: str) -> str:
+    return f"arn:aws:kinesis:{REGION}:{ACCOUNT_ID}:stream/{stream_name}"
 
 
 def scheduled_event(time_iso: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
 DEMO_NOW = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 SALES_DAYS = 45
 POS_CSV_DAYS = 14
-#: Stores whose tills stream to Kinesis, and café stores that still drop CSV files (seed 002).
+#: Stores whose tills stream to Kinesis, and café stores that still drop CSV files from their tills.
 STREAMING_STORES = ("Leeds", "London Camden")
 CSV_STORES = ("Chesterfield", "Uppingham")
 #: Shown at the end of the demo; LAKE is replaced by the demo's lake directory.
@@ -136,13 +136,15 @@ def _print_accounting(console: Console, report: RunReport) -> None:
     quarantine_rows = _quarantine_reasons(Path(report.outputs["quarantine"]))
     for (source, reason), count in sorted(quarantine_rows.items()):
         table.add_row(f"quarantine/{source}: [yellow]{reason}[/]", f"{count:,}")
-    table.add_row("dead letters (on-failure destination)", f"{report.dead_lettered:,}")
+    for function, count in sorted(report.on_failure.items()):
+        table.add_row(f"on-failure destination of {function}", f"{count:,}")
     console.print(table)
-    accounted = report.accounted_stream_records == report.input_records
-    mark = "[green]✓[/]" if accounted else "[red]✗[/]"
+    accounting = report.accounting
+    mark = "[green]✓[/]" if accounting.balanced else "[red]✗[/]"
     console.print(
-        f"  {mark} {report.input_records:,} stream records in, {report.accounted_stream_records:,} accounted for "
-        "(lake + quarantine + dead letters); redeliveries are stored and counted once by every query\n"
+        f"  {mark} {accounting.input_lines:,} stream records in, {accounting.stream_accounted:,} accounted for "
+        "(lake + stream quarantine + transform on-failure); redeliveries are stored and counted once by every "
+        f"query; replayed at {report.records_per_second:,.0f} records/s\n"
     )
 
 

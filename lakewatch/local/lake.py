@@ -1,9 +1,9 @@
 """The local lake: clean records written as Parquet exactly where, and how, Firehose would write them.
 
-moto's Firehose neither converts to Parquet nor evaluates `!{partitionKeyFromQuery:dt}` (design.md, "Known
-pitfalls"), so the local runner writes the lake itself. Everything here derives from `tables.py`: the Parquet
-schema is `table.arrow_schema()` (the Glue table's columns) and the path is `table.partition_prefix(dt)`, the
-same definition Firehose's prefix and Athena's partition projection template are built from.
+moto's Firehose neither converts to Parquet nor evaluates `!{partitionKeyFromQuery:dt}`, so the local
+runner writes the lake itself. Everything here derives from `tables.py`: the Parquet schema is
+`table.arrow_schema()` (the Glue table's columns) and the path is `table.partition_prefix(dt)`, the same
+definition Firehose's prefix and Athena's partition projection template are built from.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT, LAKE_ROOT, PARTITION_KEY, LakeTable
+from lakewatch.domain import tables
+from lakewatch.domain.tables import LAKE_ROOT, PARTITION_KEY, LakeTable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -94,13 +95,8 @@ def value_converter(arrow_type: pa.DataType) -> Callable[[Any], Any]:
 
 
 def parse_clean_timestamp(value: str | datetime) -> datetime:
-    """Parse `CLEAN_TIMESTAMP_FORMAT` text; `fromisoformat` reads that layout, ten times faster than strptime."""
-    if isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is not None or value[10:11] != " ":
-        return datetime.strptime(value, CLEAN_TIMESTAMP_FORMAT)  # raises: not the clean layout
-    return parsed
+    """A clean timestamp column value as a naive UTC datetime (`tables.parse_clean_timestamp`; datetimes pass)."""
+    return value if isinstance(value, datetime) else tables.parse_clean_timestamp(value)
 
 
 def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:

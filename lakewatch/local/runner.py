@@ -3,25 +3,35 @@
 The replay follows what AWS does, step by step:
 
 1. events-raw: the file's lines, in order, in batches of `batch_size` (the transform's event source
-   mapping batch size), handed to the `transform` handler as Kinesis events. A partial batch response is
-   retried from its first failed record, as the mapping does, up to `max_retries`; what still fails goes
-   to `dead_letters.jsonl` (the on-failure destination), never nowhere.
+   mapping batch size), handed to the `transform` handler as Kinesis events. The mapping's error handling is
+   emulated (`EventSourceMapping`): a partial batch response is retried from its first failed record; a
+   function error bisects the batch (`BisectBatchOnFunctionError`) so a poison record ends alone; what
+   still fails after `max_retries` goes to `dead_letters.jsonl` as the on-failure destination's invocation
+   records (metadata only, as SQS receives them), never nowhere.
 2. sales-clean / job-runs-clean: read back from the moto streams after every batch. Job runs go to the
-   `job_monitor` handler in batches, and the hourly `overdue_check` schedule fires at every hour of the
-   replayed period (before each job-run batch, every tick up to that batch's first run end; after the
-   replay, every tick up to `--now`).
+   `job_monitor` handler in batches. The hourly `overdue_check` schedule is driven by an arrival watermark
+   (`ArrivalWatermark`, the latest run end seen so far): from the first job-run batch on, before each
+   job-run batch every whole hour up to the watermark fires, so late or redelivered old runs never hold the
+   clock back; after the replay, every hour up to `--now`.
 3. Firehose: moto's never reads Kinesis nor writes Parquet, so the runner writes the clean records as
    Parquet with the Glue table's schema into `lake/<table>/dt=…/`.
-4. Glue: the POS CSV job's own code runs on local Spark.
+4. Glue: the POS CSV job's own code runs on local Spark, then the daily compaction job's protocol runs once
+   per replayed day and table, as its schedule would.
 5. Athena: every named query in `athena/` runs on DuckDB over the Parquet.
+
+Accounting (`Accounting`, in `summary.json` and the printed summary): every non-blank input line is one
+Kinesis record and ends exactly once as a lake row (a redelivered line is its own row; queries de-duplicate
+on event_id), a quarantine row of source `stream`, or an on-failure record of the transform.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,9 +43,10 @@ from typing import Any
 
 import orjson
 
+from lakewatch.domain import tables
 from lakewatch.domain.tables import JOB_RUNS, SALES, TABLES
 from lakewatch.local import aws as local_aws
-from lakewatch.local.lake import parse_clean_timestamp, write_rows
+from lakewatch.local.lake import write_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
@@ -44,15 +55,22 @@ ATHENA_DIR = REPO_ROOT / "athena"
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_MAX_RETRIES = 3
 SCHEDULE_INTERVAL = timedelta(hours=1)
+#: Sequence numbers the replay gives events-raw records: the input line's index (blank lines skipped) added
+#: to this base, so `redrive` finds an on-failure record's lines in the events file again.
+SEQUENCE_NUMBER_BASE = 49_000_000_000_000_000_000
+DEAD_LETTERS_FILE = "dead_letters.jsonl"
+SUMMARY_FILE = "summary.json"
 #: Outputs `local-run` owns under --out and replaces on every run (nothing else there is touched).
 OWNED_OUTPUTS = (
     "lake",
     "quarantine",
     "queries",
+    "redrive",
     "alerts.jsonl",
-    "dead_letters.jsonl",
+    DEAD_LETTERS_FILE,
     "lambda-logs.jsonl",
-    "summary.json",
+    "spark.log",
+    SUMMARY_FILE,
 )
 
 Progress = Callable[[str, int, int], None]
@@ -74,34 +92,89 @@ class LocalRunOptions:
 
 
 @dataclass
+class Accounting:
+    """Where every input went; `balanced` says the stream side adds up.
+
+    Stream: `input_lines` (non-blank lines, one Kinesis record each; a redelivered line counts again) =
+    `lake_rows` (clean records of both tables, a redelivery is its own row) + `quarantine_rows["stream"]` +
+    `on_failure_records["transform"]`. Clean job runs are consumed a second time by `job_monitor`, whose own
+    quarantine rows (source `job_monitor`) and on-failure records are reported beside it: they do not remove a
+    run from the lake. POS CSV, as its job counts: `pos_csv_lines` = `pos_csv_lake_rows` + `quarantine_rows
+    ["pos_csv"]` + `pos_csv_blank_lines` + `pos_csv_duplicates_dropped` (a re-dropped file's rows are dropped).
+    """
+
+    input_lines: int = 0
+    lake_rows: dict[str, int] = field(default_factory=dict)
+    quarantine_rows: dict[str, int] = field(default_factory=dict)
+    on_failure_records: dict[str, int] = field(default_factory=dict)
+    pos_csv_lines: int = 0
+    pos_csv_lake_rows: int = 0
+    pos_csv_blank_lines: int = 0
+    pos_csv_duplicates_dropped: int = 0
+
+    @property
+    def stream_lake_rows(self) -> int:
+        return sum(self.lake_rows.values())
+
+    @property
+    def stream_accounted(self) -> int:
+        return (
+            self.stream_lake_rows + self.quarantine_rows.get("stream", 0) + self.on_failure_records.get("transform", 0)
+        )
+
+    @property
+    def balanced(self) -> bool:
+        return self.stream_accounted == self.input_lines
+
+
+@dataclass
 class RunReport:
     """What happened to every input, written to `summary.json` and shown by `demo`."""
 
     now: str
+    events_file: str = ""
     input_records: int = 0
     blank_lines_skipped: int = 0
     transform_batches: int = 0
     clean_records: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
-    dead_lettered: int = 0
+    #: Records the event source mappings sent to the on-failure destination, per function.
+    on_failure: dict[str, int] = field(default_factory=dict)
     lake_rows: dict[str, int] = field(default_factory=dict)
     lake_files: dict[str, int] = field(default_factory=dict)
     pos_csv: dict[str, Any] | None = None
+    compaction: dict[str, int] = field(default_factory=dict)
     job_monitor_batches: int = 0
     schedule_ticks: int = 0
     #: Invocations and seconds spent per Lambda function (moto calls included).
     invocations: dict[str, int] = field(default_factory=dict)
     function_seconds: dict[str, float] = field(default_factory=dict)
+    #: Input lines replayed per second of stream replay (transform, clean streams, job_monitor, schedule).
+    records_per_second: float = 0.0
     alerts: dict[str, int] = field(default_factory=dict)
     queries: dict[str, int] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
+    accounting: Accounting = field(default_factory=Accounting)
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property
+    def dead_lettered(self) -> int:
+        """Transform on-failure records: input lines that reached neither the lake nor quarantine."""
+        return self.on_failure.get("transform", 0)
+
+    @property
     def accounted_stream_records(self) -> int:
-        """Input records that ended in a clean stream, quarantine or the dead-letter file."""
-        stream_quarantined = self.quarantined.get("stream", 0)
-        return sum(self.clean_records.values()) + stream_quarantined + self.dead_lettered
+        """Input records that ended in a clean stream, quarantine or the on-failure destination."""
+        return self.accounting.stream_accounted
+
+    def to_json(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["accounting"] |= {
+            "stream_lake_rows": self.accounting.stream_lake_rows,
+            "stream_accounted": self.accounting.stream_accounted,
+            "balanced": self.accounting.balanced,
+        }
+        return document
 
 
 def read_event_lines(path: Path) -> tuple[list[bytes], int]:
@@ -122,6 +195,16 @@ def read_event_lines(path: Path) -> tuple[list[bytes], int]:
     return kept, len(payloads) - len(kept)
 
 
+def sequence_number(index: int) -> str:
+    """The events-raw sequence number of the `index`-th (0-based) non-blank input line."""
+    return f"{SEQUENCE_NUMBER_BASE + index + 1:d}"
+
+
+def line_index(sequence: str) -> int:
+    """Inverse of `sequence_number`."""
+    return int(sequence) - SEQUENCE_NUMBER_BASE - 1
+
+
 def local_run(options: LocalRunOptions, progress: Progress | None = None) -> RunReport:
     """Run the whole pipeline locally; see the module docstring for the steps."""
     now = (options.now or datetime.now(UTC)).astimezone(UTC)
@@ -129,20 +212,28 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
         raise LocalRunError(f"--pos-csv is not a directory: {options.pos_csv}")
     payloads, blank_lines = read_event_lines(options.events)
     out = options.out
-    _reset_outputs(out)
+    prepare_out_dir(out)
 
-    report = RunReport(now=now.isoformat(), input_records=len(payloads), blank_lines_skipped=blank_lines)
+    report = RunReport(
+        now=now.isoformat(),
+        events_file=str(options.events.resolve()),
+        input_records=len(payloads),
+        blank_lines_skipped=blank_lines,
+    )
     lake_root = out / "lake"
     quarantine_dir = out / "quarantine"
     notify = progress or (lambda _step, _done, _total: None)
 
     with local_aws.LocalAws(pii_key=options.pii_key) as aws:
         handlers = _import_handlers()
+        _serve_clean_streams(aws)
         replay = _Replay(aws=aws, handlers=handlers, options=options, report=report, now=now, notify=notify)
         started = time.perf_counter()
         with _lambda_output_to(out / "lambda-logs.jsonl"):
             replay.run(payloads)
-        report.step_seconds["stream replay"] = time.perf_counter() - started
+        replay_seconds = time.perf_counter() - started
+        report.step_seconds["stream replay"] = replay_seconds
+        report.records_per_second = round(len(payloads) / replay_seconds, 1) if replay_seconds > 0 else 0.0
 
         started = time.perf_counter()
         for table_name, rows in replay.clean_rows.items():
@@ -151,21 +242,32 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
             report.lake_files[table_name] = len(written)
         report.step_seconds["lake write (Firehose)"] = time.perf_counter() - started
 
-        report.quarantined["stream"] = _export_quarantine(aws, quarantine_dir)
+        report.quarantined.update(_export_quarantine(aws, quarantine_dir))
         alerts = aws.drain_published()
         _write_jsonl(out / "alerts.jsonl", alerts)
         report.alerts = dict(Counter(str(line["attributes"].get("alert_type", "unknown")) for line in alerts))
-        if replay.dead_letters:
-            _write_jsonl(out / "dead_letters.jsonl", replay.dead_letters)
-        report.dead_lettered = sum(len(letter["sequence_numbers"]) for letter in replay.dead_letters)
+        if replay.mapping.on_failure:
+            _write_jsonl(out / DEAD_LETTERS_FILE, replay.mapping.on_failure)
+        report.on_failure = replay.mapping.on_failure_counts()
 
+    spark = _LazySpark(out / "spark.log")
     if options.pos_csv is not None:
         started = time.perf_counter()
         notify("POS CSV Glue job (local Spark)", 0, 1)
-        report.pos_csv = _run_pos_csv(options, lake_root, quarantine_dir / "pos_csv", ingested_at=now)
+        report.pos_csv = _run_pos_csv(spark, options, lake_root, quarantine_dir / "pos_csv", ingested_at=now)
         report.quarantined["pos_csv"] = int(report.pos_csv.get("quarantined_total", 0))
         notify("POS CSV Glue job (local Spark)", 1, 1)
         report.step_seconds["POS CSV Glue job"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    days = replayed_days(lake_root, now)
+    for done, day in enumerate(days):
+        notify("daily compaction (local Spark)", done, len(days))
+        for table in TABLES.values():
+            status = _compact(spark, lake_root, table, day)
+            report.compaction[status] = report.compaction.get(status, 0) + 1
+    notify("daily compaction (local Spark)", len(days), len(days))
+    report.step_seconds["daily compaction"] = time.perf_counter() - started
 
     started = time.perf_counter()
     notify("Athena named queries (DuckDB)", 0, 1)
@@ -176,16 +278,239 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
     notify("Athena named queries (DuckDB)", 1, 1)
     report.step_seconds["named queries"] = time.perf_counter() - started
 
+    report.accounting = _accounting(report)
     report.outputs = {
         "lake": str(lake_root),
         "quarantine": str(quarantine_dir),
         "alerts": str(out / "alerts.jsonl"),
         "queries": str(out / "queries"),
         "lambda logs": str(out / "lambda-logs.jsonl"),
-        "summary": str(out / "summary.json"),
+        "summary": str(out / SUMMARY_FILE),
     }
-    (out / "summary.json").write_bytes(orjson.dumps(asdict(report), option=orjson.OPT_INDENT_2))
+    (out / SUMMARY_FILE).write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
     return report
+
+
+#: Redriven records are numbered from here on, far past any input line, so they never collide with one.
+REDRIVE_FIRST_INDEX = 10**15
+
+
+def replay_redriven(out: Path, payloads: list[bytes], *, now: datetime, run_number: int) -> RunReport:
+    """Replay re-driven records through the handlers into an existing `local-run` output directory.
+
+    As on AWS, a re-drive adds to what is there: lake rows land in new Firehose files, quarantine rows in new
+    objects, alerts and on-failure records are appended. The hourly schedule is not replayed again, and each
+    re-drive starts a fresh moto (its job_monitor state is the re-driven runs only). Runs are numbered so
+    their files and sequence numbers never collide.
+    """
+    report = RunReport(now=now.isoformat(), input_records=len(payloads))
+    options = LocalRunOptions(events=out / SUMMARY_FILE, out=out, now=now)
+    with local_aws.LocalAws(pii_key=options.pii_key) as aws:
+        replay = _Replay(
+            aws=aws, handlers=_import_handlers(), options=options, report=report, now=now, notify=lambda *_: None
+        )
+        _serve_clean_streams(aws)
+        with _lambda_output_to(out / "lambda-logs.jsonl"):
+            replay.run(payloads, first_index=REDRIVE_FIRST_INDEX * run_number, schedule=False)
+        for table_name, rows in replay.clean_rows.items():
+            if rows:
+                written = write_rows(TABLES[table_name], rows, out / "lake", file_name=f"part-redrive-{run_number}")
+                report.lake_rows[table_name] = sum(written.values())
+        report.quarantined.update(_export_quarantine(aws, out / "quarantine"))
+        with (out / "alerts.jsonl").open("ab") as alerts:
+            alerts.writelines(orjson.dumps(line) + b"\n" for line in aws.drain_published())
+        with (out / DEAD_LETTERS_FILE).open("ab") as letters:
+            letters.writelines(orjson.dumps(line) + b"\n" for line in replay.mapping.on_failure)
+        report.on_failure = replay.mapping.on_failure_counts()
+    report.accounting = _accounting(report)
+    return report
+
+
+def _accounting(report: RunReport) -> Accounting:
+    pos = report.pos_csv or {}
+    return Accounting(
+        input_lines=report.input_records,
+        lake_rows={table: report.clean_records.get(table, 0) for table in TABLES},
+        quarantine_rows=dict(report.quarantined),
+        on_failure_records=dict(report.on_failure),
+        pos_csv_lines=int(pos.get("lines_read", 0)),
+        pos_csv_lake_rows=int(pos.get("sales_written", 0)),
+        pos_csv_blank_lines=int(pos.get("blank_lines", 0)),
+        pos_csv_duplicates_dropped=int(pos.get("duplicates_dropped", 0)),
+    )
+
+
+def replayed_days(lake_root: Path, now: datetime) -> list[str]:
+    """The days the daily jobs ran for: from the lake's first partition to the day before `now`."""
+    first = min(
+        (
+            path.name.removeprefix(f"{tables.PARTITION_KEY}=")
+            for table in TABLES.values()
+            for path in (lake_root / table.name).glob(f"{tables.PARTITION_KEY}=*")
+        ),
+        default=None,
+    )
+    if first is None:
+        return []
+    day, last = datetime.strptime(first, tables.PARTITION_DATE_FORMAT).date(), (now - timedelta(days=1)).date()
+    days = []
+    while day <= last:
+        days.append(day.strftime(tables.PARTITION_DATE_FORMAT))
+        day += timedelta(days=1)
+    return days
+
+
+class ArrivalWatermark:
+    """The schedule's clock: the latest job-run end seen so far in arrival order, never moving back.
+
+    Only job runs move it: the overdue check is about them, and sales come from other producers (tills, web
+    shops) whose clocks and delays are their own; one till dated two weeks ahead would otherwise page every
+    client. (The transform bounds each event against its own ingestion time, which a replay that ingests a
+    whole file at once cannot reproduce.)
+
+    Times after the accepted range (`tables.accepted_event_times` of the replay's `now`) are clamped to its
+    end; times before it are not events the lake can hold (they are quarantined by the transform) and are
+    ignored rather than clamped, so one bogus record can neither start the clock years early nor stop it.
+    """
+
+    def __init__(self, now: datetime) -> None:
+        self.earliest, self.latest = tables.accepted_event_times(now)
+        self.value: datetime | None = None
+        self.first: datetime | None = None
+
+    def observe(self, moment: datetime) -> None:
+        if moment < self.earliest:
+            return
+        moment = min(moment, self.latest)
+        if self.value is None:
+            self.first = moment
+            self.value = moment
+        elif moment > self.value:
+            self.value = moment
+
+
+class HourlySchedule:
+    """An EventBridge `rate(1 hour)` rule: fires at each whole hour after the watermark's first value."""
+
+    def __init__(self) -> None:
+        self.next_tick: datetime | None = None
+
+    def due(self, start: datetime | None, until: datetime | None) -> Iterator[datetime]:
+        """Every tick up to `until`, each once over the life of the schedule."""
+        if start is None or until is None:
+            return
+        if self.next_tick is None:
+            self.next_tick = start.replace(minute=0, second=0, microsecond=0) + SCHEDULE_INTERVAL
+        while self.next_tick <= until:
+            tick = self.next_tick
+            self.next_tick += SCHEDULE_INTERVAL
+            yield tick
+
+
+class EventSourceMapping:
+    """The error handling of a Kinesis event source mapping, as the lakewatch stacks configure it.
+
+    - A batch item failure response: the batch is retried from the first failed record (`ReportBatchItemFailures`),
+      each retry consuming one of `max_retries`.
+    - A function error: with `BisectBatchOnFunctionError` the batch is split in two and each half invoked on its
+      own; splitting does not consume the retry budget, so a poison record ends alone in a one-record batch,
+      which is retried `max_retries` times, and its neighbours go through.
+    - Retries exhausted: an invocation record goes to the on-failure destination, shaped as Lambda sends it to
+      SQS (metadata only: `KinesisBatchInfo` names the shard and the sequence-number range, never the data).
+    """
+
+    def __init__(self, *, invoke: Callable[[str, dict, local_aws.LambdaContext], Any], max_retries: int) -> None:
+        self._invoke = invoke
+        self.max_retries = max_retries
+        self.on_failure: list[dict[str, Any]] = []
+
+    def deliver(self, function: str, batch: list[tuple[str, bytes]], stream_name: str) -> None:
+        self._deliver(function, batch, stream_name, self.max_retries)
+
+    def on_failure_counts(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for message in self.on_failure:
+            function = message["requestContext"]["functionArn"].rsplit(":", 1)[-1]
+            counts[function] += message["KinesisBatchInfo"]["batchSize"]
+        return dict(counts)
+
+    def _deliver(self, function: str, batch: list[tuple[str, bytes]], stream_name: str, retries_left: int) -> None:
+        pending = batch
+        invocations = 0
+        while True:
+            invocations += 1
+            arrival = time.time()
+            event = local_aws.kinesis_event(pending, stream_name=stream_name, arrival_epoch=arrival)
+            context = local_aws.LambdaContext(
+                function_name=function, aws_request_id=f"local-{function}-{pending[0][0]}-{invocations}"
+            )
+            try:
+                response = self._invoke(function, event, context) or {}
+            except Exception:  # a function error, whatever its type, is what the mapping bisects and retries
+                if len(pending) > 1:
+                    half = len(pending) // 2
+                    self._deliver(function, pending[:half], stream_name, retries_left)
+                    self._deliver(function, pending[half:], stream_name, retries_left)
+                    return
+                function_error = True
+            else:
+                failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+                if not failed:
+                    return
+                first_failed = next(index for index, (sequence, _) in enumerate(pending) if sequence in failed)
+                pending = pending[first_failed:]
+                function_error = False
+            if retries_left == 0:
+                self.on_failure.append(
+                    on_failure_record(
+                        function=function,
+                        stream_name=stream_name,
+                        batch=pending,
+                        invocations=invocations,
+                        function_error=function_error,
+                        arrival_epoch=arrival,
+                        request_id=context.aws_request_id,
+                    )
+                )
+                return
+            retries_left -= 1
+
+
+def on_failure_record(
+    *,
+    function: str,
+    stream_name: str,
+    batch: list[tuple[str, bytes]],
+    invocations: int,
+    function_error: bool,
+    arrival_epoch: float,
+    request_id: str,
+) -> dict[str, Any]:
+    """The invocation record Lambda sends to an SQS on-failure destination for a Kinesis batch it gave up on."""
+    arrival = datetime.fromtimestamp(arrival_epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if function_error:
+        response_context["functionError"] = "Unhandled"
+    return {
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": f"arn:aws:lambda:{local_aws.REGION}:{local_aws.ACCOUNT_ID}:function:{function}",
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": invocations,
+        },
+        "responseContext": response_context,
+        "version": "1.0",
+        "timestamp": arrival,
+        "KinesisBatchInfo": {
+            "shardId": local_aws.SHARD_ID,
+            "startSequenceNumber": batch[0][0],
+            "endSequenceNumber": batch[-1][0],
+            "approximateArrivalOfFirstRecord": arrival,
+            "approximateArrivalOfLastRecord": arrival,
+            "batchSize": len(batch),
+            "streamArn": local_aws.stream_arn(stream_name),
+        },
+    }
 
 
 class _Replay:
@@ -208,28 +533,30 @@ class _Replay:
         self.now = now
         self.notify = notify
         self.clean_rows: dict[str, list[dict[str, Any]]] = {SALES.name: [], JOB_RUNS.name: []}
-        self.dead_letters: list[dict[str, Any]] = []
+        self.mapping = EventSourceMapping(invoke=self._timed, max_retries=options.max_retries)
+        self.watermark = ArrivalWatermark(now)
+        self.schedule = HourlySchedule()
+        self._schedule_start: datetime | None = None
         self._sales_tail = aws.tail(local_aws.SALES_STREAM)
         self._job_runs_tail = aws.tail(local_aws.JOB_RUNS_STREAM)
-        self._next_tick: datetime | None = None
-        self._sequence = 0
 
-    def run(self, payloads: list[bytes]) -> None:
+    def run(self, payloads: list[bytes], *, first_index: int = 0, schedule: bool = True) -> None:
+        """Replay `payloads` as events-raw records numbered from `first_index`; `schedule` fires the hourly check."""
         batch_size = self.options.batch_size
         total = len(payloads)
         for start in range(0, total, batch_size):
-            batch = [(self._next_sequence_number(), payload) for payload in payloads[start : start + batch_size]]
-            self._invoke_with_retries("transform", batch, local_aws.EVENTS_RAW_STREAM)
+            batch = [
+                (sequence_number(first_index + start + offset), payload)
+                for offset, payload in enumerate(payloads[start : start + batch_size])
+            ]
+            self.mapping.deliver("transform", batch, local_aws.EVENTS_RAW_STREAM)
             self.report.transform_batches += 1
-            self._collect_clean_records()
+            self._collect_clean_records(schedule=schedule)
             self.notify("stream replay", min(start + batch_size, total), total)
-        self._fire_ticks_until(self.now)
+        if schedule:
+            self._fire_ticks_until(self.now)
 
-    def _next_sequence_number(self) -> str:
-        self._sequence += 1
-        return f"{49_000_000_000_000_000_000 + self._sequence:d}"
-
-    def _collect_clean_records(self) -> None:
+    def _collect_clean_records(self, *, schedule: bool = True) -> None:
         for record in self._sales_tail.read_new():
             self.clean_rows[SALES.name].append(orjson.loads(record["Data"]))
             self.report.clean_records[SALES.name] = self.report.clean_records.get(SALES.name, 0) + 1
@@ -241,70 +568,44 @@ class _Replay:
         )
         rows = [orjson.loads(record["Data"]) for record in job_run_records]
         self.clean_rows[JOB_RUNS.name].extend(rows)
-        first_run_end = min(_parse_clean_timestamp(row["ended_at"]) for row in rows)
-        self._fire_ticks_until(first_run_end)
+        # The schedule keeps firing while these runs are in flight: up to the latest time seen before them.
+        if schedule:
+            self._fire_ticks_until(self.watermark.value)
+        for row in rows:
+            self.watermark.observe(_clean_time(row["ended_at"]))
+        if self._schedule_start is None:
+            # Before the first job run the check has nothing to read: its ticks would change nothing.
+            self._schedule_start = self.watermark.value
         for start in range(0, len(job_run_records), self.options.batch_size):
             chunk = job_run_records[start : start + self.options.batch_size]
             batch = [(record["SequenceNumber"], record["Data"]) for record in chunk]
-            self._invoke_with_retries("job_monitor", batch, local_aws.JOB_RUNS_STREAM)
+            self.mapping.deliver("job_monitor", batch, local_aws.JOB_RUNS_STREAM)
             self.report.job_monitor_batches += 1
 
-    def _fire_ticks_until(self, until: datetime) -> None:
+    def _fire_ticks_until(self, until: datetime | None) -> None:
         """Fire the hourly overdue_check schedule at every whole hour up to `until` (at most `--now`)."""
-        until = min(until, self.now)
-        if self._next_tick is None:
-            if not self.clean_rows[JOB_RUNS.name]:
-                return
-            first_end = min(_parse_clean_timestamp(row["ended_at"]) for row in self.clean_rows[JOB_RUNS.name])
-            self._next_tick = first_end.replace(minute=0, second=0, microsecond=0) + SCHEDULE_INTERVAL
         handler = self.handlers["overdue_check"]
-        while self._next_tick <= until:
-            event = local_aws.scheduled_event(self._next_tick.strftime("%Y-%m-%dT%H:%M:%SZ"))
-            self._timed("overdue_check", handler, event, local_aws.LambdaContext(function_name="overdue_check"))
+        for tick in self.schedule.due(self._schedule_start, min(until, self.now) if until else None):
+            event = local_aws.scheduled_event(tick.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            self._timed("overdue_check", event, local_aws.LambdaContext(function_name="overdue_check"), handler)
             self.report.schedule_ticks += 1
-            self._next_tick += SCHEDULE_INTERVAL
 
-    def _timed(self, function: str, handler: Callable[..., Any], event: dict, context: local_aws.LambdaContext) -> Any:
+    def _timed(
+        self,
+        function: str,
+        event: dict,
+        context: local_aws.LambdaContext,
+        handler: Callable[..., Any] | None = None,
+    ) -> Any:
         started = time.perf_counter()
         try:
-            return handler(event, context)
+            return (handler or self.handlers[function])(event, context)
         finally:
             report = self.report
             report.invocations[function] = report.invocations.get(function, 0) + 1
             report.function_seconds[function] = (
                 report.function_seconds.get(function, 0.0) + time.perf_counter() - started
             )
-
-    def _invoke_with_retries(self, function: str, batch: list[tuple[str, bytes]], stream_name: str) -> None:
-        """Invoke like an event source mapping: retry from the first failure, then dead-letter the rest."""
-        handler = self.handlers[function]
-        pending = batch
-        error = ""
-        for attempt in range(self.options.max_retries + 1):
-            event = local_aws.kinesis_event(pending, stream_name=stream_name, arrival_epoch=time.time())
-            context = local_aws.LambdaContext(
-                function_name=function, aws_request_id=f"local-{function}-{pending[0][0]}-{attempt}"
-            )
-            try:
-                response = self._timed(function, handler, event, context) or {}
-            except Exception as exc:  # an invocation error is what the mapping retries
-                error = f"{type(exc).__name__}: {exc}"
-                continue
-            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
-            if not failed:
-                return
-            first_failed = next(index for index, (sequence, _) in enumerate(pending) if sequence in failed)
-            pending = pending[first_failed:]
-            error = f"{len(failed)} batch item failure(s)"
-        self.dead_letters.append(
-            {
-                "function": function,
-                "source_stream": stream_name,
-                "sequence_numbers": [sequence for sequence, _ in pending],
-                "attempts": self.options.max_retries + 1,
-                "error": error,
-            }
-        )
 
 
 def _import_handlers() -> dict[str, Callable[..., Any]]:
@@ -321,37 +622,102 @@ def _import_handlers() -> dict[str, Callable[..., Any]]:
     return {name: module.handler for name, module in modules.items()}
 
 
+def _serve_clean_streams(aws: local_aws.LocalAws) -> None:
+    """Answer the transform's PutRecords to the clean streams in process (see `aws.CleanStreams`)."""
+    from transform import handler as transform_handler
+
+    aws.clean_streams.attach(transform_handler.kinesis_client)
+
+
 def _write_lake(table: Any, rows: list[dict[str, Any]], lake_root: Path) -> dict[str, int]:
     if not rows:
         return {}
     return write_rows(table, rows, lake_root, file_name="part-00000-firehose")
 
 
-def _export_quarantine(aws: local_aws.LocalAws, quarantine_dir: Path) -> int:
-    """Copy the quarantine objects out of moto's S3, keeping their keys; return the row count."""
-    rows = 0
+def _export_quarantine(aws: local_aws.LocalAws, quarantine_dir: Path) -> dict[str, int]:
+    """Copy the quarantine objects out of moto's S3, keeping their keys; return rows per source.
+
+    The source is the key's first segment under the prefix (`quarantine/<source>/dt=…/…`): `stream` for the
+    transform, `job_monitor` for runs it could not process.
+    """
+    rows: Counter[str] = Counter()
+    prefix = f"{tables.QUARANTINE_ROOT}/"
     for key, body in aws.quarantine_objects():
-        target = quarantine_dir / key.removeprefix("quarantine/")
+        relative = key.removeprefix(prefix)
+        target = quarantine_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(body)
-        rows += sum(1 for line in body.splitlines() if line.strip())
-    return rows
+        rows[relative.split("/", 1)[0]] += sum(1 for line in body.splitlines() if line.strip())
+    return dict(rows)
 
 
-def _run_pos_csv(options: LocalRunOptions, lake_root: Path, quarantine_dir: Path, ingested_at: datetime) -> dict:
+class _LazySpark:
+    """The local SparkSession, started on first use only, with the JVM's stderr kept out of the user's terminal.
+
+    Spark's WARN lines and progress bars go to `spark.log` under --out; when a Spark step fails, that log is
+    shown on stderr before the error propagates.
+    """
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self._session: Any = None
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        with _stderr_to(self.log_path):
+            if self._session is None:
+                from lakewatch.local.spark import local_spark_session
+
+                self._session = local_spark_session()
+            yield self._session
+
+
+@contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Redirect file descriptor 2 (the JVM writes there directly) to `path`; replay it on stderr on failure."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with path.open("ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sys.stderr.write(path.read_text(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _run_pos_csv(
+    spark: _LazySpark, options: LocalRunOptions, lake_root: Path, quarantine_dir: Path, ingested_at: datetime
+) -> dict:
     from glue_jobs.pos_csv_etl import run_local
-    from lakewatch.local.spark import local_spark_session
 
-    spark = local_spark_session()
-    counts = run_local(
-        spark,
-        options.pos_csv,
-        lake_root,
-        quarantine_dir,
-        pii_key=options.pii_key.encode(),
-        ingested_at=ingested_at,
-    )
+    with spark.session() as session:
+        counts = run_local(
+            session,
+            options.pos_csv,
+            lake_root,
+            quarantine_dir,
+            pii_key=options.pii_key.encode(),
+            ingested_at=ingested_at,
+        )
     return dict(counts)
+
+
+def _compact(spark: _LazySpark, lake_root: Path, table: tables.LakeTable, dt: str) -> str:
+    """The daily compaction job for one table and day; Spark starts only if a partition has files to merge."""
+    from glue_jobs.compact_partitions import LocalStore, compact_partition, partition_data_files
+
+    store = LocalStore(lake_root.parent)
+    prefix = table.partition_prefix(dt)
+    if len(partition_data_files(store.list(prefix), prefix)) <= 1:
+        return "nothing_to_do"
+    with spark.session() as session:
+        return str(compact_partition(session, store, table, dt)["status"])
 
 
 @contextmanager
@@ -373,27 +739,30 @@ def _lambda_output_to(path: Path) -> Iterator[None]:
                 handler.setStream(previous)
 
 
-def _reset_outputs(out: Path) -> None:
+def prepare_out_dir(out: Path) -> None:
+    """Create --out if needed and remove the outputs `local-run` owns there; one-line errors, never a traceback."""
     if out.exists() and not out.is_dir():
         raise LocalRunError(f"--out exists and is not a directory: {out}")
     try:
         out.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".lakewatch-write-check-")  # noqa: SIM115
+        probe.close()
+        for name in OWNED_OUTPUTS:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
     except OSError as error:
-        raise LocalRunError(f"cannot create --out directory {out}: {error.strerror}") from None
-    for name in OWNED_OUTPUTS:
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+        raise LocalRunError(f"cannot write into --out {out}: {error.strerror}") from None
 
 
 def _write_jsonl(path: Path, lines: list[dict[str, Any]]) -> None:
     path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
 
 
-def _parse_clean_timestamp(text: str) -> datetime:
-    return parse_clean_timestamp(text).replace(tzinfo=UTC)
+def _clean_time(text: str) -> datetime:
+    return tables.parse_clean_timestamp(text).replace(tzinfo=UTC)
 
 
 def _row_count(result: Any) -> int:

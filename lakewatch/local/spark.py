@@ -19,6 +19,8 @@ def local_spark_session(app_name: str = "lakewatch-local") -> Any:
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.default.parallelism", "2")
         .config("spark.ui.enabled", "false")
+        # Stage progress bars would be drawn into the middle of `local-run` and `demo` output.
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.warehouse.dir", str(_REPO_ROOT / ".build" / "spark-warehouse"))

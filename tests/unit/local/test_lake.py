@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lakewatch.domain import tables
 from lakewatch.domain.tables import JOB_RUNS, SALES
-from lakewatch.local.lake import read_table, write_rows
+from lakewatch.local.lake import parse_clean_timestamp, read_table, write_rows
 from tests.unit.athena.factories import job_run, sale
 
 
@@ -108,3 +109,17 @@ def test_timestamps_not_in_the_clean_layout_are_refused(tmp_path: Path, text: st
     row = {**sale("s1", datetime(2024, 6, 10, 9, 15), items=[("tea", 2.0, 1)]), "event_time": text}
     with pytest.raises(ValueError):
         write_rows(SALES, [row], tmp_path / "lake", file_name="p")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024-06-09T10:00:00.000000", "2024-06-09 10:00:00.000000+00:00", "2024-06-09", "09/06/2024 10:00"],
+)
+def test_only_the_clean_timestamp_layout_is_read(text: str) -> None:
+    with pytest.raises(ValueError):
+        tables.parse_clean_timestamp(text)
+
+
+def test_the_clean_timestamp_layout_reads_as_naive_utc() -> None:
+    assert tables.parse_clean_timestamp("2024-06-09 10:00:00.123456") == datetime(2024, 6, 9, 10, 0, 0, 123456)
+    assert parse_clean_timestamp("2024-06-09 10:00:00.000000") == datetime(2024, 6, 9, 10)

@@ -1,0 +1,159 @@
+"""`python -m lakewatch redrive --out DIR`: the production re-drive (`lakewatch.redrive`) on a `local-run` output.
+
+Locally, events-raw is the events file `local-run` replayed (named in `summary.json`): an on-failure record's
+sequence range maps back to its lines (`runner.line_index`), as GetRecords would read them back on AWS
+within retention. Records of another stream (a job_monitor on-failure batch names `job-runs-clean`, which only
+lived in that run's moto) cannot be read back locally and count as expired. Quarantine rows are read from
+`DIR/quarantine/stream/`. What is re-submitted is replayed through the handlers into DIR
+(`runner.replay_redriven`); the ledger is `DIR/redrive/ledger.jsonl` and every run's report is appended to
+`DIR/redrive/runs.jsonl`. A new `local-run` into DIR starts all of that afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lakewatch import redrive
+from lakewatch.local import aws as local_aws
+from lakewatch.local.runner import (
+    DEAD_LETTERS_FILE,
+    SUMMARY_FILE,
+    LocalRunError,
+    line_index,
+    read_event_lines,
+    replay_redriven,
+    sequence_number,
+)
+
+REDRIVE_DIR = "redrive"
+LEDGER_FILE = "ledger.jsonl"
+RUNS_FILE = "runs.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRedriveOptions:
+    out: Path
+    on_failure: bool = True
+    quarantine: bool = True
+    reasons: tuple[str, ...] | None = None
+    since: date | None = None
+    until: date | None = None
+    dry_run: bool = False
+
+
+class FileLedger:
+    """The ledger as JSON lines; additions are kept until `commit`, after the re-driven records were replayed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._keys = {orjson.loads(line) for line in path.read_bytes().splitlines()} if path.exists() else set()
+        self._pending: list[str] = []
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def add(self, key: str) -> None:
+        self._keys.add(key)
+        self._pending.append(key)
+
+    def commit(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as ledger:
+            ledger.writelines(orjson.dumps(key) + b"\n" for key in self._pending)
+        self._pending.clear()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def redrive_local(options: LocalRedriveOptions) -> redrive.RedriveReport:
+    out = options.out
+    summary = _load_summary(out)
+    now = datetime.fromisoformat(summary["now"])
+    ledger = FileLedger(out / REDRIVE_DIR / LEDGER_FILE)
+    report = redrive.RedriveReport(dry_run=options.dry_run)
+    collected: list[redrive.Entry] = []
+
+    def put(entries: list[redrive.Entry]) -> int:
+        collected.extend(entries)
+        return 0
+
+    if options.on_failure:
+        events = _EventsRaw(Path(summary["events_file"]))
+        redrive.redrive_on_failure(
+            _read_jsonl(out / DEAD_LETTERS_FILE), read=events.read, put=put, ledger=ledger, report=report
+        )
+    if options.quarantine:
+        rows = redrive.select_rows(
+            _quarantine_rows(out), reasons=options.reasons, since=options.since, until=options.until
+        )
+        redrive.redrive_quarantine(
+            rows, pii_key=local_aws.LOCAL_PII_KEY.encode(), now=now, put=put, ledger=ledger, report=report
+        )
+    if options.dry_run:
+        return report
+    run_number = _run_count(out) + 1
+    if collected:
+        replay_redriven(out, [data for _, data in collected], now=now, run_number=run_number)
+    ledger.commit()
+    with (out / REDRIVE_DIR / RUNS_FILE).open("ab") as runs:
+        runs.write(orjson.dumps({"run": run_number, **report.to_json()}) + b"\n")
+    return report
+
+
+class _EventsRaw:
+    """events-raw as the local run saw it: the events file's non-blank lines, by sequence number."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._payloads: list[bytes] | None = None
+
+    def read(self, batch: redrive.BatchInfo) -> list[redrive.StreamRecord]:
+        if batch.stream_name != local_aws.EVENTS_RAW_STREAM:
+            raise redrive.RedriveError(f"{batch.stream_name} is not retained after a local run")
+        if self._payloads is None:
+            try:
+                self._payloads = read_event_lines(self.path)[0]
+            except LocalRunError as error:
+                raise redrive.RedriveError(str(error)) from None
+        first, last = line_index(batch.start_sequence_number), line_index(batch.end_sequence_number)
+        if first < 0 or last >= len(self._payloads):
+            raise redrive.RedriveError(f"{batch.ledger_key} is not in {self.path}")
+        # The local replay's partition key is the sequence number (`aws.kinesis_event`).
+        sequences = (sequence_number(index) for index in range(first, last + 1))
+        return [
+            redrive.StreamRecord(sequence, sequence, self._payloads[index])
+            for index, sequence in zip(range(first, last + 1), sequences, strict=True)
+        ]
+
+
+def _load_summary(out: Path) -> dict[str, Any]:
+    try:
+        return orjson.loads((out / SUMMARY_FILE).read_bytes())
+    except FileNotFoundError:
+        raise LocalRunError(f"no {SUMMARY_FILE} in {out}: not a local-run output directory") from None
+    except (OSError, orjson.JSONDecodeError) as error:
+        raise LocalRunError(f"cannot read {out / SUMMARY_FILE}: {error}") from None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def _quarantine_rows(out: Path) -> Iterator[redrive.QuarantineRow]:
+    root = out / "quarantine"
+    for path in sorted((root / redrive.STREAM_SOURCE).rglob("*.jsonl")):
+        key = f"quarantine/{path.relative_to(root).as_posix()}"
+        yield from redrive.parse_quarantine_object(key, path.read_bytes())
+
+
+def _run_count(out: Path) -> int:
+    return len(_read_jsonl(out / REDRIVE_DIR / RUNS_FILE))

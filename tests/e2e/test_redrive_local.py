@@ -1,0 +1,113 @@
+"""`python -m lakewatch redrive --out DIR`: a fixed bug's records come back once, whatever is run twice."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from lakewatch.__main__ import main
+from lakewatch.domain import tables
+from lakewatch.local import runner
+from lakewatch.local.runner import LocalRunOptions, local_run
+from tests.e2e.test_local_run import _sale
+
+NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
+BUG_TRIGGER = b"s-bug"
+
+
+def _with_a_transform_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transform crashes on one record (a bug shipped that day): the mapping bisects it out alone."""
+    real_import = runner._import_handlers
+
+    def import_handlers() -> dict[str, Callable[..., Any]]:
+        handlers = real_import()
+        transform = handlers["transform"]
+
+        def buggy(event: dict, context: Any) -> Any:
+            if any(BUG_TRIGGER in base64.b64decode(r["kinesis"]["data"]) for r in event["Records"]):
+                raise RuntimeError("a bug in the transform")
+            return transform(event, context)
+
+        return handlers | {"transform": buggy}
+
+    monkeypatch.setattr(runner, "_import_handlers", import_handlers)
+
+
+def _sales_in_lake(out: Path) -> list[str]:
+    paths = sorted((out / tables.SALES.prefix).rglob("*.parquet"))
+    return sorted(
+        event_id for path in paths for event_id in pq.read_table(path, columns=["event_id"])["event_id"].to_pylist()
+    )
+
+
+def _redrive(out: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> dict:
+    assert main(["redrive", "--out", str(out), *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_redrive_puts_a_fixed_bugs_records_back_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a run in which a transform bug sent one sale to the on-failure destination
+    lines = [json.dumps(_sale(f"s-{index}", day=9, hour=9, store="Leeds")).encode() for index in range(5)]
+    lines.insert(2, json.dumps(_sale("s-bug", day=9, hour=10, store="Leeds")).encode())
+    lines.append(json.dumps({**_sale("s-mismatch", day=9, hour=9, store="Leeds"), "total_price": 99.0}).encode())
+    lines.append(b"{not json")
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out"
+    with monkeypatch.context() as patched:
+        _with_a_transform_bug(patched)
+        report = local_run(LocalRunOptions(events=events, out=out, now=NOW, batch_size=4))
+    assert report.dead_lettered == 1
+    assert "s-bug" not in _sales_in_lake(out)
+    # ... and yesterday's transform quarantined a sale today's accepts (written as that transform did)
+    fixed = {k: v for k, v in _sale("s-fixed", day=9, hour=11, store="Leeds").items() if k != "customer_name"}
+    fixed.pop("card_number")
+    row = {
+        "reason": "invalid_field",
+        "field": "store",
+        "event_id": "s-fixed",
+        "sequence_number": "7",
+        "source": "stream",
+        "quarantined_at": "2024-06-09 11:00:00.000000",
+        "record": fixed,
+    }
+    old_object = out / "quarantine" / "stream" / "dt=2024-06-09" / "yesterday.jsonl"
+    old_object.parent.mkdir(parents=True, exist_ok=True)
+    old_object.write_text(json.dumps(row) + "\n")
+
+    # When the bug is fixed and the operator first asks for a dry run
+    dry = _redrive(out, "--dry-run", capsys=capsys)
+    lake_before = _sales_in_lake(out)
+
+    # Then it says what would come back and what cannot, and changes nothing
+    assert (dry["on_failure_records"], dry["would_pass"], dry["records_put"]) == (1, 1, 0)
+    assert dry["still_rejected"] == {"total_mismatch": 1}
+    assert dry["not_redrivable"] == 1  # the invalid JSON line left only a fingerprint
+    assert not (out / "redrive").exists()
+
+    # When re-driven, twice
+    first = _redrive(out, capsys=capsys)
+    second = _redrive(out, capsys=capsys)
+
+    # Then both records reach the lake exactly once
+    assert first["records_put"] == 2
+    assert second["records_put"] == 0 and second["already_redriven"] == 2
+    assert _sales_in_lake(out) == sorted([*lake_before, "s-bug", "s-fixed"])
+
+
+def test_redrive_of_a_directory_that_is_no_local_run_output_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["redrive", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lakewatch: error: no summary.json in")
+    assert len(err.strip().splitlines()) == 1

@@ -1,0 +1,157 @@
+"""The runner's emulation of AWS: the event source mapping's error handling and the schedule's clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from lakewatch.domain import tables
+from lakewatch.local import aws as local_aws
+from lakewatch.local.runner import ArrivalWatermark, EventSourceMapping, HourlySchedule, sequence_number
+
+POISON = b"poison"
+
+
+class _Function:
+    """A handler stand-in: raises when its batch holds the poison record, else reports `item_failures`."""
+
+    def __init__(self, item_failures: set[bytes] | None = None, fail_times: int = 10**9) -> None:
+        self.item_failures = item_failures or set()
+        self.fail_times = fail_times
+        self.batches: list[list[bytes]] = []
+        self.processed: list[bytes] = []
+
+    def __call__(self, _function: str, event: dict, _context: local_aws.LambdaContext) -> dict:
+        import base64
+
+        records = [(r["kinesis"]["sequenceNumber"], base64.b64decode(r["kinesis"]["data"])) for r in event["Records"]]
+        self.batches.append([data for _, data in records])
+        if any(data == POISON for _, data in records):
+            raise RuntimeError("poison")
+        failed = [sequence for sequence, data in records if data in self.item_failures and self.fail_times > 0]
+        if failed:
+            self.fail_times -= 1
+            first = next(index for index, (sequence, _) in enumerate(records) if sequence == failed[0])
+            self.processed.extend(data for _, data in records[:first])
+            return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
+        self.processed.extend(data for _, data in records)
+        return {"batchItemFailures": []}
+
+
+def _batch(payloads: list[bytes]) -> list[tuple[str, bytes]]:
+    return [(sequence_number(index), payload) for index, payload in enumerate(payloads)]
+
+
+def test_a_poison_record_is_bisected_out_alone_and_its_neighbours_go_through() -> None:
+    payloads = [f"ok-{index}".encode() for index in range(100)]
+    payloads[37] = POISON
+    function = _Function()
+    mapping = EventSourceMapping(invoke=function, max_retries=3)
+
+    mapping.deliver("transform", _batch(payloads), local_aws.EVENTS_RAW_STREAM)
+
+    assert sorted(function.processed) == sorted(payload for payload in payloads if payload != POISON)
+    assert len(mapping.on_failure) == 1
+    info = mapping.on_failure[0]["KinesisBatchInfo"]
+    assert info["batchSize"] == 1
+    assert info["startSequenceNumber"] == info["endSequenceNumber"] == sequence_number(37)
+    # Splitting is free; the one-record batch is then retried max_retries times.
+    assert mapping.on_failure[0]["requestContext"]["approximateInvokeCount"] == 4
+    assert mapping.on_failure_counts() == {"transform": 1}
+
+
+def test_the_on_failure_record_has_the_shape_lambda_sends_to_sqs() -> None:
+    function = _Function()
+    mapping = EventSourceMapping(invoke=function, max_retries=0)
+
+    mapping.deliver("job_monitor", _batch([POISON]), local_aws.JOB_RUNS_STREAM)
+
+    (record,) = mapping.on_failure
+    assert set(record) == {"requestContext", "responseContext", "version", "timestamp", "KinesisBatchInfo"}
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["requestContext"]["functionArn"].endswith(":function:job_monitor")
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert set(record["KinesisBatchInfo"]) == {
+        "shardId",
+        "startSequenceNumber",
+        "endSequenceNumber",
+        "approximateArrivalOfFirstRecord",
+        "approximateArrivalOfLastRecord",
+        "batchSize",
+        "streamArn",
+    }
+    assert record["KinesisBatchInfo"]["streamArn"] == local_aws.stream_arn(local_aws.JOB_RUNS_STREAM)
+    assert record["KinesisBatchInfo"]["shardId"] == local_aws.SHARD_ID
+
+
+def test_partial_batch_responses_retry_from_the_first_failure_then_go_to_on_failure() -> None:
+    payloads = [b"a", b"b", b"c", b"d"]
+    function = _Function(item_failures={b"c"})
+    mapping = EventSourceMapping(invoke=function, max_retries=2)
+
+    mapping.deliver("transform", _batch(payloads), local_aws.EVENTS_RAW_STREAM)
+
+    assert function.batches == [payloads, [b"c", b"d"], [b"c", b"d"]]
+    (record,) = mapping.on_failure
+    assert record["KinesisBatchInfo"]["batchSize"] == 2
+    assert "functionError" not in record["responseContext"]
+
+
+def test_a_transient_item_failure_heals_on_retry() -> None:
+    function = _Function(item_failures={b"b"}, fail_times=1)
+    mapping = EventSourceMapping(invoke=function, max_retries=3)
+
+    mapping.deliver("transform", _batch([b"a", b"b", b"c"]), local_aws.EVENTS_RAW_STREAM)
+
+    assert mapping.on_failure == []
+    assert function.processed == [b"a", b"b", b"c"]
+
+
+NOW = datetime(2024, 6, 10, 12, tzinfo=UTC)
+
+
+def test_the_watermark_never_moves_back() -> None:
+    watermark = ArrivalWatermark(NOW)
+    watermark.observe(datetime(2024, 6, 5, tzinfo=UTC))
+    watermark.observe(datetime(2024, 6, 1, tzinfo=UTC))  # a redelivered old run
+    assert watermark.value == datetime(2024, 6, 5, tzinfo=UTC)
+    assert watermark.first == datetime(2024, 6, 5, tzinfo=UTC)
+
+
+def test_the_watermark_stays_inside_the_accepted_range() -> None:
+    watermark = ArrivalWatermark(NOW)
+    watermark.observe(datetime(1900, 1, 1, tzinfo=UTC))
+    assert watermark.value is None, "a time before the lake's range must not start the clock"
+    watermark.observe(datetime(2024, 6, 9, tzinfo=UTC))
+    watermark.observe(datetime(2030, 1, 1, tzinfo=UTC))
+    assert watermark.value == tables.accepted_event_times(NOW)[1]
+
+
+def test_the_hourly_schedule_fires_each_whole_hour_once() -> None:
+    schedule = HourlySchedule()
+    start = datetime(2024, 6, 9, 2, 40, tzinfo=UTC)
+    first = list(schedule.due(start, start + timedelta(hours=2)))
+    again = list(schedule.due(start, start + timedelta(hours=2)))
+    later = list(schedule.due(start, start + timedelta(hours=3)))
+    assert first == [datetime(2024, 6, 9, 3, tzinfo=UTC), datetime(2024, 6, 9, 4, tzinfo=UTC)]
+    assert again == []
+    assert later == [datetime(2024, 6, 9, 5, tzinfo=UTC)]
+
+
+def test_the_schedule_waits_for_a_clock() -> None:
+    assert list(HourlySchedule().due(None, None)) == []
+
+
+def test_quarantine_rows_are_counted_per_source_including_job_monitor(tmp_path: Path) -> None:
+    from lakewatch.local.runner import _export_quarantine
+
+    class _Aws:
+        @staticmethod
+        def quarantine_objects():
+            yield "quarantine/stream/dt=2024-06-09/a.jsonl", b'{"reason": "invalid_json"}\n{"reason": "too_large"}\n'
+            yield "quarantine/job_monitor/dt=2024-06-09/b.jsonl", b'{"reason": "transform_error"}\n'
+
+    counts = _export_quarantine(_Aws(), tmp_path / "quarantine")
+
+    assert counts == {"stream": 2, "job_monitor": 1}
+    assert (tmp_path / "quarantine" / "job_monitor" / "dt=2024-06-09" / "b.jsonl").exists()
