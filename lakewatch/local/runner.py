@@ -259,24 +259,8 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
         notify("POS CSV Glue job (local Spark)", 1, 1)
         report.step_seconds["POS CSV Glue job"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    days = replayed_days(lake_root, now)
-    for done, day in enumerate(days):
-        notify("daily compaction (local Spark)", done, len(days))
-        for table in TABLES.values():
-            status = _compact(spark, lake_root, table, day)
-            report.compaction[status] = report.compaction.get(status, 0) + 1
-    notify("daily compaction (local Spark)", len(days), len(days))
-    report.step_seconds["daily compaction"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    notify("Athena named queries (DuckDB)", 0, 1)
-    from lakewatch.local.queries import run_named_queries
-
-    results = run_named_queries(lake_root, now, out / "queries")
-    report.queries = {name: _row_count(result) for name, result in results.items()}
-    notify("Athena named queries (DuckDB)", 1, 1)
-    report.step_seconds["named queries"] = time.perf_counter() - started
+    _compact_replayed_days(spark, lake_root, now, report, notify)
+    _run_saved_queries(lake_root, now, out / "queries", report, notify)
 
     report.accounting = _accounting(report)
     report.outputs = {
@@ -289,6 +273,33 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
     }
     (out / SUMMARY_FILE).write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
     return report
+
+
+def _compact_replayed_days(
+    spark: _LazySpark, lake_root: Path, now: datetime, report: RunReport, notify: Progress
+) -> None:
+    """Compaction once per replayed day and table, as its daily schedule would run it."""
+    started = time.perf_counter()
+    days = replayed_days(lake_root, now)
+    for done, day in enumerate(days):
+        notify("daily compaction (local Spark)", done, len(days))
+        for table in TABLES.values():
+            status = _compact(spark, lake_root, table, day)
+            report.compaction[status] = report.compaction.get(status, 0) + 1
+    notify("daily compaction (local Spark)", len(days), len(days))
+    report.step_seconds["daily compaction"] = time.perf_counter() - started
+
+
+def _run_saved_queries(lake_root: Path, now: datetime, out: Path, report: RunReport, notify: Progress) -> None:
+    """Every saved query on DuckDB over the local lake, one CSV each under `out`."""
+    started = time.perf_counter()
+    notify("Athena named queries (DuckDB)", 0, 1)
+    from lakewatch.local.queries import run_named_queries
+
+    results = run_named_queries(lake_root, now, out)
+    report.queries = {name: _row_count(result) for name, result in results.items()}
+    notify("Athena named queries (DuckDB)", 1, 1)
+    report.step_seconds["named queries"] = time.perf_counter() - started
 
 
 #: Redriven records are numbered from here on, far past any input line, so they never collide with one.
