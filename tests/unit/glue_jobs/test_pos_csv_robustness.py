@@ -20,7 +20,7 @@ from moto import mock_aws
 
 from glue_jobs import pos_csv_etl as etl
 from lakewatch.domain import glue_support
-from lakewatch.domain.transform import Clean, transform_record
+from tests.unit.glue_jobs import stream
 
 PII_KEY = b"test-pii-key-0123456789"
 INGESTED_AT = datetime(2022, 6, 12, 6, 0, tzinfo=UTC)
@@ -71,19 +71,7 @@ EXPECTED_ENCODINGS = {
 
 
 def stream_customer_key(name: str) -> str:
-    web = {
-        "event_type": "sale",
-        "event_id": "web-1",
-        "event_time": "2022-06-10T12:00:00Z",
-        "channel": "web",
-        "customer_name": name,
-        "payment_method": "card",
-        "items": [{"product": "Latte", "unit_price": 2.45}],
-        "total_price": 2.45,
-    }
-    result = transform_record(json.dumps(web).encode(), pii_key=PII_KEY, ingested_at=INGESTED_AT)
-    assert isinstance(result, Clean)
-    return json.loads(result.payload)["customer_key"]
+    return stream.stream_customer_key(name, pii_key=PII_KEY, ingested_at=INGESTED_AT)
 
 
 def _drop(folder: Path, files: dict[str, bytes]) -> Path:
