@@ -637,7 +637,7 @@ def _serve_clean_streams(aws: local_aws.LocalAws) -> None:
     """Answer the transform's PutRecords to the clean streams in process (see `aws.CleanStreams`)."""
     from transform import handler as transform_handler
 
-    aws.clean_streams.attach(transform_handler.kinesis_client)
+    aws.clean_streams.attach(transform_handler.dependencies().kinesis)
 
 
 def _write_lake(table: Any, rows: list[dict[str, Any]], lake_root: Path) -> dict[str, int]:

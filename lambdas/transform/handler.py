@@ -16,39 +16,50 @@ from __future__ import annotations
 import functools
 import os
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
+from lambda_common import aws
 from lambda_common.observability import logger, metrics, tracer
 
 from lakewatch.domain import tables
 from transform.delivery import BatchOutcome, Destinations, InputRecord, Retry, process_batch
 from transform.settings import Settings
 
-#: Short timeouts and botocore's own retries for whole-call errors; per-entry retries are ours (delivery.py).
-_CLIENT_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"})
 
-kinesis_client = boto3.client("kinesis", config=_CLIENT_CONFIG)
-s3_client = boto3.client("s3", config=_CLIENT_CONFIG)
-secrets_client = boto3.client("secretsmanager", config=_CLIENT_CONFIG)
-retry_policy = Retry(sleep=time.sleep)
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    """Settings and clients of one execution environment. Whole-call errors get botocore's retries (the
+    shared client config); per-entry PutRecords retries are ours (`retry`, see delivery.py)."""
+
+    settings: Settings
+    kinesis: Any
+    s3: Any
+    secrets: Any
+    retry: Retry
 
 
 @functools.cache
-def settings() -> Settings:
-    """Parsed once per execution environment (tests clear the cache)."""
-    return Settings.from_env(os.environ)
+def dependencies() -> Dependencies:
+    """Settings and clients, once per execution environment (tests clear the cache between mocks)."""
+    return Dependencies(
+        settings=Settings.from_env(os.environ),
+        kinesis=aws.client("kinesis"),
+        s3=aws.client("s3"),
+        secrets=aws.client("secretsmanager"),
+        retry=Retry(sleep=time.sleep),
+    )
 
 
 @functools.cache
 def pii_key() -> bytes:
     """The customer-hash key, fetched once per execution environment; a failed fetch is not cached."""
-    return fetch_pii_key(secrets_client, settings().pii_key_secret_arn)
+    deps = dependencies()
+    return fetch_pii_key(deps.secrets, deps.settings.pii_key_secret_arn)
 
 
 def fetch_pii_key(secrets: Any, secret_arn: str) -> bytes:
@@ -89,7 +100,8 @@ def log_outcome(outcome: BatchOutcome) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    current = settings()
+    deps = dependencies()
+    current = deps.settings
     records = [
         InputRecord(
             record.kinesis.sequence_number,
@@ -107,9 +119,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             streams={tables.SALES.name: current.sales_stream_name, tables.JOB_RUNS.name: current.job_runs_stream_name},
             quarantine_bucket=current.quarantine_bucket,
         ),
-        kinesis=kinesis_client,
-        s3=s3_client,
-        retry=retry_policy,
+        kinesis=deps.kinesis,
+        s3=deps.s3,
+        retry=deps.retry,
         now=datetime.now(UTC),
     )
     emit_metrics(outcome)

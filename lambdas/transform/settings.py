@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lambda_common.settings import required
+
 _VARIABLES = ("SALES_STREAM_NAME", "JOB_RUNS_STREAM_NAME", "QUARANTINE_BUCKET", "PII_KEY_SECRET_ARN")
 
 
@@ -18,7 +20,4 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Fail the cold start, loudly, on a missing variable rather than every batch later."""
-        missing = [name for name in _VARIABLES if not env.get(name)]
-        if missing:
-            raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
-        return cls(*(env[name] for name in _VARIABLES))
+        return cls(*required(env, *_VARIABLES))

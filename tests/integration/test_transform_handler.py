@@ -8,6 +8,7 @@ import base64
 import copy
 import dataclasses
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from transform import delivery
 from transform import handler as transform_handler
+from transform.settings import Settings
 
 from lakewatch.domain import pii
 from lakewatch.domain import transform as transform_module
@@ -69,15 +71,24 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv("JOB_RUNS_STREAM_NAME", JOB_RUNS_STREAM)
         monkeypatch.setenv("QUARANTINE_BUCKET", BUCKET)
         monkeypatch.setenv("PII_KEY_SECRET_ARN", secret_arn)
-        monkeypatch.setattr(transform_handler, "kinesis_client", kinesis)
-        monkeypatch.setattr(transform_handler, "s3_client", s3)
-        monkeypatch.setattr(transform_handler, "secrets_client", secrets)
-        monkeypatch.setattr(transform_handler, "retry_policy", delivery.Retry(sleep=resources.sleeps.append))
-        transform_handler.settings.cache_clear()
+        transform_handler.dependencies.cache_clear()
         transform_handler.pii_key.cache_clear()
+        deps = transform_handler.Dependencies(
+            settings=Settings.from_env(os.environ),
+            kinesis=kinesis,
+            s3=s3,
+            secrets=secrets,
+            retry=delivery.Retry(sleep=resources.sleeps.append),
+        )
+        monkeypatch.setattr(transform_handler, "dependencies", lambda: deps)
         yield resources
-        transform_handler.settings.cache_clear()
         transform_handler.pii_key.cache_clear()
+
+
+def use_clients(monkeypatch: pytest.MonkeyPatch, **clients: Any) -> None:
+    """Swap some of the handler's clients (`kinesis=`, `s3=`, `secrets=`) for this test."""
+    deps = dataclasses.replace(transform_handler.dependencies(), **clients)
+    monkeypatch.setattr(transform_handler, "dependencies", lambda: deps)
 
 
 class FlakyKinesis:
@@ -168,7 +179,7 @@ def test_throttled_entries_are_retried_alone_and_each_record_lands_exactly_once(
     # Given a stream that throttles two of five sales twice each
     sales = [load_event("sale_web", event_id=f"sale-{index}") for index in range(5)]
     flaky = FlakyKinesis(aws.kinesis, {"sale-1", "sale-3"}, times=2, code="ProvisionedThroughputExceededException")
-    monkeypatch.setattr(transform_handler, "kinesis_client", flaky)
+    use_clients(monkeypatch, kinesis=flaky)
 
     # When the transform handles the batch
     response = transform_handler.handler(kinesis_event(sales), lambda_context)
@@ -187,7 +198,7 @@ def test_entries_still_failing_after_the_retries_become_batch_item_failures(
     # Given a job-runs stream that keeps failing one run internally, and a batch with sales around it
     batch = [load_event("sale_web"), load_event("job_run"), load_event("sale_store")]
     flaky = FlakyKinesis(aws.kinesis, {"run-evt-0001"}, times=1_000, code="InternalFailure")
-    monkeypatch.setattr(transform_handler, "kinesis_client", flaky)
+    use_clients(monkeypatch, kinesis=flaky)
 
     # When the transform handles it
     response = transform_handler.handler(kinesis_event(batch), lambda_context)
@@ -203,7 +214,7 @@ def test_a_non_retryable_entry_error_is_reported_without_retrying(
     aws: Aws, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flaky = FlakyKinesis(aws.kinesis, {"sale-web-0001"}, times=1, code="AccessDeniedException")
-    monkeypatch.setattr(transform_handler, "kinesis_client", flaky)
+    use_clients(monkeypatch, kinesis=flaky)
 
     response = transform_handler.handler(kinesis_event([load_event("sale_web")]), lambda_context)
 
@@ -219,7 +230,7 @@ def test_a_failed_quarantine_write_makes_the_rejected_records_batch_item_failure
         def put_object(self, **_: Any) -> None:
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "PutObject")
 
-    monkeypatch.setattr(transform_handler, "s3_client", RefusingS3())
+    use_clients(monkeypatch, s3=RefusingS3())
 
     # When a mixed batch is handled
     response = transform_handler.handler(kinesis_event(mixed_batch()), lambda_context)
@@ -349,7 +360,7 @@ def test_rejects_after_an_undelivered_record_wait_for_its_retry(
     # Given a job-runs stream refusing the valid run at position 1, and rejects before and after it
     batch = [b"not json", load_event("job_run"), load_event("sale_store"), b"still not json"]
     flaky = FlakyKinesis(aws.kinesis, {"run-evt-0001"}, times=1, code="AccessDeniedException")
-    monkeypatch.setattr(transform_handler, "kinesis_client", flaky)
+    use_clients(monkeypatch, kinesis=flaky)
 
     # When the batch is handled, and Kinesis then retries from the lowest failed record
     response = transform_handler.handler(kinesis_event(batch), lambda_context)
@@ -371,7 +382,7 @@ def test_a_put_records_call_failing_as_a_whole_reports_only_that_tables_records(
     kinesis = boto3.client("kinesis")
     stubber = Stubber(kinesis)
     stubber.add_client_error("put_records", "ProvisionedThroughputExceededException", http_status_code=400)
-    monkeypatch.setattr(transform_handler, "kinesis_client", kinesis)
+    use_clients(monkeypatch, kinesis=kinesis)
 
     # When a batch with one sale and two rejects is handled
     with stubber:
@@ -391,7 +402,7 @@ def test_secrets_manager_failing_at_cold_start_fails_the_invocation_and_the_next
     stubber = Stubber(secrets)
     stubber.add_client_error("get_secret_value", "ThrottlingException", http_status_code=400)
     stubber.add_response("get_secret_value", {"SecretString": SECRET_VALUE})
-    monkeypatch.setattr(transform_handler, "secrets_client", secrets)
+    use_clients(monkeypatch, secrets=secrets)
     event = kinesis_event([load_event("sale_web")])
 
     # When two invocations arrive
@@ -416,7 +427,7 @@ def test_an_s3_throttle_on_the_quarantine_write_leaves_the_rejects_for_retry(
     s3 = boto3.client("s3")
     stubber = Stubber(s3)
     stubber.add_client_error("put_object", "SlowDown", http_status_code=503)
-    monkeypatch.setattr(transform_handler, "s3_client", s3)
+    use_clients(monkeypatch, s3=s3)
 
     # When a mixed batch is handled
     with stubber:
