@@ -190,17 +190,21 @@ def _clean_row(event: events.Sale | events.JobRun, batch: _Batch) -> Clean:
 
 
 def _clean_sale(sale: events.Sale, batch: _Batch) -> Clean:
-    channel = _term(sale.channel, _CHANNELS, "channel")
-    payment_method = _term(sale.payment_method, _PAYMENT_METHODS, "payment_method")
+    channel = _CHANNELS.get(sale.channel) or _term(sale.channel, _CHANNELS, "channel")
+    payment_method = _PAYMENT_METHODS.get(sale.payment_method) or _term(
+        sale.payment_method, _PAYMENT_METHODS, "payment_method"
+    )
     event_id = sale.event_id
-    _require_text(event_id, "event_id")
-    store = _store(sale.store, channel)
+    if event_id.isspace():
+        raise _Invalid(Reason.INVALID_FIELD, "event_id")
+    store = _store(sale.store) if channel == "store" else None  # a web sale never keeps a store
     event_time = _event_time(sale.event_time, "event_time", batch)[1]
     items = sale.items
     gross_cents, item_count = _complete_items(items)
     discount_cents = 0 if sale.discount is None else _to_units(sale.discount, _CENTS)
     total_cents = _to_units(sale.total_price, _CENTS)
-    _check_total(gross_cents, discount_cents, total_cents)
+    if not -1 <= gross_cents - discount_cents - total_cents <= 1:  # the items less the discount, to a cent
+        raise _Invalid(Reason.TOTAL_MISMATCH, "total_price")
     customer_key = batch.customer_keys.key_for(sale.customer_id, sale.customer_name)
     currency = events.DEFAULT_CURRENCY if sale.currency is None else sale.currency.upper()
     dt = event_time[:_DATE_LENGTH]
@@ -225,10 +229,8 @@ def _clean_sale(sale: events.Sale, batch: _Batch) -> Clean:
     return Clean(_SALES_TABLE, event_id, dt, _ENCODER.encode(row))
 
 
-def _store(store: str | None, channel: str) -> str | None:
-    """A store sale names its store; a web sale never keeps one."""
-    if channel != "store":
-        return None
+def _store(store: str | None) -> str:
+    """A store sale names its store."""
     if not store or store.isspace():
         raise _Invalid(Reason.MISSING_FIELD, "store")
     return store
@@ -258,12 +260,6 @@ def _complete_items(items: list[events.SaleItem]) -> tuple[int, int]:
     if item_count > events.MAX_INT:
         raise _Invalid(Reason.INVALID_FIELD, "items")
     return gross_cents, item_count
-
-
-def _check_total(gross_cents: int, discount_cents: int, total_cents: int) -> None:
-    """The total is the items less the discount, to within a cent of rounding."""
-    if not -1 <= gross_cents - discount_cents - total_cents <= 1:
-        raise _Invalid(Reason.TOTAL_MISMATCH, "total_price")
 
 
 # ------------------------------------------------------------------------------------------- job runs
@@ -423,10 +419,14 @@ def _to_units(amount: float, units: int) -> int:
 # --------------------------------------------------------------------------------------------------- times
 
 
-#: The form nearly every producer sends: an extended calendar date and time in whole seconds, in UTC
-#: (`2024-05-01T12:34:56Z` or `…+00:00`). Its clean text is cut from the input, several times cheaper than
-#: formatting the parsed datetime; every other form (fractions, offsets, basic or week dates) is formatted.
-_WHOLE_SECONDS_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|\+00:00)")
+#: The forms nearly every producer sends: an extended calendar date and time in whole seconds or with
+#: microseconds, in UTC (`2024-05-01T12:34:56Z`, `…56.123456+00:00`). Their clean text is cut from the input,
+#: several times cheaper than formatting the parsed datetime; every other form (other fractions, offsets, basic
+#: or week dates) is formatted.
+_CLEAN_UTC_FORM = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?P<microseconds>\.[0-9]{6})?(?:Z|\+00:00)"
+)
+_WHOLE_SECONDS = ".000000"
 
 
 def _event_time(text: str, field: str, batch: _Batch) -> tuple[datetime, str]:
@@ -440,8 +440,9 @@ def _event_time(text: str, field: str, batch: _Batch) -> tuple[datetime, str]:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise _Invalid(Reason.INVALID_FIELD, field) from None
-    if _WHOLE_SECONDS_UTC.fullmatch(text) is not None:
-        clean = f"{text[:10]} {text[11:19]}.000000"
+    form = _CLEAN_UTC_FORM.fullmatch(text)
+    if form is not None:
+        clean = f"{text[:10]} {text[11:19]}{form['microseconds'] or _WHOLE_SECONDS}"
     elif moment.tzinfo is None:
         raise _Invalid(Reason.INVALID_FIELD, field)
     else:
