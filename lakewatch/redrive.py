@@ -9,8 +9,9 @@ Both go back into `events-raw`, so the transform running at that time judges eve
   again with the same partition key and data. A range the stream no longer holds is reported as expired.
 - Quarantine rows: a row keeps the record *scrubbed* (card numbers, customer ids and names removed, free text
   masked), so only what scrubbing left can come back. A row is re-drivable when its source is the stream and
-  its `record` is the scrubbed JSON object; a re-driven sale is therefore anonymous (no customer_key), which
-  is the price of never storing PII. A row that holds only a fingerprint (invalid JSON, too large, a crash
+  its `record` is the scrubbed JSON object. The scrubbed record carries the customer only as its
+  `customer_key`, which the transform accepts in place of the customer fields, so a re-driven sale keeps its
+  customer without any PII having been stored. A row that holds only a fingerprint (invalid JSON, too large, a crash
   before decoding) has nothing left to re-drive and is reported as not re-drivable. Selected rows are
   first judged by the current transform (`judge`): a dry run says how many would now pass, and only those
   are re-submitted.

@@ -77,6 +77,9 @@ Label = Annotated[str, Meta(max_length=MAX_LABEL_LENGTH)]
 #: is rejected there (its UTC date, hence its partition, is unknowable).
 IsoTime = Annotated[str, Meta(min_length=1, max_length=MAX_TIME_LENGTH)]
 SchemaVersion = Annotated[int, Meta(ge=1)]
+#: A `customer_key` as `pii.customer_key` writes it: 16 bytes of keyed hash, in lower-case hex.
+CUSTOMER_KEY_PATTERN = "^[0-9a-f]{32}$"
+CustomerKey = Annotated[str, Meta(pattern=CUSTOMER_KEY_PATTERN)]
 NonNegative = Annotated[float, Meta(ge=0)]
 
 
@@ -112,6 +115,9 @@ class Sale(Struct, tag_field=EVENT_TYPE_FIELD, tag=SALE, kw_only=True, gc=False)
     order_id: OptionalIdentifier | None = None
     customer_id: OptionalIdentifier | None = None
     customer_name: OptionalName | None = None
+    #: Only on a record re-driven from quarantine, which kept the customer as this key and nothing else: the
+    #: key is used when the record names no customer itself, so the re-driven sale keeps its customer.
+    customer_key: CustomerKey | None = None
     payment_method: Label
     items: Annotated[list[SaleItem], Meta(min_length=1)]
     discount: Annotated[float, Meta(ge=0, le=MAX_DISCOUNT)] | None = None

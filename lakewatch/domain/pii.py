@@ -51,6 +51,7 @@ STRUCTURED_FIELDS = frozenset(
         events.EVENT_TYPE_FIELD,
         "event_time",
         "schema_version",
+        "customer_key",
         "channel",
         "payment_method",
         "items",
@@ -116,6 +117,7 @@ _MAX_DEPTH = 8
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
 _CUSTOMER_KEY_BYTES = 16
+_CUSTOMER_KEY_TEXT = re.compile(events.CUSTOMER_KEY_PATTERN)
 _TOKEN_BYTES = 16
 TOKEN_PREFIX = "tok_"  # noqa: S105 - a marker for tokenised ids, not a secret
 #: BLAKE2b personalisation of id tokens: an id token never equals a customer_key of the same text.
@@ -338,6 +340,10 @@ def scrub_record(record: dict[str, Any], key: bytes) -> dict[str, Any]:
     re-driven after a fix keeps its identity.
     """
     scrubbed = _scrub_object(record, key, 0)
+    if "customer_key" in record:  # a key as the lake stores it is no PII; anything else in its place may be
+        given = record["customer_key"]
+        valid = isinstance(given, str) and _CUSTOMER_KEY_TEXT.fullmatch(given) is not None
+        scrubbed["customer_key"] = given if valid else REDACTED
     identity_fields = [record.get(name) for name in ("customer_id", "customer_name")]
     if any(isinstance(value, str) for value in identity_fields):
         customer_id, customer_name = (value if isinstance(value, str) else None for value in identity_fields)

@@ -205,7 +205,7 @@ def _clean_sale(sale: events.Sale, batch: _Batch) -> Clean:
     total_cents = _to_units(sale.total_price, _CENTS)
     if not -1 <= gross_cents - discount_cents - total_cents <= 1:  # the items less the discount, to a cent
         raise _Invalid(Reason.TOTAL_MISMATCH, "total_price")
-    customer_key = batch.customer_keys.key_for(sale.customer_id, sale.customer_name)
+    customer_key = batch.customer_keys.key_for(sale.customer_id, sale.customer_name) or sale.customer_key
     currency = events.DEFAULT_CURRENCY if sale.currency is None else sale.currency.upper()
     dt = event_time[:_DATE_LENGTH]
     # Positional, in CleanSale's field order (SALES.column_names + dt); the unit tests pin every column.

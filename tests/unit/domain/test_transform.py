@@ -669,3 +669,30 @@ def test_quarantine_keeps_the_customer_key_of_a_rejected_sale() -> None:
     # Then the quarantined record keeps the customer's key (a re-drive keeps the identity), never the customer
     assert result.record["customer_key"] == clean_row(load_event("sale_web"))["customer_key"]
     assert not {"customer_id", "customer_name", "card_number"} & set(result.record)
+
+
+def test_a_quarantined_sale_fixed_and_re_driven_keeps_its_customer() -> None:
+    # Given the quarantined (scrubbed) form of a sale whose channel was wrong, with the channel then fixed
+    quarantined = rejected(load_event("sale_web", channel="phone")).record
+    fixed = {**quarantined, "channel": "web"}
+
+    # When it is re-driven through the transform
+    row = clean_row(fixed)
+
+    # Then it is stored under the same customer as the original sale would have been, with no PII needed
+    assert row["customer_key"] == clean_row(load_event("sale_web"))["customer_key"]
+
+
+def test_a_customer_key_on_input_never_overrides_the_customer_fields() -> None:
+    forged = "0" * 32
+    assert clean_row(load_event("sale_web", customer_key=forged))["customer_key"] != forged
+    anonymous = {k: v for k, v in load_event("sale_web").items() if k not in {"customer_id", "customer_name"}}
+    assert clean_row({**anonymous, "customer_key": forged})["customer_key"] == forged
+
+
+@pytest.mark.parametrize("malformed", ["Jane Doe", "ABCDEF" * 6, "0" * 31, 42])
+def test_a_customer_key_that_is_not_a_key_is_an_invalid_field_and_not_kept(malformed: object) -> None:
+    anonymous = {k: v for k, v in load_event("sale_web").items() if k not in {"customer_id", "customer_name"}}
+    result = rejected({**anonymous, "customer_key": malformed})
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "customer_key")
+    assert result.record["customer_key"] == pii.REDACTED
