@@ -21,7 +21,7 @@ import pytest
 from moto import mock_aws
 
 from lakewatch.domain import baseline
-from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT, JOB_RUNS, PARTITION_DATE_FORMAT, PARTITION_KEY
+from lakewatch.domain.tables import JOB_RUNS, PARTITION_DATE_FORMAT, PARTITION_KEY, format_clean_timestamp
 from lakewatch.local import aws as local_aws
 
 DEFAULT_ENDED_AT = datetime(2024, 5, 1, 3, 30, tzinfo=UTC)
@@ -29,7 +29,7 @@ _sequence = itertools.count(1)
 
 
 def clean_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(CLEAN_TIMESTAMP_FORMAT)
+    return format_clean_timestamp(moment)
 
 
 def clean_job_run(

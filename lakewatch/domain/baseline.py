@@ -31,10 +31,7 @@ import json
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-
-from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT
 
 #: How many recent successful runs make the baseline. Long enough for the median/MAD to be stable against
 #: noise, short enough that slow growth is followed rather than flagged.
@@ -147,16 +144,6 @@ MAX_SORT_KEY_BYTES = 1024
 #: A client/job that has not run for this long is considered retired: its state expires (after having
 #: raised its one overdue alert long before).
 STATE_RETENTION_SECONDS = 90 * 86_400
-
-
-def format_clean_time(moment: datetime) -> str:
-    """UTC text in the clean-record format: fixed width, so it sorts (in Python and DynamoDB) as time does."""
-    return moment.astimezone(UTC).strftime(CLEAN_TIMESTAMP_FORMAT)
-
-
-def parse_clean_time(text: str) -> datetime:
-    """Inverse of `format_clean_time` (clean records and state items carry UTC without an offset)."""
-    return datetime.strptime(text, CLEAN_TIMESTAMP_FORMAT).replace(tzinfo=UTC)
 
 
 def partition_key(client: str, job_name: str) -> str:

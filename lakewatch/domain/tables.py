@@ -33,6 +33,8 @@ PARTITION_PROJECTION_START = EARLIEST_EVENT_TIME.strftime("%Y-%m-%d")
 PARTITION_PROJECTION_END = f"NOW+{MAX_EVENT_LEAD.days}DAYS"
 #: Text form of every timestamp column in clean JSON: what the Hive JSON SerDe in Firehose parses natively.
 CLEAN_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+#: Length of a `CLEAN_TIMESTAMP_FORMAT` text: "YYYY-MM-DD HH:MM:SS.ffffff".
+_CLEAN_TIMESTAMP_LENGTH = 26
 
 
 def parse_clean_timestamp(text: str) -> datetime:
@@ -45,6 +47,19 @@ def parse_clean_timestamp(text: str) -> datetime:
     if parsed.tzinfo is not None or text[10:11] != " ":
         return datetime.strptime(text, CLEAN_TIMESTAMP_FORMAT)  # raises ValueError: not the clean layout
     return parsed
+
+
+def parse_clean_utc(text: str) -> datetime:
+    """`parse_clean_timestamp`, as the aware UTC time it spells (for arithmetic with other aware times)."""
+    return parse_clean_timestamp(text).replace(tzinfo=UTC)
+
+
+def format_clean_timestamp(moment: datetime) -> str:
+    """An aware datetime as UTC text in `CLEAN_TIMESTAMP_FORMAT`, always with microseconds: fixed width, so
+    it sorts (in Python and in DynamoDB) as time does. `isoformat` is several times faster than `strftime`."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(" ", "microseconds")[:_CLEAN_TIMESTAMP_LENGTH]
 
 
 def accepted_event_times(ingested_at: datetime) -> tuple[datetime, datetime]:

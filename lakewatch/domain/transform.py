@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -53,8 +53,6 @@ _ESCAPED_NUL = b"\\u0000"
 _BACKSLASH = b"\\"
 _SALES_TABLE = tables.SALES.name
 _JOB_RUNS_TABLE = tables.JOB_RUNS.name
-# Length of "YYYY-MM-DD HH:MM:SS.ffffff", the CLEAN_TIMESTAMP_FORMAT text that isoformat(" ") starts with.
-_CLEAN_TIMESTAMP_LENGTH = 26
 _DATE_LENGTH = 10
 
 
@@ -119,9 +117,9 @@ class _Batch:
         earliest, latest = tables.accepted_event_times(ingested_at)
         self.pii_key = pii_key
         self.customer_keys = pii.customer_keys(pii_key)
-        self.ingested_at = utc_text(ingested_at)
-        self.earliest_time = utc_text(earliest)
-        self.latest_time = utc_text(latest)
+        self.ingested_at = tables.format_clean_timestamp(ingested_at)
+        self.earliest_time = tables.format_clean_timestamp(earliest)
+        self.latest_time = tables.format_clean_timestamp(latest)
         self.source = source
 
 
@@ -447,19 +445,12 @@ def _event_time(text: str, field: str, batch: _Batch) -> tuple[datetime, str]:
         raise _Invalid(Reason.INVALID_FIELD, field)
     else:
         try:
-            clean = utc_text(moment)
+            clean = tables.format_clean_timestamp(moment)
         except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC twin
             raise _Invalid(Reason.INVALID_FIELD, field) from None
     if not batch.earliest_time <= clean <= batch.latest_time:
         raise _Invalid(Reason.INVALID_FIELD, field)
     return moment, clean
-
-
-def utc_text(moment: datetime) -> str:
-    """An aware datetime as UTC text in `tables.CLEAN_TIMESTAMP_FORMAT` (always with microseconds)."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(" ", "microseconds")[:_CLEAN_TIMESTAMP_LENGTH]
 
 
 # ------------------------------------------------------------------------------------------ quarantine
@@ -475,7 +466,7 @@ def quarantine_row(
         "event_id": rejected.event_id,
         "sequence_number": sequence_number,
         "source": source,
-        "quarantined_at": utc_text(quarantined_at),
+        "quarantined_at": tables.format_clean_timestamp(quarantined_at),
         "record": rejected.record,
     }
 

@@ -583,7 +583,7 @@ class _Replay:
         if schedule:
             self._fire_ticks_until(self.watermark.value)
         for row in rows:
-            self.watermark.observe(_clean_time(row["ended_at"]))
+            self.watermark.observe(tables.parse_clean_utc(row["ended_at"]))
         if self._schedule_start is None:
             # Before the first job run the check has nothing to read: its ticks would change nothing.
             self._schedule_start = self.watermark.value
@@ -770,10 +770,6 @@ def prepare_out_dir(out: Path) -> None:
 
 def _write_jsonl(path: Path, lines: list[dict[str, Any]]) -> None:
     path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
-
-
-def _clean_time(text: str) -> datetime:
-    return tables.parse_clean_timestamp(text).replace(tzinfo=UTC)
 
 
 def _row_count(result: Any) -> int:

@@ -124,7 +124,7 @@ def _next_state(state: JobState, run: JobRun) -> tuple[JobState, Verdict | None]
 
 
 def _expires_at(last_ended_at: str) -> dict[str, str]:
-    return {"N": str(int(baseline.parse_clean_time(last_ended_at).timestamp()) + baseline.STATE_RETENTION_SECONDS)}
+    return {"N": str(int(tables.parse_clean_utc(last_ended_at).timestamp()) + baseline.STATE_RETENTION_SECONDS)}
 
 
 def _write_state(dynamodb: Any, table_name: str, previous: JobState, state: JobState, now: datetime) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 
 from lakewatch.domain import events
-from lakewatch.domain.baseline import format_clean_time, parse_clean_time
 from lakewatch.domain.reasons import Reason
+from lakewatch.domain.tables import format_clean_timestamp, parse_clean_utc
 
 _DECODER = msgspec.json.Decoder(events.CleanJobRun)
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
@@ -54,7 +54,7 @@ class JobRun:
     @property
     def ended_at_text(self) -> str:
         """Fixed-width UTC text: sorts like the instant, so DynamoDB and Python compare it as time."""
-        return format_clean_time(self.ended_at)
+        return format_clean_timestamp(self.ended_at)
 
 
 def _check_text(row: Any, name: str, *, required: bool) -> None:
@@ -76,7 +76,7 @@ def _check_number(row: Any, name: str, *, required: bool) -> None:
 def _time(row: Any, name: str) -> datetime:
     _check_text(row, name, required=True)
     try:
-        return parse_clean_time(getattr(row, name))
+        return parse_clean_utc(getattr(row, name))
     except ValueError:
         raise MalformedRecord(Reason.INVALID_FIELD, name, "expected clean UTC timestamp text") from None
 

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from lambda_common.aws import is_condition_failure
 
-from lakewatch.domain import alerts, baseline
+from lakewatch.domain import alerts, baseline, tables
 from lakewatch.domain.baseline import JobState
 from overdue_check.settings import Settings
 
@@ -85,7 +85,7 @@ def overdue_alert(state: JobState, settings: Settings, now: datetime) -> tuple[b
     """(is overdue, alert to send). The alert is None when not overdue or this episode was already alerted."""
     if not state.last_ended_at:
         return False, None
-    last_ended = baseline.parse_clean_time(state.last_ended_at)
+    last_ended = tables.parse_clean_utc(state.last_ended_at)
     expected = settings.expected_interval_hours(state.client, state.job_name)
     if now - last_ended <= timedelta(hours=expected + settings.grace_hours):
         return False, None
@@ -150,7 +150,7 @@ def check(deps: Dependencies, now: datetime, *, page_size: int | None = None) ->
     next tick) sends it."""
     summary = CheckSummary()
     table_name = deps.settings.baselines_table_name
-    cutoff = baseline.format_clean_time(now - timedelta(hours=deps.settings.shortest_overdue_hours()))
+    cutoff = tables.format_clean_timestamp(now - timedelta(hours=deps.settings.shortest_overdue_hours()))
     for state in iter_states(deps.dynamodb, table_name, ended_before=cutoff, page_size=page_size):
         summary.scanned += 1
         is_overdue, alert = overdue_alert(state, deps.settings, now)

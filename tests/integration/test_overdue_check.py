@@ -19,7 +19,7 @@ from overdue_check import handler as overdue_check
 from overdue_check import logic
 from overdue_check.settings import Settings
 
-from lakewatch.domain import baseline
+from lakewatch.domain import baseline, tables
 from tests.factories import Aws, alerting_aws, clean_job_run, kinesis_event, scheduled_event
 
 LAST_RUN_END = datetime(2024, 5, 1, 3, 0, tzinfo=UTC)
@@ -94,14 +94,14 @@ def test_one_alert_per_episode_then_re_armed_by_the_next_run(aws: Aws, lambda_co
     # Then the new episode was alerted once, 27 h after the new run
     [alert] = aws.published()
     assert (alert["body"]["last_run_id"], alert["body"]["hours_since_last_run"]) == ("r-2", 27.0)
-    assert aws.state().overdue_alerted_for == baseline.format_clean_time(restart)
+    assert aws.state().overdue_alerted_for == tables.format_clean_timestamp(restart)
 
 
 def test_concurrent_checks_alert_once(aws: Aws, lambda_context: Any) -> None:
     # Given an overdue job and two checks that both read it before either claimed it (a retry overlapping a tick)
     record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
     now = LAST_RUN_END + timedelta(hours=30)
-    [state] = logic.iter_states(aws.dynamodb, aws.table_name, ended_before=baseline.format_clean_time(now))
+    [state] = logic.iter_states(aws.dynamodb, aws.table_name, ended_before=tables.format_clean_timestamp(now))
 
     # When both try to claim the episode
     claims = [logic.claim_episode(aws.dynamodb, aws.table_name, state, now) for _ in range(2)]
@@ -114,7 +114,7 @@ def test_a_run_arriving_between_scan_and_claim_cancels_the_alert(aws: Aws) -> No
     # Given an overdue job read by the check
     record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
     [state] = logic.iter_states(
-        aws.dynamodb, aws.table_name, ended_before=baseline.format_clean_time(LAST_RUN_END + timedelta(hours=30))
+        aws.dynamodb, aws.table_name, ended_before=tables.format_clean_timestamp(LAST_RUN_END + timedelta(hours=30))
     )
 
     # When a new run is recorded before the check claims the episode

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lakewatch.domain import baseline
+from lakewatch.domain import baseline, tables
 from lakewatch.domain.baseline import HistoryEntry
 
 DAYS = 180
@@ -27,7 +27,7 @@ GROWTH_CURVES: dict[str, Callable[[int], float]] = {
 
 def entry(day: int, duration: float, run_id: str | None = None) -> HistoryEntry:
     ended = START + timedelta(days=day)
-    return HistoryEntry(run_id or f"r-{day}", baseline.format_clean_time(ended), duration)
+    return HistoryEntry(run_id or f"r-{day}", tables.format_clean_timestamp(ended), duration)
 
 
 def replay(durations: Sequence[float]) -> tuple[list[int], tuple[HistoryEntry, ...]]:
