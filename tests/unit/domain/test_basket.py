@@ -1,4 +1,4 @@
-"""Basket parsing (seed 002's till text) into wire-contract line items."""
+"""Basket parsing (the till text of the café chain's CSV drops) into wire-contract line items."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lakewatch.domain.basket import SIZES, BasketError, LineItem, parse_basket, 
 
 
 def test_the_seed_basket_parses_into_sized_flavoured_items() -> None:
-    # Given the basket text of seed 002 / When parsed
+    # Given a till's basket text / When parsed
     items = parse_basket("Regular Flavoured iced latte - Hazelnut - 2.75, Large Latte - 2.45")
     # Then size, product, optional flavour and price are separated
     assert items == (
