@@ -13,24 +13,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
+from tests.pii_samples import luhn_complete
 
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
 #: Every separator the masking must see through, and every card length (13-19 digits), all Luhn-valid.
 SEPARATORS = [" ", "  ", "-", ".", "/", "_", "\u2013", "\t", " -", "._"]
 
 
-def _luhn(body: str) -> str:
-    total = 0
-    for index, digit in enumerate(reversed(body)):
-        value = int(digit) * (2 if index % 2 == 0 else 1)
-        total += value - 9 if value > 9 else value
-    return body + str((10 - total % 10) % 10)
-
-
 def _card(serial: int) -> tuple[str, str]:
     """(the card as written, its bare digits): a distinct Luhn-valid number per serial, grouped by 4."""
     length = 13 + serial % 7
-    digits = _luhn(f"4{serial:0{length - 2}d}"[: length - 1])
+    digits = luhn_complete(f"4{serial:0{length - 2}d}"[: length - 1])
     separator = SEPARATORS[serial % len(SEPARATORS)]
     written = separator.join(digits[start : start + 4] for start in range(0, length, 4))
     return written, digits

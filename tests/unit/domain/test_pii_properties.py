@@ -13,20 +13,12 @@ from hypothesis import strategies as st
 from lakewatch.domain import events, pii
 from lakewatch.domain.transform import Clean, Rejected, transform_record
 from tests.fixtures import encode, load_event
+from tests.pii_samples import luhn_complete
 
 KEY = b"pii-property-test-key"
 INGESTED_AT = datetime(2024, 5, 2, 9, tzinfo=UTC)
 PLANT = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SEPARATORS = [" ", "  ", "-", ".", "/", "_", "\u2013", "\u2014", "\t", " -", "._"]
-
-
-def luhn_complete(body: str) -> str:
-    """`body` plus its Luhn check digit."""
-    total = 0
-    for index, digit in enumerate(reversed(body)):
-        value = int(digit) * (2 if index % 2 == 0 else 1)
-        total += value - 9 if value > 9 else value
-    return body + str((10 - total % 10) % 10)
 
 
 @st.composite

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glue_jobs import pos_csv_etl as etl
+from tests.pii_samples import luhn_complete
 from tests.unit.glue_jobs import stream
 
 PII_KEY = b"test-pii-key-0123456789"
@@ -42,15 +43,6 @@ BASE_ROW = {
     "cash_or_card": "CARD",
     "card_number": "",
 }
-
-
-def luhn_complete(digits: str) -> str:
-    """`digits` followed by the check digit that makes the whole a Luhn-valid number."""
-    total = 0
-    for position, digit in enumerate(reversed(digits)):
-        value = int(digit) * (2 if position % 2 == 0 else 1)
-        total += value - 9 if value > 9 else value
-    return digits + str((10 - total % 10) % 10)
 
 
 @st.composite
