@@ -46,7 +46,7 @@ from lakewatch.domain.transform import Rejected, quarantine_row
 
 #: The `source` of job_monitor's quarantine rows, and the folder under the quarantine root they go to.
 QUARANTINE_SOURCE = "job_monitor"
-_ALERT_METRICS = {
+ALERT_METRICS = {
     AlertDelivery.PUBLISHED: "AlertsPublished",
     AlertDelivery.PUBLISHED_UNMARKED: "AlertsPublishedUnmarked",
     AlertDelivery.DEDUPLICATED: "AlertsDeduplicated",
@@ -80,7 +80,7 @@ def _emit_metrics(outcome: RunOutcome) -> None:
     if outcome.verdict is not None and outcome.verdict.is_outlier:
         metrics.add_metric(name="DurationOutliers", unit=MetricUnit.Count, value=1)
     if outcome.alert_delivery is not None:
-        metrics.add_metric(name=_ALERT_METRICS[outcome.alert_delivery], unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=ALERT_METRICS[outcome.alert_delivery], unit=MetricUnit.Count, value=1)
 
 
 def quarantine_key(record: KinesisStreamRecord) -> str:

@@ -35,6 +35,8 @@ QUARANTINE_METRIC = "RecordsQuarantined"
 TRANSFORM_ERROR_METRIC = f"{QUARANTINE_METRIC}_{Reason.TRANSFORM_ERROR.value}"
 #: What the POS CSV job publishes per run (CloudWatch PutMetricData), with the Glue job name as dimension.
 POS_ROWS_QUARANTINED_METRIC = "PosRowsQuarantined"
+#: Emitted by job_monitor (`job_monitor.handler`) for an alert published but not marked sent.
+ALERTS_PUBLISHED_UNMARKED_METRIC = "AlertsPublishedUnmarked"
 POS_ROWS_WRITTEN_METRIC = "PosRowsWritten"
 POS_JOB_DIMENSION = "job"
 GLUE_FAILED_STATES = ("FAILED", "TIMEOUT", "ERROR")
@@ -125,6 +127,21 @@ class PipelineMonitoring(Construct):
                 description=f"{service} quarantined a record it failed to process ({Reason.TRANSFORM_ERROR.value}): "
                 "a bug to fix, then re-drive the quarantined record",
             )
+        # An alert published whose sent-mark could not be written is the one state that can page twice (if the
+        # same alert is delivered again after the claim's lease): rare enough that every one deserves a look.
+        self._alarm(
+            "JobMonitorAlertsPublishedUnmarked",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=ALERTS_PUBLISHED_UNMARKED_METRIC,
+                dimensions_map={"service": job_monitor_service},
+                period=_PERIOD,
+                statistic="Sum",
+            ),
+            threshold=1,
+            description="job_monitor published an alert but could not mark it sent in DynamoDB: a redelivery of the "
+            "same run after the claim lease may page twice; check DynamoDB throttling and errors",
+        )
         # Every quarantined till row is a sale missing from the lake; the job runs hourly, so one page per bad drop.
         self.pos_rows_quarantined = cloudwatch.Metric(
             namespace=METRICS_NAMESPACE,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
+from job_monitor.handler import ALERT_METRICS
 
 from lakewatch.domain.tables import PARTITION_KEY, TABLES
 from stacks.config import LANDING_POS_PREFIX
@@ -271,6 +272,7 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
         + [("lakewatch", "RecordsQuarantined")]
         + [("lakewatch", "RecordsQuarantined_transform_error")] * 2
         + [("lakewatch", "PosRowsQuarantined")]
+        + [("lakewatch", "AlertsPublishedUnmarked")]
         + [("AWS/Firehose", "DeliveryToS3.DataFreshness")] * len(TABLES)
         + [("AWS/Firehose", "FailedConversion.Records")] * len(TABLES)
     )
@@ -521,3 +523,12 @@ def test_synth_refuses_to_run_without_bootstrapped_lambda_deps(monkeypatch: pyte
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_an_alert_published_but_not_marked_sent_pages_ops(resources: dict) -> None:
+    # The metric name is the one job_monitor emits; a rename on either side would silence the alarm.
+    alarms = [alarm["Properties"] for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    (unmarked,) = [alarm for alarm in alarms if alarm["MetricName"] == "AlertsPublishedUnmarked"]
+    assert "AlertsPublishedUnmarked" in ALERT_METRICS.values()
+    assert render(unmarked["Dimensions"][0]["Value"]) == "job_monitor"
+    assert (unmarked["Statistic"], unmarked["Threshold"]) == ("Sum", 1)
