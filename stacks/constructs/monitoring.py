@@ -42,6 +42,17 @@ POS_JOB_DIMENSION = "job"
 GLUE_FAILED_STATES = ("FAILED", "TIMEOUT", "ERROR")
 
 
+def _lakewatch_count(metric_name: str, dimensions: dict[str, str]) -> cloudwatch.Metric:
+    """A count lakewatch's own code publishes (namespace `lakewatch`), summed per alarm period."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=metric_name,
+        dimensions_map=dimensions,
+        period=_PERIOD,
+        statistic="Sum",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StreamConsumer:
     """A Lambda reading a Kinesis stream, with the queue its event source mapping fails over to."""
@@ -99,13 +110,7 @@ class PipelineMonitoring(Construct):
                 threshold=1,
                 description=f"{label} Lambda invocations failed",
             )
-        quarantined = cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name=QUARANTINE_METRIC,
-            dimensions_map={"service": transform_service},
-            period=_PERIOD,
-            statistic="Sum",
-        )
+        quarantined = _lakewatch_count(QUARANTINE_METRIC, {"service": transform_service})
         self._alarm(
             "QuarantineVolume",
             quarantined,
@@ -116,13 +121,7 @@ class PipelineMonitoring(Construct):
         for label, service in (("Transform", transform_service), ("JobMonitor", job_monitor_service)):
             self._alarm(
                 f"{label}TransformErrors",
-                cloudwatch.Metric(
-                    namespace=METRICS_NAMESPACE,
-                    metric_name=TRANSFORM_ERROR_METRIC,
-                    dimensions_map={"service": service},
-                    period=_PERIOD,
-                    statistic="Sum",
-                ),
+                _lakewatch_count(TRANSFORM_ERROR_METRIC, {"service": service}),
                 threshold=1,
                 description=f"{service} quarantined a record it failed to process ({Reason.TRANSFORM_ERROR.value}): "
                 "a bug to fix, then re-drive the quarantined record",
@@ -131,25 +130,13 @@ class PipelineMonitoring(Construct):
         # same alert is delivered again after the claim's lease): rare enough that every one deserves a look.
         self._alarm(
             "JobMonitorAlertsPublishedUnmarked",
-            cloudwatch.Metric(
-                namespace=METRICS_NAMESPACE,
-                metric_name=ALERTS_PUBLISHED_UNMARKED_METRIC,
-                dimensions_map={"service": job_monitor_service},
-                period=_PERIOD,
-                statistic="Sum",
-            ),
+            _lakewatch_count(ALERTS_PUBLISHED_UNMARKED_METRIC, {"service": job_monitor_service}),
             threshold=1,
             description="job_monitor published an alert but could not mark it sent in DynamoDB: a redelivery of the "
             "same run after the claim lease may page twice; check DynamoDB throttling and errors",
         )
         # Every quarantined till row is a sale missing from the lake; the job runs hourly, so one page per bad drop.
-        self.pos_rows_quarantined = cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name=POS_ROWS_QUARANTINED_METRIC,
-            dimensions_map={POS_JOB_DIMENSION: pos_csv_job.ref},
-            period=_PERIOD,
-            statistic="Sum",
-        )
+        self.pos_rows_quarantined = _lakewatch_count(POS_ROWS_QUARANTINED_METRIC, {POS_JOB_DIMENSION: pos_csv_job.ref})
         self._alarm(
             "PosRowsQuarantined",
             self.pos_rows_quarantined,
