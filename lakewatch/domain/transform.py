@@ -167,7 +167,8 @@ def _clean_event(event: events.Sale | events.JobRun, data: bytes, batch: _Batch)
     strings and the row is built again from them.
     """
     try:
-        if _BACKSLASH in data and _ESCAPED_NUL in data:  # a backslash is rare and cheaper to rule out
+        # A backslash is rare and cheaper to rule out; `find`, as in `pii.may_hold_pii`, is cheaper than `in`.
+        if data.find(_BACKSLASH) >= 0 and _ESCAPED_NUL in data:
             _reject_nul_characters(data)
         clean = _clean_row(event, batch)
         if pii.may_hold_pii(clean.payload):
