@@ -24,6 +24,7 @@ What it decides, in one place each:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -329,6 +330,14 @@ def _glue_capacity(job_run: Mapping[str, Any]) -> float | None:
     if workers is not None and per_worker is not None:
         return workers * per_worker
     return _number(job_run.get("MaxCapacity"))
+
+
+def emr_serverless_named(change: StateChange, job_run: Mapping[str, Any]) -> StateChange:
+    """The change with the job name `GetJobRun` knows (the run's `name`) when the event did not carry one."""
+    name = job_run.get("name")
+    if change.detail.get("jobRunName") or not isinstance(name, str) or not name.strip():
+        return change
+    return dataclasses.replace(change, job_name=name)
 
 
 def emr_serverless_facts(change: StateChange, job_run: Mapping[str, Any], prices: Prices) -> RunFacts:
