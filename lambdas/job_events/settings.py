@@ -18,8 +18,9 @@ from lambda_common.settings import required
 from lakewatch.domain.job_events import ClientPolicy, Prices
 
 PRICE_PREFIX = "PRICE_"
-TRUE_WORDS = frozenset({"true", "1", "yes"})
-FALSE_WORDS = frozenset({"false", "0", "no", ""})
+#: `MONITORED_JOBS`: only the jobs tagged `lakewatch:client` (the default), or every job of the account.
+TAGGED_JOBS = "tagged"
+ALL_JOBS = "all"
 
 
 def price_variable(field_name: str) -> str:
@@ -39,7 +40,7 @@ class Settings:
         return cls(
             events_raw_stream_name=stream,
             policy=ClientPolicy(
-                monitor_all_jobs=_flag("MONITOR_ALL_JOBS", env.get("MONITOR_ALL_JOBS", "")),
+                monitor_all_jobs=_monitors_all(env.get("MONITORED_JOBS") or TAGGED_JOBS),
                 client_by_job=_names("CLIENT_BY_JOB", env.get("CLIENT_BY_JOB") or "{}"),
             ),
             prices=Prices(
@@ -52,11 +53,10 @@ class Settings:
         )
 
 
-def _flag(name: str, text: str) -> bool:
-    word = text.strip().lower()
-    if word not in TRUE_WORDS | FALSE_WORDS:
-        raise RuntimeError(f"{name}: expected true or false, got {text!r}")
-    return word in TRUE_WORDS
+def _monitors_all(text: str) -> bool:
+    if text not in (TAGGED_JOBS, ALL_JOBS):
+        raise RuntimeError(f"MONITORED_JOBS: expected {TAGGED_JOBS!r} or {ALL_JOBS!r}, got {text!r}")
+    return text == ALL_JOBS
 
 
 def _names(name: str, text: str) -> Mapping[str, str]:

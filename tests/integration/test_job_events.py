@@ -154,7 +154,7 @@ def test_an_untagged_job_is_not_monitored_unless_every_job_is(pipeline: Pipeline
     assert pipeline.job_runs_put() == []
 
     monitor_all = Settings.from_env(
-        {"EVENTS_RAW_STREAM_NAME": EVENTS_RAW, "MONITOR_ALL_JOBS": "true", "CLIENT_BY_JOB": '{"MyJob": "globex"}'}
+        {"EVENTS_RAW_STREAM_NAME": EVENTS_RAW, "MONITORED_JOBS": "all", "CLIENT_BY_JOB": '{"MyJob": "globex"}'}
     )
     deps = job_events_handler.Dependencies(monitor_all, pipeline.clients, pipeline.tags)
     with pytest.MonkeyPatch.context() as patch:
@@ -364,7 +364,7 @@ def test_settings_read_prices_by_the_names_of_the_prices_fields() -> None:
     "env",
     [
         {},
-        {"EVENTS_RAW_STREAM_NAME": EVENTS_RAW, "MONITOR_ALL_JOBS": "sometimes"},
+        {"EVENTS_RAW_STREAM_NAME": EVENTS_RAW, "MONITORED_JOBS": "sometimes"},
         {"EVENTS_RAW_STREAM_NAME": EVENTS_RAW, "CLIENT_BY_JOB": '["acme"]'},
         {"EVENTS_RAW_STREAM_NAME": EVENTS_RAW, "PRICE_GLUE_DPU_HOUR": "-1"},
     ],
