@@ -21,13 +21,14 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import hashlib
 import importlib
 import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -221,26 +222,34 @@ def replay_aws_events(directory: Path, *, kinesis: Any, events_raw_stream: str) 
 def merge_by_time(stream: list[bytes], job_runs: list[bytes]) -> list[bytes]:
     """`job_runs` (oldest first) interleaved with the stream's records by event time.
 
-    A job run goes right after the longest prefix of the stream whose latest event time is not after its
-    own; a stream record without a readable `event_time` (a KPL aggregate, a broken line) keeps the time of
-    the record before it. The stream's own order never changes.
+    A job run with end time `t` goes after as many stream records as have an `event_time` not after `t` (its
+    rank among them), i.e. right after the k-th dated record in stream order. Ranking, rather than "after
+    the last record not later than `t`", keeps one producer's clock error (a sale dated next month in the
+    middle of the stream) from pulling every job run to its place. Records without a readable `event_time`
+    (a KPL aggregate, a broken line) are never split from the record before them; the stream's own order
+    never changes.
     """
     if not job_runs:
         return stream
-    latest: list[str] = []
-    current = ""
-    for payload in stream:
-        current = max(current, _event_time(payload))
-        latest.append(current)
+    dated = [(index, moment) for index, moment in enumerate(map(_event_time, stream)) if moment]
+    ranked = sorted(moment for _, moment in dated)
     merged: list[bytes] = []
     position = 0
     for job_run in job_runs:
-        cut = bisect.bisect_right(latest, _event_time(job_run), lo=position)
+        rank = bisect.bisect_right(ranked, _event_time(job_run))
+        cut = max(position, _after_dated(stream, dated, rank))
         merged.extend(stream[position:cut])
         merged.append(job_run)
         position = cut
     merged.extend(stream[position:])
     return merged
+
+
+def _after_dated(stream: list[bytes], dated: list[tuple[int, str]], rank: int) -> int:
+    """The stream position right after its `rank`-th dated record and any undated records that follow it."""
+    if rank == 0:
+        return 0
+    return dated[rank][0] if rank < len(dated) else len(stream)
 
 
 def _event_time(payload: bytes) -> str:
@@ -307,3 +316,223 @@ def count_kpl(records: list[bytes]) -> KplCounts:
                 continue
             aggregates += 1
     return KplCounts(aggregates, user_records)
+
+
+# ------------------------------------------------------------------------------------------- demo data
+
+DEMO_ACCOUNT = local_aws.ACCOUNT_ID
+DEMO_REGION = local_aws.REGION
+#: A client whose batch work runs on Step Functions, AWS Batch and EMR Serverless, opted in by tags.
+DEMO_AWS_CLIENT = "northwind-analytics"
+_OWN_GLUE_JOBS = {"lakewatch-demo-PosCsvEtl": "pos_csv_etl", "lakewatch-demo-CompactSales": "compact_partitions_sales"}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAwsEvents:
+    """A morning of EventBridge job state changes, with what the demo's checks expect of them."""
+
+    events: AwsEvents
+    tags: dict[str, dict[str, str]]
+    #: Distinct runs, runs whose end was delivered twice, and the run ids that must page (`job_failed`).
+    runs: int
+    duplicate_deliveries: int
+    failed_run_ids: list[str]
+
+    def write(self, directory: Path) -> Path:
+        self.events.write(directory)
+        (directory / TAGS_FILE).write_text(json.dumps(self.tags, indent=2, sort_keys=True) + "\n")
+        return directory
+
+
+def demo_aws_events(day: datetime) -> DemoAwsEvents:
+    """lakewatch's own Glue jobs (hourly POS import, one failure; the nightly compaction) and a client's Step
+    Functions, Batch and EMR Serverless runs, ending between midnight and 11:00 UTC of `day`, in the shapes the
+    AWS documentation gives. Deterministic: the same day, the same bytes."""
+    midnight = day.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
+    events: list[dict[str, Any]] = []
+    glue_runs: list[dict[str, Any]] = []
+    failed: list[str] = []
+    for hour in range(11):
+        start = midnight + timedelta(hours=hour, minutes=15)
+        state = "FAILED" if hour == 7 else "SUCCEEDED"
+        run_id = f"jr_{hashlib.sha256(f'pos-{start.isoformat()}'.encode()).hexdigest()}"
+        events.append(_glue_event("lakewatch-demo-PosCsvEtl", run_id, state, start + timedelta(seconds=95)))
+        glue_runs.append(_glue_run("lakewatch-demo-PosCsvEtl", run_id, start, 90 + hour % 3, state))
+        if state == "FAILED":
+            failed.append(run_id)
+    compaction_start = midnight + timedelta(hours=2, minutes=30)
+    compaction_id = f"jr_{hashlib.sha256(b'compact-sales').hexdigest()}"
+    events.append(
+        _glue_event("lakewatch-demo-CompactSales", compaction_id, "SUCCEEDED", compaction_start + timedelta(minutes=6))
+    )
+    glue_runs.append(_glue_run("lakewatch-demo-CompactSales", compaction_id, compaction_start, 340, "SUCCEEDED"))
+    machine = f"arn:aws:states:{DEMO_REGION}:{DEMO_ACCOUNT}:stateMachine:nightly-orders"
+    events.append(_states_event(machine, "nightly-orders-0630", "ABORTED", midnight + timedelta(hours=3), 1_800))
+    failed.append("nightly-orders-0630")
+    events.append(_batch_event(midnight + timedelta(hours=4)))
+    application = "00fdemo0sessionize"
+    emr_end = midnight + timedelta(hours=5, minutes=30)
+    events.append(_emr_event(application, "00fdemo0run00001", emr_end))
+    emr_runs = [_emr_run(application, "00fdemo0run00001", emr_end, 1_500)]
+    events.append(events[3])  # EventBridge delivers at least once: one end arrives twice
+    tags = {
+        f"arn:aws:glue:{DEMO_REGION}:{DEMO_ACCOUNT}:job/{name}": {
+            job_events.CLIENT_TAG: "lakewatch",
+            job_events.JOB_NAME_TAG: job,
+        }
+        for name, job in _OWN_GLUE_JOBS.items()
+    }
+    client = {job_events.CLIENT_TAG: DEMO_AWS_CLIENT}
+    tags |= {machine: client, _BATCH_DEFINITION: client, application: client}
+    return DemoAwsEvents(
+        AwsEvents(events, glue_runs, emr_runs),
+        tags,
+        runs=len(events) - 1,
+        duplicate_deliveries=1,
+        failed_run_ids=failed,
+    )
+
+
+_BATCH_DEFINITION = f"arn:aws:batch:{DEMO_REGION}:{DEMO_ACCOUNT}:job-definition/orders-export:3"
+
+
+def _envelope(detail_type: str, source: str, moment: datetime, detail: dict[str, Any]) -> dict[str, Any]:
+    identity = hashlib.sha256(json.dumps(detail, sort_keys=True).encode()).hexdigest()
+    return {
+        "version": "0",
+        "id": f"{identity[:8]}-{identity[8:12]}-{identity[12:16]}-{identity[16:20]}-{identity[20:32]}",
+        "detail-type": detail_type,
+        "source": source,
+        "account": DEMO_ACCOUNT,
+        "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": DEMO_REGION,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def _glue_event(job: str, run_id: str, state: str, end: datetime) -> dict[str, Any]:
+    message = "Job run succeeded" if state == "SUCCEEDED" else f"JobName:{job} and JobRunId:{run_id} failed to execute"
+    detail = {"jobName": job, "severity": "INFO" if state == "SUCCEEDED" else "ERROR", "state": state}
+    return _envelope("Glue Job State Change", "aws.glue", end, {**detail, "jobRunId": run_id, "message": message})
+
+
+def _glue_run(job: str, run_id: str, start: datetime, seconds: int, state: str) -> dict[str, Any]:
+    run: dict[str, Any] = {
+        "Id": run_id,
+        "Attempt": 0,
+        "JobName": job,
+        "StartedOn": _iso(start),
+        "CompletedOn": _iso(start + timedelta(seconds=seconds + 5)),
+        "JobRunState": state,
+        "ExecutionTime": seconds,
+        "MaxCapacity": 2.0,
+        "WorkerType": "G.1X",
+        "NumberOfWorkers": 2,
+        "GlueVersion": "5.0",
+        "ExecutionClass": "STANDARD",
+    }
+    if state == "FAILED":
+        run["ErrorMessage"] = "AnalysisException: Path does not exist: s3://lakewatch-lake/landing/pos/"
+    return {"JobRun": run}
+
+
+def _states_event(machine: str, name: str, status: str, start: datetime, seconds: int) -> dict[str, Any]:
+    execution = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+    begin = int(start.timestamp() * 1000)
+    detail = {
+        "executionArn": execution,
+        "stateMachineArn": machine,
+        "name": name,
+        "status": status,
+        "startDate": begin,
+        "stopDate": begin + seconds * 1000,
+        "input": "{}",
+        "output": None,
+    }
+    event = _envelope(
+        "Step Functions Execution Status Change", "aws.states", start + timedelta(seconds=seconds), detail
+    )
+    event["resources"] = [execution]
+    return event
+
+
+def _batch_event(start: datetime) -> dict[str, Any]:
+    job_id = "5f3c1a9e-2b7d-4c61-9e0a-7d2f4b8c6a11"
+    arn = f"arn:aws:batch:{DEMO_REGION}:{DEMO_ACCOUNT}:job/{job_id}"
+    begin = int(start.timestamp() * 1000)
+    detail = {
+        "jobArn": arn,
+        "jobName": "orders-export",
+        "jobId": job_id,
+        "jobQueue": f"arn:aws:batch:{DEMO_REGION}:{DEMO_ACCOUNT}:job-queue/exports",
+        "status": "SUCCEEDED",
+        "attempts": [],
+        "createdAt": begin - 60_000,
+        "startedAt": begin,
+        "stoppedAt": begin + 720_000,
+        "statusReason": "Essential container in task exited",
+        "jobDefinition": _BATCH_DEFINITION,
+        "container": {"resourceRequirements": [{"value": "2", "type": "VCPU"}, {"value": "4096", "type": "MEMORY"}]},
+    }
+    event = _envelope("Batch Job State Change", "aws.batch", start + timedelta(minutes=12), detail)
+    event["resources"] = [arn]
+    return event
+
+
+def _emr_event(application: str, run_id: str, end: datetime) -> dict[str, Any]:
+    detail = {
+        "jobRunId": run_id,
+        "applicationId": application,
+        "arn": f"arn:aws:emr-serverless:{DEMO_REGION}:{DEMO_ACCOUNT}:/applications/{application}/jobruns/{run_id}",
+        "releaseLabel": "emr-7.1.0",
+        "state": "SUCCESS",
+        "previousState": "RUNNING",
+        "createdBy": f"arn:aws:sts::{DEMO_ACCOUNT}:assumed-role/EMRServerlessJobRole/scheduler",
+        "updatedAt": _iso(end),
+        "createdAt": _iso(end - timedelta(minutes=30)),
+    }
+    return _envelope("EMR Serverless Job Run State Change", "aws.emr-serverless", end, detail)
+
+
+def _emr_run(application: str, run_id: str, end: datetime, seconds: int) -> dict[str, Any]:
+    return {
+        "jobRun": {
+            "applicationId": application,
+            "jobRunId": run_id,
+            "name": "sessionize-clickstream",
+            "createdAt": _iso(end - timedelta(seconds=seconds + 120)),
+            "updatedAt": _iso(end),
+            "state": "SUCCESS",
+            "stateDetails": "Job run completed",
+            "releaseLabel": "emr-7.1.0",
+            "totalExecutionDurationSeconds": seconds,
+            "billedResourceUtilization": {"vCPUHour": 8.5, "memoryGBHour": 34.0, "storageGBHour": 0.0},
+            "tags": {},
+        }
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def demo_base64_events(lines: list[bytes], *, aggregates: int = 3, per_aggregate: int = 10) -> list[str]:
+    """The demo's events file as `--events-format base64`, with the first `aggregates` runs of `per_aggregate`
+    consecutive small sale lines packed into KPL aggregates (each user record keeps its own verdict, so the
+    demo's counts do not change)."""
+    packed: list[bytes] = []
+    group: list[bytes] = []
+    left = aggregates
+    for line in lines:
+        if left and line.startswith(b'{"event_type":"sale"') and len(line) < 4096:
+            group.append(line)
+            if len(group) == per_aggregate:
+                packed.append(kpl.aggregate([(f"demo-{len(packed)}", record) for record in group]))
+                group, left = [], left - 1
+            continue
+        packed.extend(group)
+        group = []
+        packed.append(line)
+    packed.extend(group)
+    return [base64.b64encode(record).decode() for record in packed]

