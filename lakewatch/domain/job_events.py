@@ -170,14 +170,17 @@ def parse_state_change(event: Mapping[str, Any]) -> StateChange:
     """The terminal state change an EventBridge event announces; `UnusableEvent` for anything else."""
     if not isinstance(event, Mapping):
         raise UnusableEvent("not an object")
-    service = _BY_ENVELOPE.get((event.get("source"), event.get("detail-type")))
+    source, detail_type = event.get("source"), event.get("detail-type")
+    service = (
+        _BY_ENVELOPE.get((source, detail_type)) if isinstance(source, str) and isinstance(detail_type, str) else None
+    )
     if service is None:
         raise UnusableEvent("unsupported source or detail-type")
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise UnusableEvent("no detail")
     state = detail.get(service.state_field)
-    if state not in service.statuses:
+    if not isinstance(state, str) or state not in service.statuses:
         raise UnusableEvent("not a terminal state")
     account, region = _text(event, "account"), _text(event, "region")
     partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"

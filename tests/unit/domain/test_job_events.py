@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lakewatch.domain import events, job_events, transform
 from lakewatch.domain.job_events import ClientPolicy, Prices, UnusableEvent
@@ -63,6 +65,32 @@ def test_each_documented_terminal_event_maps_to_its_status(fixture: str, service
 def test_anything_but_a_complete_terminal_state_change_is_unusable(event: Any) -> None:
     with pytest.raises(UnusableEvent):
         job_events.parse_state_change(event)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    source=st.sampled_from([s.source for s in job_events.SERVICES]) | _JSON,
+    detail_type=st.sampled_from([s.detail_type for s in job_events.SERVICES]) | _JSON,
+    detail=st.dictionaries(
+        st.sampled_from(["state", "status", "jobName", "jobRunId", "executionArn", "stateMachineArn", "name"]),
+        st.sampled_from(["SUCCEEDED", "FAILED", "SUCCESS"]) | _JSON,
+    )
+    | _JSON,
+)
+def test_any_json_is_a_state_change_or_unusable_never_a_crash(source: Any, detail_type: Any, detail: Any) -> None:
+    event = {"source": source, "detail-type": detail_type, "detail": detail, "account": "1", "region": "eu-west-1"}
+    try:
+        change = job_events.parse_state_change(event)
+    except UnusableEvent:
+        return
+    assert change.status in events.JOB_STATUSES
 
 
 def test_the_event_id_is_the_runs_not_the_deliverys() -> None:
