@@ -418,7 +418,9 @@ def _batch_size(detail: Mapping[str, Any]) -> str | None:
     container = detail.get("container")
     if not isinstance(container, Mapping):
         return None
-    requirements = container.get("resourceRequirements") or []
+    requirements = container.get("resourceRequirements")
+    if not isinstance(requirements, list):
+        return None
     sizes = {item.get("type"): item.get("value") for item in requirements if isinstance(item, Mapping)}
     if sizes.get("VCPU") and sizes.get("MEMORY"):
         return f"{sizes['VCPU']} vCPU {sizes['MEMORY']} MiB"
@@ -464,17 +466,26 @@ def moment(value: object) -> datetime | None:
     """A UTC datetime from what AWS returns: a datetime (boto3), ISO-8601 text, or epoch milliseconds."""
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000, UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _from_epoch_milliseconds(value)
     if isinstance(value, str) and value.strip():
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return _from_text(value.strip())
     return None
+
+
+def _from_epoch_milliseconds(value: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, OSError, ValueError):  # out of datetime's range, or NaN
+        return None
+
+
+def _from_text(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _number(value: object) -> float | None:

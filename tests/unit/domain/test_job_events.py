@@ -93,6 +93,20 @@ def test_any_json_is_a_state_change_or_unusable_never_a_crash(source: Any, detai
     assert change.status in events.JOB_STATUSES
 
 
+@settings(max_examples=200, deadline=None)
+@given(detail=st.dictionaries(st.sampled_from(["startedAt", "stoppedAt", "statusReason", "container"]), _JSON))
+def test_batch_facts_from_any_json_detail_are_facts_or_unusable(detail: dict[str, Any]) -> None:
+    event = load_aws_event("batch_failed")
+    event["detail"].update(detail)
+    change = job_events.parse_state_change(event)
+    try:
+        facts = job_events.batch_facts(change, None)
+    except UnusableEvent:
+        return
+    event = job_events.job_run_event(change, facts, client="c", job_name="j")  # what the transform then judges
+    assert event["started_at"] <= event["ended_at"]
+
+
 def test_the_event_id_is_the_runs_not_the_deliverys() -> None:
     first = load_aws_event("glue_failed")
     redelivered = {**copy.deepcopy(first), "id": "another-envelope-id", "time": "2017-09-07T06:09:00Z"}
