@@ -76,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     local_run.add_argument("--out", type=_out_dir, required=True, help="output directory (lakewatch outputs replaced)")
     local_run.add_argument("--now", type=_iso_datetime, help="the clock for windows and schedules (default: now)")
     local_run.add_argument("--batch-size", type=_positive_int, default=100, help="records per Lambda invocation")
+    local_run.add_argument(
+        "--events-format",
+        choices=("json", "base64"),
+        default="json",
+        help="json: one payload per line (default); base64: each line one record's bytes, e.g. a KPL aggregate",
+    )
+    local_run.add_argument(
+        "--aws-events",
+        type=Path,
+        help="directory of EventBridge job state changes (events.jsonl) and GetJobRun answers, for job_events",
+    )
 
     demo = commands.add_parser("demo", help="generate realistic synthetic data, run it, show what it found")
     demo.add_argument("--out", type=_out_dir, default=Path("out/demo"), help="output directory (default: out/demo)")
@@ -133,7 +144,13 @@ def _local_run(args: argparse.Namespace) -> int:
 
     report = local_run(
         LocalRunOptions(
-            events=args.events, out=args.out, pos_csv=args.pos_csv, now=args.now, batch_size=args.batch_size
+            events=args.events,
+            out=args.out,
+            pos_csv=args.pos_csv,
+            now=args.now,
+            batch_size=args.batch_size,
+            events_format=args.events_format,
+            aws_events=args.aws_events,
         )
     )
     print(summary_line(report, args.out))

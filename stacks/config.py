@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from lakewatch.domain.job_events import Prices
 from lakewatch.domain.tables import LAKE_ROOT, QUARANTINE_ROOT
 from stacks.settings import (
     ConfigError,
@@ -90,6 +91,13 @@ class GlueWorkerType(StrEnum):
     G_8X = "G.8X"
 
 
+class MonitoredJobs(StrEnum):
+    """Which AWS batch jobs `job_events` turns into job runs (their EventBridge state changes)."""
+
+    TAGGED = "tagged"
+    ALL = "all"
+
+
 def _glue_cron(name: str, value: str) -> None:
     if not (value.startswith("cron(") and value.endswith(")")):
         raise ConfigError(f"{name} must be a Glue cron expression like 'cron(15 * * * ? *)', got {value!r}")
@@ -115,6 +123,49 @@ def _as_emails(name: str, raw: Any) -> tuple[str, ...]:
 
 def _as_hours_by_job(name: str, raw: Any) -> dict[str, float]:
     return {str(key): as_float(f"{name}[{key}]", value) for key, value in as_mapping(name, raw).items()}
+
+
+def _as_clients_by_job(name: str, raw: Any) -> dict[str, str]:
+    clients = {str(key): str(value).strip() for key, value in as_mapping(name, raw).items()}
+    if not all(clients.values()):
+        raise ConfigError(f"{name}: every job needs a non-blank client")
+    return clients
+
+
+_PRICES = Prices()
+
+
+def _price(doc: str, default: float) -> Any:
+    return setting(default, doc, check=between(0, 1000))
+
+
+@dataclass(frozen=True, slots=True)
+class JobEventsConfig:
+    """How `job_events` picks AWS jobs (Glue, Step Functions, Batch, EMR Serverless) and prices their runs.
+
+    One `<price>_usd` setting per field of `job_events.Prices` (a test keeps them equal), defaulting to it.
+    """
+
+    monitored_jobs: MonitoredJobs = setting(
+        MonitoredJobs.TAGGED,
+        "`tagged`: only jobs tagged `lakewatch:client=<client>`; `all`: every job of the account",
+    )
+    client_by_job: Mapping[str, str] = setting(
+        {},
+        'with `all`, the client of an untagged job by job name, e.g. `{"nightly_export": "acme"}` (else the job name)',
+        parse=_as_clients_by_job,
+    )
+    glue_dpu_hour_usd: float = _price("USD per Glue DPU-hour (standard)", _PRICES.glue_dpu_hour)
+    glue_flex_dpu_hour_usd: float = _price("USD per Glue DPU-hour (Flex)", _PRICES.glue_flex_dpu_hour)
+    emr_serverless_vcpu_hour_usd: float = _price("USD per EMR Serverless vCPU-hour", _PRICES.emr_serverless_vcpu_hour)
+    emr_serverless_gb_hour_usd: float = _price("USD per EMR Serverless memory GB-hour", _PRICES.emr_serverless_gb_hour)
+    emr_serverless_storage_gb_hour_usd: float = _price(
+        "USD per EMR Serverless storage GB-hour", _PRICES.emr_serverless_storage_gb_hour
+    )
+
+    @property
+    def client_by_job_json(self) -> str:
+        return json.dumps(dict(self.client_by_job), sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +279,7 @@ class StageConfig:
         check=_positive_hours,
         parse=_as_hours_by_job,
     )
+    job_events: JobEventsConfig = group(JobEventsConfig, prefix="job_events_", label="AWS job state changes")
     powertools_layer_version: int = setting(27, "version of the managed Powertools layer", check=between(1, 10_000))
     glue_catalog_encryption: CatalogEncryption = setting(
         CatalogEncryption.THIS_STAGE,

@@ -6,9 +6,10 @@ through the constructor (`storage`), and grants are made here, where producer me
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import Stack, Tags
 from constructs import Construct
 
+from lakewatch.domain.job_events import CLIENT_TAG, JOB_NAME_TAG
 from lakewatch.domain.tables import TABLES
 from stacks.config import StageConfig
 from stacks.constructs.alerting import Topics
@@ -17,9 +18,13 @@ from stacks.constructs.delivery import LakeDelivery
 from stacks.constructs.functions import LambdaFactory
 from stacks.constructs.glue_etl import GlueJobs
 from stacks.constructs.ingest import TransformFunction
+from stacks.constructs.job_events import JobEvents
 from stacks.constructs.job_monitoring import JobMonitoring
 from stacks.constructs.monitoring import PipelineMonitoring, StreamConsumer
 from stacks.storage_stack import StorageStack
+
+#: The client lakewatch's own Glue jobs are monitored as.
+OWN_CLIENT = "lakewatch"
 
 
 class PipelineStack(Stack):
@@ -67,6 +72,22 @@ class PipelineStack(Stack):
         self.glue = GlueJobs(
             self, "Glue", config=config, key=key, bucket=storage.lake_bucket, pii_key_secret=storage.pii_key_secret
         )
+        # lakewatch's own Glue jobs are monitored like any client's, as client `lakewatch`, under readable names.
+        own_jobs = {"pos_csv_etl": self.glue.pos_csv_etl} | {
+            f"compact_partitions_{table}": job for table, job in self.glue.compactions.items()
+        }
+        for job_name, job in own_jobs.items():
+            Tags.of(job).add(CLIENT_TAG, OWN_CLIENT)
+            Tags.of(job).add(JOB_NAME_TAG, job_name)
+        self.job_events = JobEvents(
+            self,
+            "JobEvents",
+            factory=factory,
+            key=key,
+            events_raw=streams.events_raw,
+            config=config.job_events,
+            ops_topic=self.topics.ops,
+        )
         self.athena = AthenaAnalytics(
             self,
             "Athena",
@@ -84,7 +105,10 @@ class PipelineStack(Stack):
                 StreamConsumer("Transform", self.transform.function, self.transform.on_failure_queue),
                 StreamConsumer("JobMonitor", self.job_monitoring.job_monitor, self.job_monitoring.on_failure_queue),
             ],
-            scheduled_functions=[("OverdueCheck", self.job_monitoring.overdue_check)],
+            scheduled_functions=[
+                ("OverdueCheck", self.job_monitoring.overdue_check),
+                ("JobEvents", self.job_events.function),
+            ],
             deliveries=list(self.delivery.deliveries.values()),
             glue_jobs=list(self.glue.jobs),
             transform_service="transform",

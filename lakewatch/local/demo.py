@@ -21,7 +21,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from lakewatch.local import synthetic
+from lakewatch.local import aws_events, synthetic
 from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
 
 #: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine. The
@@ -55,13 +55,21 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
         pos = synthetic.generate_pos_csv(
             start=end - timedelta(days=POS_CSV_DAYS), days=POS_CSV_DAYS, stores=CSV_STORES, seed=seed
         )
-        events_file = synthetic.write_events_file(inputs / "events.jsonl", synthetic.to_jsonl_lines(sales, job_runs))
+        # As base64 lines, so that a few sales can arrive KPL-aggregated; plus a morning of AWS job state changes.
+        events_file = inputs / "events.b64"
+        inputs.mkdir(parents=True, exist_ok=True)
+        events_file.write_text(
+            "\n".join(aws_events.demo_base64_events(synthetic.to_jsonl_lines(sales, job_runs))) + "\n"
+        )
+        aws_job_events = aws_events.demo_aws_events(DEMO_NOW)
+        aws_dir = aws_job_events.write(inputs / "aws-events")
         pos_dir = synthetic.write_pos_files(inputs / "pos", pos.files)
     _print_inputs(
         console,
         sales=sales.manifest,
         job_runs=job_runs.manifest,
         pos=pos.manifest,
+        aws_job_events=aws_job_events,
         events_file=events_file,
         pos_dir=pos_dir,
     )
@@ -82,7 +90,15 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
             progress.update(tasks[step], completed=done, total=total)
 
         report = local_run(
-            LocalRunOptions(events=events_file, out=out, pos_csv=pos_dir, now=DEMO_NOW), progress=on_progress
+            LocalRunOptions(
+                events=events_file,
+                out=out,
+                pos_csv=pos_dir,
+                now=DEMO_NOW,
+                events_format="base64",
+                aws_events=aws_dir,
+            ),
+            progress=on_progress,
         )
 
     queries = {path.stem: _read_csv(path) for path in sorted((out / "queries").glob("*.csv"))}
@@ -91,14 +107,30 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
     _print_analyst_view(console, queries)
     _print_on_call_view(console, queries, alerts)
     checks_passed = _print_checks(
-        console, report, alerts=alerts, sales=sales.manifest, job_runs=job_runs.manifest, pos=pos.manifest, out=out
+        console,
+        report,
+        alerts=alerts,
+        sales=sales.manifest,
+        job_runs=job_runs.manifest,
+        pos=pos.manifest,
+        aws_job_events=aws_job_events,
+        out=out,
     )
     _print_outputs(console, out, report, time.perf_counter() - started)
     return 0 if checks_passed else 1
 
 
 # ------------------------------------------------------------------------------------------------ sections
-def _print_inputs(console: Console, *, sales: Any, job_runs: Any, pos: Any, events_file: Path, pos_dir: Path) -> None:
+def _print_inputs(
+    console: Console,
+    *,
+    sales: Any,
+    job_runs: Any,
+    pos: Any,
+    aws_job_events: aws_events.DemoAwsEvents,
+    events_file: Path,
+    pos_dir: Path,
+) -> None:
     table = Table(box=box.SIMPLE_HEAD, title="Synthetic input", title_justify="left", show_edge=False)
     table.add_column("stream / drop")
     table.add_column("what", overflow="fold")
@@ -114,6 +146,12 @@ def _print_inputs(console: Console, *, sales: Any, job_runs: Any, pos: Any, even
         f"{job_runs.runs:,} daily batch runs of {job_runs.clients} clients over {job_runs.days} days",
         f"{len(job_runs.failed_run_ids)} failures, {len(job_runs.spikes)} duration spikes, "
         f"{len(job_runs.stopped)} clients that stopped, {job_runs.duplicate_lines} redeliveries",
+    )
+    table.add_row(
+        "AWS job state changes → EventBridge",
+        f"{aws_job_events.runs} Glue, Step Functions, Batch and EMR Serverless runs on the last morning",
+        f"{len(aws_job_events.failed_run_ids)} failed or aborted, {aws_job_events.duplicate_deliveries} delivered "
+        "twice; a few sales arrive KPL-aggregated",
     )
     table.add_row(
         "till CSV drops → S3 landing/",
@@ -221,6 +259,7 @@ def _print_checks(
     sales: Any,
     job_runs: Any,
     pos: Any,
+    aws_job_events: aws_events.DemoAwsEvents,
     out: Path,
 ) -> bool:
     """Compare what the pipeline found with what the generator planted; the demo fails if they disagree."""
@@ -237,9 +276,10 @@ def _print_checks(
     pos_written = (report.pos_csv or {}).get("sales_written")
     checks = [
         (
-            "one job_failed alert per failed or timed-out run",
-            failed_alerted == sorted(job_runs.failed_run_ids),
-            f"{len(failed_alerted)} alerts / {len(job_runs.failed_run_ids)} failed runs",
+            "one job_failed alert per failed or timed-out run (AWS job events included)",
+            failed_alerted == sorted([*job_runs.failed_run_ids, *aws_job_events.failed_run_ids]),
+            f"{len(failed_alerted)} alerts / {len(job_runs.failed_run_ids) + len(aws_job_events.failed_run_ids)} "
+            "failed runs",
         ),
         (
             "a duration_outlier alert for every planted spike, none elsewhere",
@@ -254,7 +294,8 @@ def _print_checks(
         (
             "lake rows: every distinct valid sale and run, plus redeliveries",
             report.clean_records.get("sales", 0) == sales.valid_sales + sales.duplicate_lines
-            and report.clean_records.get("job_runs", 0) == job_runs.runs + job_runs.duplicate_lines,
+            and report.clean_records.get("job_runs", 0)
+            == job_runs.runs + job_runs.duplicate_lines + aws_job_events.runs + aws_job_events.duplicate_deliveries,
             f"{report.clean_records.get('sales', 0):,} sales, {report.clean_records.get('job_runs', 0):,} runs",
         ),
         (

@@ -46,6 +46,7 @@ import orjson
 from lakewatch.domain import tables
 from lakewatch.domain.tables import JOB_RUNS, SALES, TABLES
 from lakewatch.local import aws as local_aws
+from lakewatch.local import aws_events
 from lakewatch.local.lake import write_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +90,10 @@ class LocalRunOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     max_retries: int = DEFAULT_MAX_RETRIES
     pii_key: str = local_aws.LOCAL_PII_KEY
+    #: `json` (one payload per line) or `base64` (each line the base64 of one record's bytes, e.g. a KPL aggregate).
+    events_format: str = "json"
+    #: A directory of EventBridge job state changes for `job_events` (`lakewatch/local/aws_events.py`).
+    aws_events: Path | None = None
 
 
 @dataclass
@@ -97,7 +102,8 @@ class Accounting:
 
     Stream: `input_lines` (non-blank lines, one Kinesis record each; a redelivered line counts again) =
     `lake_rows` (clean records of both tables, a redelivery is its own row) + `quarantine_rows["stream"]` +
-    `on_failure_records["transform"]`. Clean job runs are consumed a second time by `job_monitor`, whose own
+    `on_failure_records["transform"]`, a valid KPL aggregate counting as the user records it holds. Clean job
+    runs are consumed a second time by `job_monitor`, whose own
     quarantine rows (source `job_monitor`) and on-failure records are reported beside it: they do not remove a
     run from the lake. POS CSV, as its job counts: `pos_csv_lines` = `pos_csv_lake_rows` + `quarantine_rows
     ["pos_csv"]` + `pos_csv_blank_lines` + `pos_csv_duplicates_dropped` (a re-dropped file's rows are dropped).
@@ -156,6 +162,11 @@ class RunReport:
     step_seconds: dict[str, float] = field(default_factory=dict)
     accounting: Accounting = field(default_factory=Accounting)
     outputs: dict[str, str] = field(default_factory=dict)
+    #: Input records that are valid KPL aggregates, and the user records they hold.
+    kpl_aggregates: int = 0
+    kpl_user_records: int = 0
+    #: What became of each `--aws-events` EventBridge event (`put` ones are among `input_records`).
+    aws_events: dict[str, int] = field(default_factory=dict)
 
     @property
     def dead_lettered(self) -> int:
@@ -210,7 +221,8 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
     now = (options.now or datetime.now(UTC)).astimezone(UTC)
     if options.pos_csv is not None and not options.pos_csv.is_dir():
         raise LocalRunError(f"--pos-csv is not a directory: {options.pos_csv}")
-    payloads, blank_lines = read_event_lines(options.events)
+    payloads, blank_lines = _read_payloads(options)
+    kpl_counts = aws_events.count_kpl(payloads)
     out = options.out
     prepare_out_dir(out)
 
@@ -219,6 +231,8 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
         events_file=str(options.events.resolve()),
         input_records=len(payloads),
         blank_lines_skipped=blank_lines,
+        kpl_aggregates=kpl_counts.aggregates,
+        kpl_user_records=kpl_counts.user_records,
     )
     lake_root = out / "lake"
     quarantine_dir = out / "quarantine"
@@ -230,6 +244,8 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
         replay = _Replay(aws=aws, handlers=handlers, options=options, report=report, now=now, notify=notify)
         started = time.perf_counter()
         with _lambda_output_to(out / "lambda-logs.jsonl"):
+            if options.aws_events is not None:
+                payloads = _with_aws_job_events(aws, options.aws_events, payloads, report)
             replay.run(payloads)
         replay_seconds = time.perf_counter() - started
         report.step_seconds["stream replay"] = replay_seconds
@@ -337,10 +353,36 @@ def replay_redriven(out: Path, payloads: list[bytes], *, now: datetime, run_numb
     return report
 
 
+def _read_payloads(options: LocalRunOptions) -> tuple[list[bytes], int]:
+    """The records of `--events` in `--events-format`, and the blank lines skipped."""
+    payloads, blank_lines = read_event_lines(options.events)
+    if options.events_format == "base64":
+        try:
+            payloads = aws_events.decode_base64_lines(payloads)
+        except ValueError as error:
+            raise LocalRunError(str(error)) from None
+    return payloads, blank_lines
+
+
+def _with_aws_job_events(
+    aws: local_aws.LocalAws, directory: Path, payloads: list[bytes], report: RunReport
+) -> list[bytes]:
+    """The stream's payloads with the job runs `job_events` makes of DIR's EventBridge events, in time order."""
+    try:
+        replayed = aws_events.replay_aws_events(
+            directory, kinesis=aws.kinesis, events_raw_stream=local_aws.EVENTS_RAW_STREAM
+        )
+    except (OSError, ValueError) as error:
+        raise LocalRunError(f"--aws-events: {error}") from None
+    report.aws_events = dict(replayed.verdicts)
+    report.input_records += len(replayed.payloads)
+    return aws_events.merge_by_time(payloads, replayed.payloads)
+
+
 def _accounting(report: RunReport) -> Accounting:
     pos = report.pos_csv or {}
     return Accounting(
-        input_lines=report.input_records,
+        input_lines=report.input_records - report.kpl_aggregates + report.kpl_user_records,
         lake_rows={table: report.clean_records.get(table, 0) for table in TABLES},
         quarantine_rows=dict(report.quarantined),
         on_failure_records=dict(report.on_failure),

@@ -73,6 +73,8 @@ def emit_metrics(outcome: BatchOutcome) -> None:
     metrics.add_metric(name="RecordsQuarantined", unit=MetricUnit.Count, value=outcome.quarantined.total())
     for reason, count in outcome.quarantined.items():
         metrics.add_metric(name=f"RecordsQuarantined_{reason}", unit=MetricUnit.Count, value=count)
+    if outcome.deaggregated:  # only producers using KPL aggregation have any
+        metrics.add_metric(name="KplUserRecords", unit=MetricUnit.Count, value=outcome.deaggregated)
     metrics.add_metric(name="DeliveryRetries", unit=MetricUnit.Count, value=outcome.retried_entries)
     metrics.add_metric(name="DeliveryFailures", unit=MetricUnit.Count, value=len(outcome.failed_sequence_numbers))
 
@@ -82,6 +84,7 @@ def log_outcome(outcome: BatchOutcome) -> None:
     logger.info(
         "batch transformed",
         received=outcome.received,
+        kpl_user_records=outcome.deaggregated,
         delivered=dict(outcome.delivered),
         quarantined={str(reason): count for reason, count in outcome.quarantined.items()},
         quarantine_key=outcome.quarantine_key,

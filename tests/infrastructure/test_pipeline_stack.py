@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from aws_cdk.assertions import Match
 from job_monitor.handler import ALERT_METRICS
 
+from lakewatch.domain.job_events import Prices
 from lakewatch.domain.tables import PARTITION_KEY, TABLES
 from stacks.config import LANDING_POS_PREFIX
 from stacks.constructs import bundling
@@ -32,6 +34,8 @@ HANDLERS = {
         "OVERDUE_GRACE_HOURS",
         "EXPECTED_INTERVAL_OVERRIDES",
     },
+    "job_events.handler.handler": {"EVENTS_RAW_STREAM_NAME", "MONITORED_JOBS", "CLIENT_BY_JOB"}
+    | {f"PRICE_{field.name.upper()}" for field in dataclasses.fields(Prices)},
 }
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
 
@@ -57,7 +61,7 @@ def functions_by_handler(resources: dict[str, dict[str, Any]]) -> dict[str, tupl
     }
 
 
-def test_three_functions_on_arm64_and_the_declared_python_with_both_layers(synth: Synth, resources: dict) -> None:
+def test_every_function_on_arm64_and_the_declared_python_with_both_layers(synth: Synth, resources: dict) -> None:
     functions = functions_by_handler(resources)
     assert set(functions) == set(HANDLERS)
     python = LAMBDA_PYTHON_VERSION.replace(".", "")
@@ -119,7 +123,7 @@ def test_event_source_mappings_carry_every_setting_in_its_own_slot(
 
 def test_on_failure_queues_are_encrypted_and_tls_only(synth: Synth, resources: dict) -> None:
     queues = of_type(resources, "AWS::SQS::Queue")
-    assert len(queues) == 2
+    assert len(queues) == 3  # transform's and job_monitor's event source mappings, job_events' async invocations
     for key, queue in queues.items():
         assert "KmsMasterKeyId" in queue["Properties"]
         synth.pipeline_template.has_resource_properties(
@@ -266,9 +270,9 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
         for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
     )
     assert metrics == sorted(
-        [("AWS/Lambda", "Errors")] * 3
+        [("AWS/Lambda", "Errors")] * 4
         + [("AWS/Lambda", "IteratorAge")] * 2
-        + [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 2
+        + [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 3
         + [("lakewatch", "RecordsQuarantined")]
         + [("lakewatch", "RecordsQuarantined_transform_error")] * 2
         + [("lakewatch", "PosRowsQuarantined")]
@@ -340,10 +344,19 @@ def test_every_log_group_is_encrypted_with_the_lakewatch_key_and_kept_for_the_st
     }
 
 
+def pattern_rules(synth: Synth, resources: dict) -> dict[str, dict[str, Any]]:
+    """The event-pattern rules (not schedules), by logical id."""
+    rules = of_type(resources, "AWS::Events::Rule")
+    return {key: rule["Properties"] for key, rule in rules.items() if "EventPattern" in rule["Properties"]}
+
+
+def job_event_rules(synth: Synth) -> set[str]:
+    """Logical ids of the rules feeding job_events (tested in test_job_events_stack.py)."""
+    return {logical_id(synth.pipeline, rule) for rule in synth.pipeline.job_events.rules}
+
+
 def test_eventbridge_publishes_to_ops_through_a_role_only_this_rule_may_assume(synth: Synth, resources: dict) -> None:
-    (glue_rule,) = [
-        r["Properties"] for r in of_type(resources, "AWS::Events::Rule").values() if "EventPattern" in r["Properties"]
-    ]
+    (glue_rule,) = [rule for key, rule in pattern_rules(synth, resources).items() if key not in job_event_rules(synth)]
     (target,) = glue_rule["Targets"]
     assert render(target["Arn"]) == f"<{logical_id(synth.pipeline, synth.pipeline.topics.ops)}>"
     role_id = render(target["RoleArn"]).strip("<>").removesuffix(".Arn")
@@ -361,7 +374,7 @@ def test_eventbridge_publishes_to_ops_through_a_role_only_this_rule_may_assume(s
 
 def test_failed_glue_runs_and_the_hourly_overdue_check_are_scheduled_events(synth: Synth, resources: dict) -> None:
     rules = [rule["Properties"] for rule in of_type(resources, "AWS::Events::Rule").values()]
-    (glue_rule,) = [rule for rule in rules if "EventPattern" in rule]
+    (glue_rule,) = [rule for key, rule in pattern_rules(synth, resources).items() if key not in job_event_rules(synth)]
     assert glue_rule["EventPattern"]["detail-type"] == ["Glue Job State Change"]
     assert {"FAILED", "TIMEOUT"} <= set(glue_rule["EventPattern"]["detail"]["state"])
     assert {render(name) for name in glue_rule["EventPattern"]["detail"]["jobName"]} == {
