@@ -24,9 +24,10 @@ SALES = Dashboard(
     "new and returning customers. Every sale counted once, however often it was delivered.",
     panels=(
         Panel("summary", "Range at a glance", "stat", "Revenue, orders, average basket, identified customers.",
-              width=24, height=4, series={"revenue": Series(label="Revenue"), "orders": Series(label="Orders"),
-                                          "avg_basket": Series(label="Average basket"),
-                                          "customers": Series(label="Customers")}),
+              width=24, height=4,
+              series={"revenue": Series(label="Revenue", unit="currencyGBP"), "orders": Series(label="Orders"),
+                      "avg_basket": Series(label="Average basket", unit="currencyGBP"),
+                      "customers": Series(label="Customers")}),
         Panel("revenue_by_outlet", "Revenue per day by outlet", "timeseries",
               "Sum of total_price (after discounts) per UTC day; the web is shown as the outlet 'web'.",
               unit="currencyGBP", stacked=True),
@@ -75,11 +76,9 @@ BATCH_CLIENT_INVESTIGATION = Dashboard(
               series={"duration": Series(color="blue", label="duration"),
                       "baseline": Series(color="grey", dashed=True, label="baseline"),
                       "outlier": Series(color="red", points=True, label="outlier")}),
-        Panel("mom_change", "Average duration month over month", "barchart",
-              "Average successful run duration per month (${unit:text}), and its change on the month before in %.",
-              width=24, category="month",
-              series={"avg_duration": Series(color="blue", label="average duration"),
-                      "pct_change": Series(color="orange", label="change %")}),
+        Panel("mom_change", "Average duration month over month (${unit:text})", "table",
+              "Average successful run duration per month, and its change on the month before in %.", width=24,
+              height=6),
     ),
 )  # fmt: skip
 

@@ -57,6 +57,8 @@ def _override(name: str, series: Series) -> dict[str, Any]:
     properties: list[dict[str, Any]] = []
     if series.label:
         properties.append({"id": "displayName", "value": series.label})
+    if series.unit:
+        properties.append({"id": "unit", "value": series.unit})
     if series.color:
         properties.append({"id": "color", "value": {"mode": "fixed", "fixedColor": series.color}})
     if series.points:

@@ -53,6 +53,8 @@ class Series:
     points: bool = False
     dashed: bool = False
     label: str | None = None
+    #: Grafana unit id of this column when it differs from the panel's (a stat panel's tiles).
+    unit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
