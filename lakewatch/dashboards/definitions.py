@@ -7,6 +7,7 @@ report (`lakewatch.report`) are both rendered from these definitions.
 from __future__ import annotations
 
 from lakewatch.dashboards.model import Dashboard, Panel, Series, Variable
+from lakewatch.domain.alerts import INVESTIGATION_DASHBOARD_UID
 
 #: Status colours shared by every "coloured by status" chart.
 STATUS_SERIES = {
@@ -51,7 +52,7 @@ SALES = Dashboard(
 
 BATCH_CLIENT_INVESTIGATION = Dashboard(
     name="batch_client_investigation",
-    uid="lakewatch-batch-client",
+    uid=INVESTIGATION_DASHBOARD_UID,  # alert e-mails and chat messages link here
     title="lakewatch · Batch client investigation",
     audience="client support",
     description="One client's job over the range: durations against their baseline with the outliers job_monitor "
