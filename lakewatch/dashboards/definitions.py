@@ -90,7 +90,6 @@ BATCH_MONITORING = Dashboard(
     audience="client support",
     description="Every client at once: runs far above their baseline, jobs that have not run for over a day, and "
     "the last day's failures with their (masked) error messages.",
-    default_range_days=7,
     panels=(
         Panel("far_above_baseline", "Runs far above their baseline", "table",
               "Client jobs with outlier runs in the range (job_monitor's rule); click through to the client.",
@@ -101,7 +100,10 @@ BATCH_MONITORING = Dashboard(
               series={"hours_since_last_run": Series(color="red", label="hours since last run")}),
         Panel("failed_last_24h", "Failed runs in the last 24 h", "table",
               "FAILED or TIMED_OUT runs in the 24 hours before the range's end; error messages are masked.",
-              width=24, links_to_investigation=True),
+              width=24, height=6, links_to_investigation=True),
+        Panel("failed_runs", "Failed runs in the range", "table",
+              "Every FAILED or TIMED_OUT run in the range, latest first; error messages are masked.",
+              width=24, height=10, links_to_investigation=True),
     ),
 )  # fmt: skip
 
@@ -114,20 +116,21 @@ JOB_COST = Dashboard(
     "failure, and the failure rate.",
     panels=(
         Panel("cost_by_job", "Cost by client job and status", "barchart", "USD over the range; the 15 costliest.",
-              width=8, height=10, category="job", horizontal=True, stacked=True, unit="currencyUSD",
+              width=12, height=10, category="job", horizontal=True, stacked=True, unit="currencyUSD",
               series=STATUS_SERIES),
         Panel("data_processed_by_job", "Data processed by client job and status", "barchart",
-              "GB over the range; the 15 largest.", width=8, height=10, category="job", horizontal=True,
+              "GB over the range; the 15 largest.", width=12, height=10, category="job", horizontal=True,
               stacked=True, unit="decgbytes", series=STATUS_SERIES),
         Panel("duration_by_job", "Run time by client job and status", "barchart",
-              "Hours summed over runs; the 15 longest.", width=8, height=10, category="job", horizontal=True,
+              "Hours summed over runs; the 15 longest.", width=12, height=10, category="job", horizontal=True,
               stacked=True, unit="h", series=STATUS_SERIES),
         Panel("failed_cost_by_month", "Cost of failed runs per month", "barchart",
-              "What failed runs (FAILED or TIMED_OUT) cost, next to the month's whole bill.", category="month",
+              "What failed runs (FAILED or TIMED_OUT) cost, next to the month's whole bill.", height=10,
+              category="month",
               unit="currencyUSD", series={"failed_cost_usd": Series(color="red", label="failed runs"),
                                           "total_cost_usd": Series(color="blue", label="all runs")}),
         Panel("failure_rate", "Failure rate per day", "timeseries", "Share of runs that failed, per UTC day.",
-              unit="percentunit", series={"failure_rate": Series(color="red", label="failure rate")}),
+              width=24, unit="percentunit", series={"failure_rate": Series(color="red", label="failure rate")}),
     ),
 )  # fmt: skip
 

@@ -82,7 +82,7 @@ def _range(dashboard: Dashboard, now: datetime) -> tuple[datetime, datetime]:
 
 
 def _presets(connection: Any, now: datetime, options: ReportOptions) -> list[tuple[str, str]]:
-    """Client jobs worth opening: the one asked for, then those with outliers, then last-day failures."""
+    """Client jobs worth opening: the one asked for, then those with outliers, then the latest failures."""
     time_from, time_to = _range(BATCH_CLIENT_INVESTIGATION, now)
     context = QueryContext(time_from, time_to)
     found: list[tuple[str, str]] = []
@@ -96,7 +96,7 @@ def _presets(connection: Any, now: datetime, options: ReportOptions) -> list[tup
                 raise ReportError(f"client {options.client!r} has no run in the range")
             job = jobs[0][0]
         found.append((options.client, job))
-    for panel_name in ("far_above_baseline", "failed_last_24h"):
+    for panel_name in ("far_above_baseline", "failed_last_24h", "failed_runs"):
         [panel] = [panel for panel in BATCH_MONITORING.panels if panel.name == panel_name]
         for row in run_panel(connection, BATCH_MONITORING, panel, context).records():
             found.append((row["client"], row["job_name"]))

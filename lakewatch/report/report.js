@@ -77,7 +77,11 @@
       };
     }
     const horizontal = figure.kind === "barchart" && figure.horizontal;
-    const categoryAxis = { stacked: figure.stacked, ticks: { autoSkip: true, maxRotation: 0 } };
+    const shorten = function (value) {
+      const label = String(this.getLabelForValue(value));
+      return label.length > 34 ? label.slice(0, 33) + "…" : label;
+    };
+    const categoryAxis = { stacked: figure.stacked, ticks: { autoSkip: !horizontal, maxRotation: 0, callback: shorten } };
     return {
       type: figure.kind === "barchart" ? "bar" : "line",
       data: { labels: figure.labels, datasets: datasets(figure) },
@@ -169,6 +173,12 @@
     return false;
   }
 
+  // report.html?dashboard=<name> shows that dashboard alone (the README's screenshots are taken so).
+  const only = new URLSearchParams(window.location.search).get("dashboard");
+  if (only) {
+    REPORT.dashboards = REPORT.dashboards.filter((d) => d.name === only);
+    document.querySelectorAll("article.dashboard").forEach((a) => { if (a.id !== only) a.remove(); });
+  }
   REPORT.dashboards.forEach((dashboard) => {
     const preset = document.getElementById("preset");
     if (dashboard.name === "batch_client_investigation" && preset) {

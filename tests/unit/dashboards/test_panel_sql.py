@@ -218,6 +218,15 @@ def test_monitoring_failed_runs_of_the_last_24_hours_once_each(lake) -> None:
     assert {row["error_message"] for row in rows} == {"stage 3 failed"}
 
 
+def test_monitoring_failed_runs_in_the_range_latest_first(lake) -> None:
+    rows = answer(lake, BATCH_MONITORING, "failed_runs")
+    assert [(row["client"], row["status"], row["ended_at"]) for row in rows] == [
+        ("globex", "FAILED", datetime(2024, 6, 15, 3, 5)),
+        ("umbrella", "FAILED", datetime(2024, 6, 14, 22, 10)),
+        ("umbrella", "TIMED_OUT", datetime(2024, 6, 10, 6, 0)),
+    ]
+
+
 # ------------------------------------------------------------------------------------------------ job cost
 def test_cost_by_job_split_by_status(lake) -> None:
     assert answer(lake, JOB_COST, "cost_by_job") == [
