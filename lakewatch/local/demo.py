@@ -91,11 +91,11 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
     _print_accounting(console, report)
     _print_analyst_view(console, queries)
     _print_on_call_view(console, queries, alerts)
+    with console.status("Drawing the dashboards…"):
+        report_path = build_report(ReportOptions(lake=out / "lake", out=out, now=DEMO_NOW))
     checks_passed = _print_checks(
         console, report, alerts=alerts, sales=sales.manifest, job_runs=job_runs.manifest, pos=pos.manifest, out=out
     )
-    with console.status("Drawing the dashboards…"):
-        report_path = build_report(ReportOptions(lake=out / "lake", out=out, now=DEMO_NOW))
     _print_outputs(console, out, report, time.perf_counter() - started, report_path=report_path)
     return 0 if checks_passed else 1
 
