@@ -108,3 +108,23 @@ def test_command_line_errors_are_one_line(tmp_path: Path, capsys, argv: list[str
     assert main(["report", *args, "--out", str(tmp_path / "r"), "--now", "2024-06-15T12:00:00Z"]) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
+
+
+def test_a_lake_with_sales_only_still_gives_every_dashboard(tmp_path: Path) -> None:
+    from lakewatch.domain.tables import SALES as SALES_TABLE
+    from lakewatch.local.lake import write_rows
+    from tests.unit.dashboards.lake import sales
+
+    write_rows(SALES_TABLE, sales()[0], tmp_path / "lake", file_name="part-00000")
+    data = _data(build_report(ReportOptions(lake=tmp_path / "lake", out=tmp_path, now=RANGE_TO)))
+    assert data["investigation"]["presets"] == []
+    job_cost = data["dashboards"][3]
+    assert all(variant["empty"] for panel in job_cost["panels"] for variant in panel["variants"].values())
+
+
+def test_an_empty_lake_is_a_one_line_error(tmp_path: Path) -> None:
+    from lakewatch.report.build import ReportError
+
+    (tmp_path / "lake").mkdir()
+    with pytest.raises(ReportError, match="no sales and no job runs"):
+        build_report(ReportOptions(lake=tmp_path / "lake", out=tmp_path))
