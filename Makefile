@@ -43,6 +43,8 @@ demo: $(VENV_STAMP)
 	$(PY) -m lakewatch demo --out out/demo
 
 test: bootstrap
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+		echo "make test: chromium is not installed, so the report's browser test is skipped (apt-get install chromium; .ci/run installs it)"
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory synth
 

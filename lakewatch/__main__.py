@@ -1,4 +1,4 @@
-"""`python -m lakewatch local-run | demo | bench | redrive`: the local runner's command line.
+"""`python -m lakewatch local-run | demo | report | bench | redrive`: the local runner's command line.
 
 Every error the user can cause is one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--clients", type=_positive_int, default=100, help="clients running daily batches")
     demo.add_argument("--days", type=_positive_int, default=60, help="days of job-run history")
 
+    report = commands.add_parser("report", help="the four dashboards over a local lake, as one offline report.html")
+    report.add_argument("--lake", type=Path, required=True, help="the lake directory of a local-run (OUT/lake)")
+    report.add_argument("--out", type=_out_dir, required=True, help="directory to write report.html into")
+    report.add_argument("--now", type=_iso_datetime, help="end of the dashboards' ranges (default: the lake's latest)")
+    report.add_argument("--client", help="client to open the client investigation on (default: the most alerted)")
+    report.add_argument("--job", help="job of --client (default: its first job in the range)")
+
     redrive = commands.add_parser(
         "redrive", help="re-submit on-failure batches and quarantine rows of a local-run output that now pass"
     )
@@ -118,25 +125,28 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from lakewatch.local.runner import LocalRunError
 
+    commands = {"local-run": _local_run, "redrive": _redrive, "report": _report, "demo": _demo, "bench": _bench}
     try:
-        if args.command == "local-run":
-            return _local_run(args)
-        if args.command == "redrive":
-            return _redrive(args)
-        if args.command == "demo":
-            from lakewatch.local.demo import run_demo
-
-            return run_demo(out=args.out, seed=args.seed, clients=args.clients, days=args.days)
-        from lakewatch.local.bench import run_bench
-
-        print(orjson.dumps(run_bench(records=args.records, batch_size=args.batch_size)).decode())
-        return 0
+        return commands[args.command](args)
     except LocalRunError as error:
         print(f"lakewatch: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lakewatch: interrupted", file=sys.stderr)
         return 130
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from lakewatch.local.demo import run_demo
+
+    return run_demo(out=args.out, seed=args.seed, clients=args.clients, days=args.days)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from lakewatch.local.bench import run_bench
+
+    print(orjson.dumps(run_bench(records=args.records, batch_size=args.batch_size)).decode())
+    return 0
 
 
 def _local_run(args: argparse.Namespace) -> int:
@@ -154,6 +164,21 @@ def _local_run(args: argparse.Namespace) -> int:
         )
     )
     print(summary_line(report, args.out))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from lakewatch.report.build import ReportError, ReportOptions, build_report
+
+    if args.job and not args.client:
+        print("lakewatch: error: --job needs --client", file=sys.stderr)
+        return 2
+    try:
+        path = build_report(ReportOptions(lake=args.lake, out=args.out, now=args.now, client=args.client, job=args.job))
+    except ReportError as error:
+        print(f"lakewatch: error: {error}", file=sys.stderr)
+        return 2
+    print(path)
     return 0
 
 

@@ -121,6 +121,15 @@ def _as_emails(name: str, raw: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
 
 
+def _as_bool(name: str, raw: Any) -> bool:
+    """true/false, as JSON in cdk.json or as text from `-c grafana=true`."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in {"true", "false"}:
+        return raw.strip().lower() == "true"
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _as_hours_by_job(name: str, raw: Any) -> dict[str, float]:
     return {str(key): as_float(f"{name}[{key}]", value) for key, value in as_mapping(name, raw).items()}
 
@@ -292,6 +301,12 @@ class StageConfig:
     log_retention_days: int = setting(90, "retention of the Lambda and Firehose log groups (a CloudWatch value)")
     quarantine_alarm_threshold: int = setting(
         100, "records quarantined in 5 minutes that page ops (a producer sends bad data)", check=between(1, 10**9)
+    )
+    grafana: bool = setting(
+        False,
+        "an Amazon Managed Grafana workspace (IAM Identity Center sign-in) with the four dashboards provisioned; "
+        "alert e-mails then link to it",
+        parse=_as_bool,
     )
 
     def __post_init__(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aws_cdk import Stack, Tags
 from constructs import Construct
 
+from lakewatch.domain import alerts
 from lakewatch.domain.job_events import CLIENT_TAG, JOB_NAME_TAG
 from lakewatch.domain.tables import TABLES
 from stacks.config import StageConfig
@@ -17,6 +18,7 @@ from stacks.constructs.athena import AthenaAnalytics
 from stacks.constructs.delivery import LakeDelivery
 from stacks.constructs.functions import LambdaFactory
 from stacks.constructs.glue_etl import GlueJobs
+from stacks.constructs.grafana import GrafanaDashboards
 from stacks.constructs.ingest import TransformFunction
 from stacks.constructs.job_events import JobEvents
 from stacks.constructs.job_monitoring import JobMonitoring
@@ -96,6 +98,24 @@ class PipelineStack(Stack):
             key=key,
             database_name=storage.catalog.database_name,
         )
+        # Opt-in (`-c grafana=true`): without it, nothing Grafana-related is created.
+        self.grafana = None
+        if config.grafana:
+            self.grafana = GrafanaDashboards(
+                self,
+                "Grafana",
+                config=config,
+                factory=factory,
+                bucket=storage.lake_bucket,
+                key=key,
+                workgroup_name=config.resource_prefix,
+                database_name=storage.catalog.database_name,
+            )
+        # Where alert messages link to (`alerts.AlertLinks`): the workspace's dashboards, else the Athena console.
+        for alerting in (self.job_monitoring.job_monitor, self.job_monitoring.overdue_check):
+            alerting.add_environment(alerts.ATHENA_WORKGROUP_ENV, config.resource_prefix)
+            if self.grafana is not None:
+                alerting.add_environment(alerts.DASHBOARD_URL_ENV, self.grafana.url)
         self.monitoring = PipelineMonitoring(
             self,
             "Monitoring",

@@ -3,16 +3,24 @@
 Every alert carries a subject a person understands on a phone lock screen, a JSON body with the figures
 that triggered it (so the reader need not open a dashboard to judge it), and the message attributes
 `alert_type`, `severity` and `client` so that subscribers can filter (e.g. only `critical` to the pager).
+
+It is published with `MessageStructure="json"` (`publish_arguments`), one message per protocol: e-mail gets text
+a person on call reads in ten seconds, with links to the client investigation dashboard (preset to the client
+and job) and to the matching saved query; HTTPS subscribers, which is how AWS Chatbot subscribes for Slack and
+Teams, get Chatbot's custom notification (a title and a description); every other protocol (SQS, Lambda, HTTP,
+e-mail-JSON) gets the JSON body unchanged, under `default`.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from lakewatch.domain import pii
 
@@ -213,3 +221,174 @@ def run_overdue(
         "grace_hours": grace_hours,
     }
     return Alert(AlertType.RUN_OVERDUE, RUN_OVERDUE_SEVERITY, client, subject, body, dedupe_id=iso_utc(last_ended_at))
+
+
+# --------------------------------------------------------------------------------------- per-protocol messages
+#: The client investigation dashboard (`dashboards/`, which reads this uid from here): alert links open it.
+INVESTIGATION_DASHBOARD_UID = "lakewatch-batch-client"
+#: The saved query (`athena/<name>.sql`) that lists what each alert type is about, across clients.
+SAVED_QUERY = {
+    AlertType.JOB_FAILED: "job_failures",
+    AlertType.DURATION_OUTLIER: "duration_outliers",
+    AlertType.RUN_OVERDUE: "overdue_clients",
+}
+#: What the person on call checks first, per alert type.
+NEXT_STEPS = {
+    AlertType.JOB_FAILED: (
+        "Read the job's logs for this run and the error above.",
+        "Tell the client their report is late if the re-run will not finish in time.",
+        "Re-run the job once the cause is fixed; the dashboard shows whether its recent runs failed too.",
+    ),
+    AlertType.DURATION_OUTLIER: (
+        "Compare the data processed with the client's usual volume (a big drop of sales data?).",
+        "Check the instance size and whether other clients' runs were slow at the same time.",
+        "The dashboard shows the run against its baseline and the month-over-month trend.",
+    ),
+    AlertType.RUN_OVERDUE: (
+        "Check whether the client's data arrived and the job was started at all (scheduler, upstream drop).",
+        "Tell the client their report is late.",
+        "The dashboard shows the job's last runs; the monitoring dashboard lists every client overdue.",
+    ),
+}
+#: Environment variables of the links (set by the CDK app on the alerting functions).
+DASHBOARD_URL_ENV = "DASHBOARD_URL"
+ATHENA_WORKGROUP_ENV = "ATHENA_WORKGROUP"
+#: Days of history the dashboard link shows before the alerted run.
+LINK_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class AlertLinks:
+    """Where an alert sends its reader: the Grafana workspace when one is deployed, the AWS console otherwise."""
+
+    region: str
+    #: The Grafana URL (e.g. `https://g-abc.grafana-workspace.eu-west-1.amazonaws.com`); None: no workspace.
+    dashboard_url: str | None = None
+    athena_workgroup: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AlertLinks:
+        """From a Lambda's environment (`AWS_REGION` is set by Lambda itself)."""
+        return cls(
+            region=env.get("AWS_REGION", "us-east-1"),
+            dashboard_url=(env.get(DASHBOARD_URL_ENV) or "").rstrip("/") or None,
+            athena_workgroup=env.get(ATHENA_WORKGROUP_ENV) or None,
+        )
+
+    @property
+    def console_url(self) -> str:
+        return f"https://{self.region}.console.aws.amazon.com"
+
+    def investigation(self, client: str, job_name: str, moment: datetime) -> str:
+        """The client investigation dashboard preset to the client and job, its range ending a day after `moment`;
+        without a workspace, the client's runs in the Athena query editor."""
+        if self.dashboard_url is None:
+            return self.saved_query()
+        end = int(moment.timestamp() * 1000) + 86_400_000
+        query = {"var-client": client, "var-job": job_name, "from": str(end - (LINK_DAYS + 1) * 86_400_000),
+                 "to": str(end)}  # fmt: skip
+        return f"{self.dashboard_url}/d/{INVESTIGATION_DASHBOARD_UID}?{urlencode(query, quote_via=quote)}"
+
+    def saved_query(self) -> str:
+        """The Athena query editor of the lakewatch workgroup, where the saved queries are."""
+        fragment = f"/query-editor?workgroup={quote(self.athena_workgroup)}" if self.athena_workgroup else ""
+        return f"{self.console_url}/athena/home?region={self.region}#{fragment or '/query-editor'}"
+
+
+def _facts(alert: Alert) -> list[tuple[str, str]]:
+    """The few lines that say what happened, in the order a person reads them."""
+    body = alert.body
+    job = f"{alert.client} / {body.get('job_name')}"
+    cost = "" if body.get("cost_usd") is None else f", cost {body['cost_usd']} USD"
+    data = "" if body.get("data_processed_gb") is None else f", {body['data_processed_gb']} GB processed"
+    if alert.alert_type is AlertType.RUN_OVERDUE:
+        expected = f"expected every {body['expected_interval_hours']:g} h + {body['grace_hours']:g} h grace"
+        return [
+            ("What", f"no run for {body['hours_since_last_run']:g} h ({expected})"),
+            ("Client / job", job),
+            ("Last run", f"{body.get('last_run_id') or '?'}, ended {body['last_run_at']}"),
+            ("Checked at", body["event_time"]),
+        ]  # fmt: skip
+    facts = [
+        ("Client / job", f"{job}, run {body['run_id']}"),
+        ("When", f"started {body['started_at']}, ended {body['ended_at']} (UTC)"),
+    ]
+    duration = format_duration(body["duration_seconds"] or 0)
+    if alert.alert_type is AlertType.JOB_FAILED:
+        error = body.get("error_message") or "(none reported)"
+        return [
+            ("What", f"the run ended {body['status']} after {duration}"),
+            *facts,
+            ("Run", f"instance {body.get('instance_size') or '?'}{cost}{data}"),
+            ("Error (masked)", error),
+        ]
+    return [
+        ("What", f"the run took {duration}, {body['ratio']}x its baseline"),
+        *facts,
+        ("Baseline", f"{format_duration(body['baseline_seconds'])} (median of the previous {body['baseline_runs']} "
+                     f"successful runs; alerts from {format_duration(body['threshold_seconds'])}){cost}{data}"),
+    ]  # fmt: skip
+
+
+def _moment(alert: Alert) -> datetime:
+    return datetime.fromisoformat(str(alert.body["event_time"]).replace("Z", "+00:00"))
+
+
+def email_text(alert: Alert, links: AlertLinks) -> str:
+    """The e-mail: what, which client/job, when, against which baseline, the masked error, what to check next,
+    and where to look."""
+    job_name = str(alert.body.get("job_name"))
+    width = max(len(label) for label, _ in _facts(alert))
+    lines = [alert.subject, "", *(f"{label + ':':<{width + 1}} {value}" for label, value in _facts(alert)), ""]
+    lines += ["Check next:", *(f"  - {step}" for step in NEXT_STEPS[alert.alert_type]), ""]
+    lines += [
+        f"Dashboard (this client and job): {links.investigation(alert.client, job_name, _moment(alert))}",
+        f"Saved query {SAVED_QUERY[alert.alert_type]} (all clients): {links.saved_query()}",
+        "",
+        f"alert_type={alert.alert_type} severity={alert.severity} client={alert.client}",
+    ]
+    return "\n".join(lines)
+
+
+def chat_notification(alert: Alert, links: AlertLinks) -> dict[str, Any]:
+    """AWS Chatbot's custom notification (Slack, Teams): a title, a description in client markdown, next steps."""
+    icon = {Severity.CRITICAL: ":rotating_light:", Severity.WARNING: ":warning:"}.get(alert.severity, ":bell:")
+    job_name = str(alert.body.get("job_name"))
+    description = "\n".join(f"*{label}:* {value}" for label, value in _facts(alert))
+    dashboard = links.investigation(alert.client, job_name, _moment(alert))
+    link_text = "Open the dashboard" if links.dashboard_url else "Open the Athena query editor"
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "id": f"{alert.alert_type}:{alert.dedupe_id}",
+        "content": {
+            "textType": "client-markdown",
+            "title": f"{icon} {alert.subject}",
+            "description": f"{description}\n<{dashboard}|{link_text}>",
+            "nextSteps": list(NEXT_STEPS[alert.alert_type]),
+            "keywords": [str(alert.alert_type), str(alert.severity), alert.client],
+        },
+        "metadata": {
+            "threadId": f"{alert.client}/{job_name}",
+            "summary": alert.subject,
+            "eventType": str(alert.alert_type),
+            "relatedResources": [dashboard],
+            "additionalContext": {"client": alert.client, "job_name": job_name},
+        },
+    }
+
+
+def publish_arguments(alert: Alert, links: AlertLinks) -> dict[str, Any]:
+    """`sns.publish` keyword arguments (without `TopicArn`): one message per protocol, `default` being today's
+    JSON body byte for byte, so SQS, Lambda, HTTP and e-mail-JSON subscribers see no change."""
+    messages = {
+        "default": alert.message,
+        "email": email_text(alert, links),
+        "https": json.dumps(chat_notification(alert, links), sort_keys=True, separators=(",", ":")),
+    }
+    return {
+        "Subject": alert.subject,
+        "Message": json.dumps(messages, separators=(",", ":")),
+        "MessageStructure": "json",
+        "MessageAttributes": alert.message_attributes,
+    }

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from lakewatch.local import aws_events, synthetic
 from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
+from lakewatch.report.build import ReportOptions, build_report
 
 #: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine. The
 #: generated data ends on this day; at noon every healthy client's batch of the day has finished.
@@ -106,6 +107,8 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
     _print_accounting(console, report)
     _print_analyst_view(console, queries)
     _print_on_call_view(console, queries, alerts)
+    with console.status("Drawing the dashboards…"):
+        report_path = build_report(ReportOptions(lake=out / "lake", out=out, now=DEMO_NOW))
     checks_passed = _print_checks(
         console,
         report,
@@ -116,7 +119,7 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
         aws_job_events=aws_job_events,
         out=out,
     )
-    _print_outputs(console, out, report, time.perf_counter() - started)
+    _print_outputs(console, out, report, time.perf_counter() - started, report_path=report_path)
     return 0 if checks_passed else 1
 
 
@@ -193,7 +196,6 @@ def _print_analyst_view(console: Console, queries: dict[str, list[dict[str, str]
         "store_performance", ["store", "orders", "revenue", "avg_basket"], queries.get("store_performance", [])
     )
     console.print(Group(top, stores))
-    console.print(_peak_hours_chart(queries.get("peak_hours", [])))
     returning = queries.get("returning_customers", [{}])
     if returning:
         row = returning[0]
@@ -225,13 +227,6 @@ def _print_on_call_view(console: Console, queries: dict[str, list[dict[str, str]
             "job_failures: costliest failing jobs",
             ["client", "job_name", "runs", "failed_runs", "failure_rate", "failed_cost_usd"],
             worst,
-        )
-    )
-    console.print(
-        _table(
-            "failure_cost_by_month",
-            ["month", "runs", "failed_runs", "total_cost_usd", "failed_cost_usd", "failed_data_gb"],
-            queries.get("failure_cost_by_month", []),
         )
     )
     outliers = sorted(queries.get("duration_outliers", []), key=lambda row: -float(row.get("ratio") or 0))[:5]
@@ -316,8 +311,11 @@ def _print_checks(
     return all(passed for _, passed, _ in checks)
 
 
-def _print_outputs(console: Console, out: Path, report: RunReport, seconds: float) -> None:
+def _print_outputs(console: Console, out: Path, report: RunReport, seconds: float, *, report_path: Path) -> None:
     lines = Text()
+    lines.append(f"  {'dashboards':<12}", style="bold")
+    lines.append(f"{report_path}", style="bold cyan")
+    lines.append("  (open it in a browser: sales, client investigation, monitoring, job cost)\n")
     for label, path in report.outputs.items():
         lines.append(f"  {label:<12}", style="bold")
         lines.append(f"{path}\n", style="cyan")
@@ -344,18 +342,6 @@ def _table(title: str, columns: list[str], rows: list[dict[str, str]]) -> Table:
         table.add_row(*(_number(row.get(column)) for column in columns))
     if not rows:
         table.add_row(*(["—"] * len(columns)))
-    return table
-
-
-def _peak_hours_chart(rows: list[dict[str, str]]) -> Table:
-    table = Table(box=None, title="peak_hours (orders by UTC hour)", title_justify="left", show_header=False)
-    table.add_column("hour", justify="right")
-    table.add_column("bar")
-    table.add_column("orders", justify="right")
-    peak = max((int(row["orders"]) for row in rows), default=0) or 1
-    for row in sorted(rows, key=lambda item: int(item["hour"])):
-        orders = int(row["orders"])
-        table.add_row(f"{int(row['hour']):02d}h", "█" * max(1, round(40 * orders / peak)), f"{orders:,}")
     return table
 
 

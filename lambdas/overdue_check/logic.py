@@ -13,6 +13,7 @@ of them can be overdue (now minus the shortest expected interval and the grace),
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -160,9 +161,8 @@ def check(deps: Dependencies, now: datetime, *, page_size: int | None = None) ->
         try:
             deps.sns.publish(
                 TopicArn=deps.settings.alerts_topic_arn,
-                Subject=alert.subject,
-                Message=alert.message,
-                MessageAttributes=alert.message_attributes,
+                # One message per protocol (e-mail text, chat, today's JSON for the rest), links from the env.
+                **alerts.publish_arguments(alert, alerts.AlertLinks.from_env(os.environ)),
             )
         except (ClientError, BotoCoreError):
             release_episode(deps.dynamodb, table_name, state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,14 @@ HANDLERS = {
         "QUARANTINE_BUCKET",
         "PII_KEY_SECRET_ARN",
     },
-    "job_monitor.handler.handler": {"ALERTS_TOPIC_ARN", "BASELINES_TABLE_NAME", "QUARANTINE_BUCKET"},
+    "job_monitor.handler.handler": {
+        "ALERTS_TOPIC_ARN",
+        "BASELINES_TABLE_NAME",
+        "QUARANTINE_BUCKET",
+        "ATHENA_WORKGROUP",
+    },
     "overdue_check.handler.handler": {
+        "ATHENA_WORKGROUP",
         "ALERTS_TOPIC_ARN",
         "BASELINES_TABLE_NAME",
         "DEFAULT_EXPECTED_INTERVAL_HOURS",
@@ -86,6 +93,11 @@ def test_each_function_gets_exactly_the_environment_of_its_contract(synth: Synth
     overdue = functions_by_handler(resources)["overdue_check.handler.handler"][1]["Environment"]["Variables"]
     assert overdue["EXPECTED_INTERVAL_OVERRIDES"] == '{"acme/nightly_load":48.0}'
     assert overdue["DEFAULT_EXPECTED_INTERVAL_HOURS"] == "24"
+
+
+def test_without_the_grafana_flag_nothing_grafana_related_is_created(resources: dict) -> None:
+    text = json.dumps(resources)
+    assert "AWS::Grafana::" not in text and "Custom::LakewatchGrafana" not in text and "grafana" not in text.lower()
 
 
 @pytest.mark.parametrize(

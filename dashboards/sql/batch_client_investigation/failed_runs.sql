@@ -1,0 +1,7 @@
+-- Failed runs (FAILED or TIMED_OUT) of the selected client and job in the range.
+WITH
+-- include: runs_once
+SELECT count(*) FILTER (WHERE is_failed) AS failed_runs
+FROM runs_once
+WHERE client = ${client:sqlstring}
+  AND job_name = ${job:sqlstring}

@@ -1,0 +1,7 @@
+-- The instance size of the selected client and job's latest run in the range.
+WITH
+-- include: runs_once
+SELECT max_by(instance_size, ended_at) AS instance_size
+FROM runs_once
+WHERE client = ${client:sqlstring}
+  AND job_name = ${job:sqlstring}

@@ -1,0 +1,36 @@
+-- Month-over-month change of the selected client and job's average successful run duration, for each month the
+-- range touches (the month before the range is read for the first month's change; empty when it has no runs).
+WITH monthly AS (
+    SELECT
+        date_trunc('month', CAST(dt AS date)) AS month_start,
+        avg(duration_seconds) AS avg_duration_seconds
+    FROM (
+        SELECT
+            dt,
+            duration_seconds,
+            row_number() OVER (PARTITION BY run_id ORDER BY ingested_at DESC, event_id) AS report_rank
+        FROM job_runs
+        WHERE dt >= date_format(date_trunc('month', $__timeFrom()) - INTERVAL '1' MONTH, '%Y-%m-%d')
+          AND dt <= $__rawTimeTo('yyyy-MM-dd')
+          AND client = ${client:sqlstring}
+          AND job_name = ${job:sqlstring}
+          AND status = 'SUCCEEDED'
+          AND duration_seconds IS NOT NULL
+    ) AS reports
+    WHERE report_rank = 1
+    GROUP BY 1
+)
+
+SELECT
+    date_format(this_month.month_start, '%Y-%m') AS month,
+    round(this_month.avg_duration_seconds / ${unit}, 2) AS avg_duration,
+    round(
+        100 * (this_month.avg_duration_seconds - previous_month.avg_duration_seconds)
+        / previous_month.avg_duration_seconds,
+        2
+    ) AS pct_change
+FROM monthly AS this_month
+LEFT JOIN monthly AS previous_month
+    ON previous_month.month_start = this_month.month_start - INTERVAL '1' MONTH
+WHERE this_month.month_start >= date_trunc('month', CAST($__rawTimeFrom('yyyy-MM-dd') AS date))
+ORDER BY month

@@ -1,0 +1,12 @@
+-- Cost (USD) per client job over the range, split by run status; the 15 costliest jobs.
+WITH
+-- include: runs_once
+SELECT
+    job,
+    sum(CASE WHEN status = 'SUCCEEDED' THEN cost_usd ELSE 0 END) AS succeeded,
+    sum(CASE WHEN status = 'FAILED' THEN cost_usd ELSE 0 END) AS failed,
+    sum(CASE WHEN status = 'TIMED_OUT' THEN cost_usd ELSE 0 END) AS timed_out
+FROM runs_once
+GROUP BY job
+ORDER BY sum(cost_usd) DESC, job
+LIMIT 15

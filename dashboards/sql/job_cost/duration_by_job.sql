@@ -1,0 +1,12 @@
+-- Run time (hours, summed over runs) per client job over the range, split by run status; the 15 longest.
+WITH
+-- include: runs_once
+SELECT
+    job,
+    round(sum(CASE WHEN status = 'SUCCEEDED' THEN duration_seconds ELSE 0 END) / 3600, 2) AS succeeded,
+    round(sum(CASE WHEN status = 'FAILED' THEN duration_seconds ELSE 0 END) / 3600, 2) AS failed,
+    round(sum(CASE WHEN status = 'TIMED_OUT' THEN duration_seconds ELSE 0 END) / 3600, 2) AS timed_out
+FROM runs_once
+GROUP BY job
+ORDER BY sum(duration_seconds) DESC, job
+LIMIT 15

@@ -1,0 +1,128 @@
+"""What a dashboard is made of, independent of who draws it (Grafana on AWS, or the local report), and the panel
+SQL files it points at. Standard library only: the CDK app renders the dashboards too.
+
+Panel SQL lives once, in `dashboards/sql/<dashboard>/<panel>.sql` (Athena/Trino SQL with the Grafana Athena
+data source's macros, see `macros.py`). A line `-- include: <name>` stands for `dashboards/sql/shared/<name>.sql`,
+the common table expressions several panels share (one de-duplication of sales or runs, one outlier rule), so
+each is written once; the SQL Grafana receives, and the SQL the local report runs, is the file with its includes
+resolved.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+#: The repository's `dashboards/sql/` folder, wherever the process was started from.
+SQL_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "sql"
+SHARED_DIR_NAME = "shared"
+_INCLUDE = re.compile(r"^[ \t]*-- include: (?P<name>[a-z0-9_]+)[ \t]*$", re.MULTILINE)
+
+#: Grafana's grid is 24 columns wide.
+GRID_COLUMNS = 24
+
+PanelKind = Literal["timeseries", "barchart", "stat", "table", "matrix"]
+
+
+def resolve_includes(text: str, sql_dir: Path = SQL_DIR) -> str:
+    """The SQL with every `-- include: <name>` line replaced by `shared/<name>.sql` (one level: shared files
+    include nothing), without the trailing newline of the included file."""
+
+    def include(match: re.Match[str]) -> str:
+        path = sql_dir / SHARED_DIR_NAME / f"{match['name']}.sql"
+        if not path.is_file():
+            raise FileNotFoundError(f"-- include: {match['name']}: no {path}")
+        return path.read_text(encoding="utf-8").rstrip("\n")
+
+    return _INCLUDE.sub(include, text)
+
+
+def load_sql(dashboard: str, name: str, sql_dir: Path = SQL_DIR) -> str:
+    """`dashboards/sql/<dashboard>/<name>.sql` with its includes resolved."""
+    return resolve_includes((sql_dir / dashboard / f"{name}.sql").read_text(encoding="utf-8"), sql_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """How one result column is drawn where it is not drawn like the others."""
+
+    color: str | None = None
+    #: Drawn as separate markers (e.g. outliers), not joined by a line.
+    points: bool = False
+    dashed: bool = False
+    label: str | None = None
+    #: Grafana unit id of this column when it differs from the panel's (a stat panel's tiles).
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """One panel: its SQL file (`name`), what it shows and how it is drawn."""
+
+    name: str
+    title: str
+    kind: PanelKind
+    description: str
+    width: int = 12
+    height: int = 8
+    #: Grafana unit id of the values (`currencyUSD`, `h`, `percentunit`, ...); `unit_variable` overrides it with a
+    #: dashboard variable's text (the minutes/hours switch).
+    unit: str = "none"
+    #: Result columns: the category (bar charts, tables keyed by it), and for `matrix` the (x, y, value) columns.
+    category: str | None = None
+    matrix: tuple[str, str, str] | None = None
+    series: dict[str, Series] = field(default_factory=dict)
+    stacked: bool = False
+    horizontal: bool = False
+    #: A column whose cells link to the client investigation dashboard (tables of client jobs).
+    links_to_investigation: bool = False
+    decimals: int | None = None
+
+    @property
+    def is_time_series(self) -> bool:
+        return self.kind == "timeseries"
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """A dashboard variable: a query over the lake (its SQL file `var_<name>.sql`) or fixed options."""
+
+    name: str
+    label: str
+    #: (text, value) pairs of a custom variable; None for a query variable.
+    options: tuple[tuple[str, str], ...] | None = None
+
+    @property
+    def sql_name(self) -> str:
+        return f"var_{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """A dashboard: its `uid` (stable: alert links and bookmarks point at it), panels in reading order."""
+
+    name: str
+    uid: str
+    title: str
+    audience: str
+    description: str
+    panels: tuple[Panel, ...]
+    variables: tuple[Variable, ...] = ()
+    default_range_days: int = 30
+
+    def sql(self, panel: Panel | Variable, sql_dir: Path = SQL_DIR) -> str:
+        return load_sql(self.name, panel.sql_name if isinstance(panel, Variable) else panel.name, sql_dir)
+
+    def grid(self) -> list[tuple[Panel, dict[str, int]]]:
+        """Each panel with its grid position: left to right in reading order, a new row when the next is too wide."""
+        placed: list[tuple[Panel, dict[str, int]]] = []
+        x = y = row_height = 0
+        for panel in self.panels:
+            if x + panel.width > GRID_COLUMNS:
+                x, y, row_height = 0, y + row_height, 0
+            placed.append((panel, {"h": panel.height, "w": panel.width, "x": x, "y": y}))
+            x += panel.width
+            row_height = max(row_height, panel.height)
+        return placed
