@@ -1,0 +1,227 @@
+"""Forecasts on the local lake: what the hourly and weekly forecast Lambdas would have done over a replay.
+
+`local-run` calls `run_local_forecasts` once the lake is built: every series query runs on DuckDB over the
+lake, then the schedule is replayed hour by hour from the first origin with 14 days of history up to `--now`:
+
+- a model is trained (`forecast.train_series`, history before the training time only) when a series has none
+  yet, on the weekly schedule (`forecast_schedule.is_weekly_training`), and when drift says so;
+- at every whole hour the hourly function (`forecast_schedule.run_origin`, the one the Lambda calls) forecasts
+  the next six hours from the hours before it, scores drift and finds breaches; each breach is one
+  `forecast_breach` alert, once per series key and target hour, appended to `alerts.jsonl` as SNS received it.
+
+An origin sees only the hours before it, whatever the lake holds after it (`HourlySeries.known_before`): the
+lake is built once from the whole replay, and the cut is made by time, as the Lambda's would be by arrival.
+Forecasts are written as Parquet to `lake/forecasts/dt=<origin date>/`. `forecast-backtest` prints, per
+series and horizon, the model's MAE and MASE next to three simple baselines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lakewatch.domain import forecast_schedule
+from lakewatch.domain.forecast import (
+    DAY_HOURS,
+    HORIZONS,
+    HOUR,
+    MIN_HISTORY_HOURS,
+    WEEK_HOURS,
+    Forecast,
+    HourlySeries,
+    SeriesModel,
+    floor_hour,
+    score,
+    series_from_rows,
+    train_series,
+)
+from lakewatch.domain.forecast_series import DEFAULT_SERIES, load_series
+from lakewatch.domain.tables import FORECASTS, PARTITION_DATE_FORMAT, format_clean_timestamp
+
+#: The breach thresholds of a local run unless the caller gives others: a web rush the demo's data reaches on
+#: a few evenings, so the demo shows what a `forecast_breach` alert looks like.
+DEFAULT_LOCAL_THRESHOLDS = {"orders_by_store/web": 13.0}
+
+
+@dataclass
+class SeriesRun:
+    """What the replayed schedule did for one series."""
+
+    series: str
+    forecasts: list[Forecast] = field(default_factory=list)
+    models: list[SeriesModel] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    retrained_on_drift: int = 0
+
+
+def load_history(lake_root: Path, series_names: Sequence[str], now: datetime) -> dict[str, dict[str, HourlySeries]]:
+    """Every series' hourly values from the local lake (DuckDB), up to the hour before `now`."""
+    from lakewatch.local.queries import connect_lake, to_duckdb_sql
+
+    connection = connect_lake(lake_root)
+    first, last = "0000-01-01", (floor_hour(now) - HOUR).strftime(PARTITION_DATE_FORMAT)
+    try:
+        return {
+            query.name: series_from_rows(connection.execute(to_duckdb_sql(query.sql, now), [first, last]).fetchall())
+            for query in load_series(series_names)
+        }
+    finally:
+        connection.close()
+
+
+def replay_series(
+    series: str,
+    history: Mapping[str, HourlySeries],
+    *,
+    until: datetime,
+    thresholds: Mapping[str, float],
+    drift_threshold: float = forecast_schedule.DEFAULT_DRIFT_THRESHOLD,
+) -> SeriesRun:
+    """Every hourly origin of `series` from its first 14 days of history up to `until`, as the Lambdas run."""
+    run = SeriesRun(series)
+    origin = first_origin(history)
+    if origin is None:
+        return run
+    state = forecast_schedule.ScheduleState()
+    claimed: set[str] = set()
+    while origin <= until:
+        if state.model is not None and forecast_schedule.is_weekly_training(origin):
+            weekly = train_series(series, history, origin)  # the weekly Lambda, just before the hourly one
+            if weekly is not None:
+                state.model, state.recent = weekly, []
+                run.models.append(weekly)
+        outcome = forecast_schedule.run_origin(
+            series,
+            history,
+            origin,
+            model=state.model,
+            recent=state.recent,
+            thresholds=thresholds,
+            drift_threshold=drift_threshold,
+        )
+        state.remember(outcome, origin)
+        run.forecasts.extend(outcome.forecasts)
+        if outcome.trained is not None:
+            run.models.append(outcome.trained)
+            run.retrained_on_drift += outcome.retrained_on_drift
+        for alert in outcome.alerts:
+            if alert.dedupe_id not in claimed:  # the DynamoDB claim of the Lambda, in memory
+                claimed.add(alert.dedupe_id)
+                run.alerts.append(_as_published(alert))
+        origin += HOUR
+    return run
+
+
+def first_origin(history: Mapping[str, HourlySeries]) -> datetime | None:
+    """The first whole hour at which some key of the series has `MIN_HISTORY_HOURS` of history."""
+    starts = [hourly.start for hourly in history.values()]
+    return min(starts) + MIN_HISTORY_HOURS * HOUR if starts else None
+
+
+def _as_published(alert: Any) -> dict[str, Any]:
+    """An alert as `alerts.jsonl` records SNS publishes (see `lakewatch/local/aws.py`)."""
+    return {
+        "topic": "alerts",
+        "subject": alert.subject,
+        "message": alert.body,
+        "attributes": {name: value["StringValue"] for name, value in alert.message_attributes.items()},
+    }
+
+
+def run_local_forecasts(
+    lake_root: Path,
+    now: datetime,
+    *,
+    series_names: Sequence[str] = DEFAULT_SERIES,
+    thresholds: Mapping[str, float] | None = None,
+) -> list[SeriesRun]:
+    """Replay the forecast schedule over the local lake; write `lake/forecasts/` and return what happened."""
+    now = now.astimezone(UTC)
+    histories = load_history(lake_root, series_names, now)
+    limits = DEFAULT_LOCAL_THRESHOLDS if thresholds is None else thresholds
+    runs = [replay_series(name, histories[name], until=floor_hour(now), thresholds=limits) for name in series_names]
+    write_forecasts([row for run in runs for row in run.forecasts], lake_root)
+    return runs
+
+
+def write_forecasts(rows: Sequence[Forecast], lake_root: Path) -> dict[str, int]:
+    """The `forecasts` rows as Parquet, one file per origin day, as the Firehose of the table writes them."""
+    from lakewatch.local.lake import write_rows
+
+    return write_rows(FORECASTS, [forecast_record(row) for row in rows], lake_root, file_name="part-00000-forecast")
+
+
+def forecast_record(row: Forecast) -> dict[str, Any]:
+    """A forecast as a clean record of the `forecasts` table (timestamps as clean text, plus `dt`)."""
+    return {
+        "series": row.series,
+        "series_key": row.series_key,
+        "origin_hour": format_clean_timestamp(row.origin_hour),
+        "target_hour": format_clean_timestamp(row.target_hour),
+        "horizon": row.horizon,
+        "yhat": row.yhat,
+        "yhat_lo": row.yhat_lo,
+        "yhat_hi": row.yhat_hi,
+        "model_version": row.model_version,
+        "generated_at": format_clean_timestamp(row.generated_at),
+        "dt": row.origin_hour.strftime(PARTITION_DATE_FORMAT),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ backtest
+@dataclass(frozen=True, slots=True)
+class BacktestLine:
+    """One series key and horizon: MAE of the model and of each baseline, on the same target hours."""
+
+    series: str
+    series_key: str
+    horizon: int
+    count: int
+    mae: dict[str, float]
+
+    def mase(self, method: str) -> float | None:
+        naive = self.mae["seasonal_naive_week"]
+        return self.mae[method] / naive if naive > 0 else None
+
+
+BASELINES = ("seasonal_naive_week", "seasonal_naive_day", "seasonal_average")
+
+
+def backtest(run: SeriesRun, history: Mapping[str, HourlySeries]) -> list[BacktestLine]:
+    """The replayed forecasts scored against actuals, per key and horizon, beside the baselines."""
+    lines = []
+    for key in sorted(history):
+        rows = [row for row in run.forecasts if row.series_key == key]
+        scores = score(rows, {key: history[key]})
+        for horizon in HORIZONS:
+            scored = [row for row in rows if row.horizon == horizon and _matured(row, history[key])]
+            if not scored:
+                continue
+            mae = {"model": scores[horizon].mae}
+            for baseline in BASELINES:
+                mae[baseline] = _baseline_mae(baseline, scored, history[key])
+            lines.append(BacktestLine(run.series, key, horizon, len(scored), mae))
+    return lines
+
+
+def _matured(row: Forecast, hourly: HourlySeries) -> bool:
+    return WEEK_HOURS <= hourly.index_of(row.target_hour) < len(hourly.values)
+
+
+def _baseline_mae(baseline: str, rows: Sequence[Forecast], hourly: HourlySeries) -> float:
+    errors = []
+    for row in rows:
+        index = hourly.index_of(row.target_hour)
+        actual = hourly.values[index]
+        if baseline == "seasonal_naive_week":
+            guess = hourly.values[index - WEEK_HOURS]
+        elif baseline == "seasonal_naive_day":
+            guess = hourly.values[index - DAY_HOURS]
+        else:  # the mean of the same hour of the week over the last (up to) four weeks, all before the origin
+            past = [hourly.values[index - weeks * WEEK_HOURS] for weeks in (1, 2, 3, 4) if index >= weeks * WEEK_HOURS]
+            guess = sum(past) / len(past)
+        errors.append(abs(actual - guess))
+    return sum(errors) / len(errors)
