@@ -1,4 +1,4 @@
-"""`python -m lakewatch local-run | demo | bench | redrive`: the local runner's command line.
+"""`python -m lakewatch local-run | demo | bench | redrive | forecast-backtest`: the local runner's command line.
 
 Every error the user can cause is one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--until", type=_iso_date, help="last day quarantined (YYYY-MM-DD, UTC)")
     redrive.add_argument("--dry-run", action="store_true", help="count what would be re-submitted; change nothing")
 
+    backtest = commands.add_parser(
+        "forecast-backtest", help="replay the hourly forecasts over a local lake and score them against baselines"
+    )
+    backtest.add_argument("--lake", type=_out_dir, required=True, help="a lake directory (local-run's OUT/lake)")
+    backtest.add_argument("--now", type=_iso_datetime, help="last origin (default: the last hour of data)")
+
     bench = commands.add_parser("bench", help="transform throughput against the base64+orjson floor")
     bench.add_argument("--records", type=_positive_int, default=20_000)
     bench.add_argument("--batch-size", type=_positive_int, default=100)
@@ -107,25 +113,34 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from lakewatch.local.runner import LocalRunError
 
+    commands = {
+        "local-run": _local_run,
+        "redrive": _redrive,
+        "forecast-backtest": _forecast_backtest,
+        "demo": _demo,
+        "bench": _bench,
+    }
     try:
-        if args.command == "local-run":
-            return _local_run(args)
-        if args.command == "redrive":
-            return _redrive(args)
-        if args.command == "demo":
-            from lakewatch.local.demo import run_demo
-
-            return run_demo(out=args.out, seed=args.seed, clients=args.clients, days=args.days)
-        from lakewatch.local.bench import run_bench
-
-        print(orjson.dumps(run_bench(records=args.records, batch_size=args.batch_size)).decode())
-        return 0
+        return commands[args.command](args)
     except LocalRunError as error:
         print(f"lakewatch: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lakewatch: interrupted", file=sys.stderr)
         return 130
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from lakewatch.local.demo import run_demo
+
+    return run_demo(out=args.out, seed=args.seed, clients=args.clients, days=args.days)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from lakewatch.local.bench import run_bench
+
+    print(orjson.dumps(run_bench(records=args.records, batch_size=args.batch_size)).decode())
+    return 0
 
 
 def _local_run(args: argparse.Namespace) -> int:
@@ -137,6 +152,16 @@ def _local_run(args: argparse.Namespace) -> int:
         )
     )
     print(summary_line(report, args.out))
+    return 0
+
+
+def _forecast_backtest(args: argparse.Namespace) -> int:
+    from lakewatch.local.forecasting import backtest_report
+
+    if not args.lake.is_dir():
+        print(f"lakewatch: error: --lake is not a directory: {args.lake}", file=sys.stderr)
+        return 2
+    print("\n".join(backtest_report(args.lake, args.now)))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 At an origin (a whole UTC hour), for one series:
 
-1. without a model yet, train one (the first run after a series has 14 days of history, or a fresh stage);
+1. without a model yet, train one (the first run after a series has 14 days of history, or a fresh stage),
+   and train again when a key (a new store) reaches 14 days of history the model has not seen;
 2. otherwise score drift: the current model's matured forecasts of the last seven days against actuals, per
    horizon, MAE and MASE against seasonal naive (same hour last week). When the mean MASE over the horizons
    crosses the threshold (with at least a day of matured forecasts per horizon), retrain from the latest
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from lakewatch.domain import alerts
 from lakewatch.domain.forecast import (
     HOUR,
+    MIN_HISTORY_HOURS,
     Forecast,
     HorizonScore,
     HourlySeries,
@@ -100,6 +102,14 @@ def drift(
     return Drift(model.model_version, score(matured, history), threshold)
 
 
+def untrained_keys(model: SeriesModel, history: Mapping[str, HourlySeries], origin: datetime) -> list[str]:
+    """Keys that reached `MIN_HISTORY_HOURS` since the model was trained (a new store): training now gives them
+    forecasts at once instead of at the next weekly run."""
+    return [
+        key for key, hourly in history.items() if key not in model.keys and hourly.index_of(origin) >= MIN_HISTORY_HOURS
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class OriginOutcome:
     """What one hourly run did for one series."""
@@ -146,7 +156,7 @@ def run_origin(
         verdict = drift(model, recent, history, origin, drift_threshold)
         if verdict.drifted:
             trained, retrained_on_drift = train_series(series, history, origin), 1
-    else:
+    if model is None or (trained is None and untrained_keys(model, history, origin)):
         trained = train_series(series, history, origin)
     current = trained or model
     if current is None:

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lakewatch.local import synthetic
+from lakewatch.local.forecasting import print_headline as print_forecast_headline
 from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
 
 #: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine. The
@@ -90,6 +91,7 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
     _print_accounting(console, report)
     _print_analyst_view(console, queries)
     _print_on_call_view(console, queries, alerts)
+    print_forecast_headline(console, report.forecasts, out / "lake")
     checks_passed = _print_checks(
         console, report, alerts=alerts, sales=sales.manifest, job_runs=job_runs.manifest, pos=pos.manifest, out=out
     )

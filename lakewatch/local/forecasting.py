@@ -57,12 +57,17 @@ class SeriesRun:
     retrained_on_drift: int = 0
 
 
-def load_history(lake_root: Path, series_names: Sequence[str], now: datetime) -> dict[str, dict[str, HourlySeries]]:
-    """Every series' hourly values from the local lake (DuckDB), up to the hour before `now`."""
+def load_history(
+    lake_root: Path, series_names: Sequence[str], now: datetime | None
+) -> dict[str, dict[str, HourlySeries]]:
+    """Every series' hourly values from the local lake (DuckDB), up to the day of the hour before `now` (or all).
+
+    Hours after `now` may be in it (the last day's later hours): each origin cuts its own history anyway."""
     from lakewatch.local.queries import connect_lake, to_duckdb_sql
 
     connection = connect_lake(lake_root)
-    first, last = "0000-01-01", (floor_hour(now) - HOUR).strftime(PARTITION_DATE_FORMAT)
+    last = "9999-12-31" if now is None else (floor_hour(now) - HOUR).strftime(PARTITION_DATE_FORMAT)
+    first, now = "0000-01-01", now or datetime.now(UTC)
     try:
         return {
             query.name: series_from_rows(connection.execute(to_duckdb_sql(query.sql, now), [first, last]).fetchall())
@@ -225,3 +230,143 @@ def _baseline_mae(baseline: str, rows: Sequence[Forecast], hourly: HourlySeries)
             guess = sum(past) / len(past)
         errors.append(abs(actual - guess))
     return sum(errors) / len(errors)
+
+
+# ------------------------------------------------------------------------------------------------ local-run step
+def run_forecast_step(lake_root: Path, now: datetime, alerts_path: Path, report: Any, notify: Any) -> None:
+    """`local-run`'s forecast step: replay the schedule, write `lake/forecasts/`, append breach alerts to
+    `alerts.jsonl`, and put per-series figures (with the backtest's MASE) into the run report."""
+    import time
+
+    import orjson
+
+    started = time.perf_counter()
+    notify("forecasts (hourly, 6 hours ahead)", 0, 1)
+    now = now.astimezone(UTC)
+    histories = load_history(lake_root, DEFAULT_SERIES, now)
+    runs = [
+        replay_series(name, histories[name], until=floor_hour(now), thresholds=DEFAULT_LOCAL_THRESHOLDS)
+        for name in DEFAULT_SERIES
+    ]
+    write_forecasts([row for run in runs for row in run.forecasts], lake_root)
+    alerts = [alert for run in runs for alert in run.alerts]
+    with alerts_path.open("ab") as sink:
+        sink.writelines(orjson.dumps(alert) + b"\n" for alert in alerts)
+    if alerts:
+        report.alerts["forecast_breach"] = report.alerts.get("forecast_breach", 0) + len(alerts)
+    report.forecasts = {run.series: series_summary(run, histories[run.series]) for run in runs}
+    notify("forecasts (hourly, 6 hours ahead)", 1, 1)
+    report.step_seconds["forecasts"] = time.perf_counter() - started
+
+
+def series_summary(run: SeriesRun, history: Mapping[str, HourlySeries]) -> dict[str, Any]:
+    """What `summary.json` and the demo show of one series: counts, and MASE per key, method and horizon."""
+    mase: dict[str, dict[str, list[float | None]]] = {}
+    for line in backtest(run, history):
+        methods = mase.setdefault(line.series_key, {method: [] for method in ("model", *BASELINES)})
+        for method, values in methods.items():
+            value = line.mase(method)
+            values.append(None if value is None else round(value, 3))
+    return {
+        "forecasts": len(run.forecasts),
+        "origins": len({row.origin_hour for row in run.forecasts}),
+        "models_trained": len(run.models),
+        "retrained_on_drift": run.retrained_on_drift,
+        "breach_alerts": len(run.alerts),
+        "mase_by_horizon": mase,
+    }
+
+
+def mean_mase(values: Sequence[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return sum(present) / len(present) if present and len(present) == len(values) else None
+
+
+# ------------------------------------------------------------------------------------------------ forecast-backtest
+def backtest_report(lake_root: Path, now: datetime | None = None) -> list[str]:
+    """`forecast-backtest`: the replayed schedule scored per series, key and horizon, as printable lines.
+
+    Without `now`, the replay runs up to the last hour of data in the lake.
+    """
+    histories = load_history(lake_root, DEFAULT_SERIES, now)
+    ends = [hourly.start + len(hourly.values) * HOUR for series in histories.values() for hourly in series.values()]
+    if not ends:
+        return [f"no sales in {lake_root}: nothing to forecast"]
+    until = floor_hour(now) if now is not None else max(ends) - HOUR
+    methods = ("model", *BASELINES)
+    header = f"{'series':<16} {'key':<14} {'h':>4} {'n':>5}" + "".join(
+        f" {'MAE ' + _short(method):>13} {'MASE':>6}" for method in methods
+    )
+    out = [
+        "MASE: MAE over the MAE of seasonal naive (same hour last week) on the same target hours; below 1 beats it.",
+        header,
+    ]
+    for name in DEFAULT_SERIES:
+        run = replay_series(name, histories[name], until=until, thresholds={})
+        lines = backtest(run, histories[name])
+        for line in lines:
+            cells = "".join(f" {line.mae[method]:>13.3f} {line.mase(method) or 0:>6.3f}" for method in methods)
+            out.append(f"{line.series:<16} {line.series_key:<14} {line.horizon:>4} {line.count:>5}{cells}")
+        for key in sorted({line.series_key for line in lines}):
+            keyed = [line for line in lines if line.series_key == key]
+            cells = "".join(
+                f" {'':>13} {mean_mase([line.mase(method) for line in keyed]) or 0:>6.3f}" for method in methods
+            )
+            out.append(f"{name:<16} {key:<14} {'mean':>4} {'':>5}{cells}")
+    return out
+
+
+def _short(method: str) -> str:
+    return {"seasonal_naive_week": "naive-wk", "seasonal_naive_day": "naive-day", "seasonal_average": "seas-avg"}.get(
+        method, method
+    )
+
+
+# ------------------------------------------------------------------------------------------------ demo
+#: The acceptance line the demo reports against: the model's mean MASE over horizons 1-6 for this series.
+HEADLINE_SERIES, HEADLINE_KEY, HEADLINE_TARGET = "orders_total", "all", 0.85
+
+
+def print_headline(console: Any, summaries: Mapping[str, Mapping[str, Any]], lake_root: Path) -> None:
+    """The demo's forecast section: how the model did against the baselines, per series key, and what it wrote."""
+    from rich import box
+    from rich.rule import Rule
+    from rich.table import Table
+
+    console.print(Rule("[bold]Forecasts[/] (hourly, the next 6 hours; MASE against seasonal naive, last week)"))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for column in ("series / key", "model h1..h6", "model", "naive (yesterday)", "seasonal average"):
+        table.add_column(column, justify="left" if column == "series / key" else "right")
+    for series, summary in summaries.items():
+        for key, methods in summary.get("mase_by_horizon", {}).items():
+            table.add_row(
+                f"{series} / {key}",
+                " ".join(f"{value:.2f}" if value is not None else "—" for value in methods["model"]),
+                *(_mean_text(methods[method]) for method in ("model", "seasonal_naive_day", "seasonal_average")),
+            )
+    console.print(table)
+    headline = summaries.get(HEADLINE_SERIES, {}).get("mase_by_horizon", {}).get(HEADLINE_KEY)
+    if headline:
+        mean, worst = mean_mase(headline["model"]), max(value or 0 for value in headline["model"])
+        passed = mean is not None and mean < HEADLINE_TARGET and worst < 1
+        mark = "[green]✓[/]" if passed else "[yellow]![/]"
+        console.print(
+            f"  {mark} {HEADLINE_SERIES}: mean MASE {mean:.3f} over horizons 1-6 (target < {HEADLINE_TARGET}), "
+            f"worst horizon {worst:.3f} (target < 1)"
+        )
+    totals = {name: sum(int(summary.get(name, 0)) for summary in summaries.values()) for name in _COUNTS}
+    console.print(
+        f"  {totals['forecasts']:,} forecasts from {totals['origins']:,} hourly runs "
+        f"in [cyan]{lake_root / 'forecasts'}[/], "
+        f"{totals['models_trained']} models trained ({totals['retrained_on_drift']} on drift), "
+        f"{totals['breach_alerts']} forecast_breach alerts; "
+        f"`python -m lakewatch forecast-backtest --lake {lake_root}` shows every horizon\n"
+    )
+
+
+_COUNTS = ("forecasts", "origins", "models_trained", "retrained_on_drift", "breach_alerts")
+
+
+def _mean_text(values: Sequence[float | None]) -> str:
+    mean = mean_mase(values)
+    return "—" if mean is None else f"{mean:.3f}"
