@@ -22,6 +22,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lakewatch.domain.tables import PARTITION_DATE_FORMAT, PARTITION_KEY, format_clean_timestamp
 
 HOUR = timedelta(hours=1)
 HORIZONS = (1, 2, 3, 4, 5, 6)
@@ -31,6 +34,9 @@ WEEK_HOURS = 7 * DAY_HOURS
 SEASONAL_WEEKS = 4
 #: A series is forecast (and a model trained for it) once this much history exists before the origin.
 MIN_HISTORY_HOURS = 14 * DAY_HOURS
+#: History a training run uses: eight weeks, so the last four weeks of rows have the full four-week profile
+#: and the model follows the business as it changes, not as it was a season ago.
+TRAINING_HOURS = 8 * WEEK_HOURS
 #: The first origin index whose features are all defined: one week for the same hour last week of the
 #: target, plus the day the level features look at.
 FIRST_FEATURE_INDEX = WEEK_HOURS + DAY_HOURS
@@ -271,18 +277,20 @@ def model_version(series: str, trained_at: datetime) -> str:
 def train_series(series: str, history: Mapping[str, HourlySeries], trained_at: datetime) -> SeriesModel | None:
     """Six direct models for every key of `series` with `MIN_HISTORY_HOURS` of history before `trained_at`.
 
-    Only the hours before `trained_at` are used. None when no key has enough history yet.
+    Only the hours before `trained_at` are used, at most the last `TRAINING_HOURS` of them. None when no key
+    has enough history yet.
     """
     cutoff = floor_hour(trained_at)
     keys: dict[str, tuple[HorizonModel, ...]] = {}
     starts = []
     for key, hourly in sorted(history.items()):
-        known = hourly.known_before(cutoff)
+        known = hourly.known_before(cutoff)[-TRAINING_HOURS:]
         if len(known) < MIN_HISTORY_HOURS:
             continue
-        features = _Features(known, hourly.start)
+        start = cutoff - len(known) * HOUR
+        features = _Features(known, start)
         keys[key] = tuple(_train_horizon(features, horizon) for horizon in HORIZONS)
-        starts.append(hourly.start)
+        starts.append(start)
     if not keys:
         return None
     return SeriesModel(
@@ -386,6 +394,24 @@ class Forecast:
     yhat_hi: float
     model_version: str
     generated_at: datetime
+
+    def clean_record(self) -> dict[str, Any]:
+        """The row as a clean record of the `forecasts` table (DEVELOPERS.md, "Clean records"): the table's
+        columns with timestamps as clean UTC text, plus `dt`, the UTC date of the origin. What the hourly
+        Lambda sends to the table's Firehose and what the local runner writes as Parquet."""
+        return {
+            "series": self.series,
+            "series_key": self.series_key,
+            "origin_hour": format_clean_timestamp(self.origin_hour),
+            "target_hour": format_clean_timestamp(self.target_hour),
+            "horizon": self.horizon,
+            "yhat": self.yhat,
+            "yhat_lo": self.yhat_lo,
+            "yhat_hi": self.yhat_hi,
+            "model_version": self.model_version,
+            "generated_at": format_clean_timestamp(self.generated_at),
+            PARTITION_KEY: self.origin_hour.strftime(PARTITION_DATE_FORMAT),
+        }
 
 
 def forecast_at(

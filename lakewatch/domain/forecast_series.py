@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from lakewatch.domain.forecast import DAY_HOURS, HOUR, SEASONAL_WEEKS, WEEK_HOURS, floor_hour
+from lakewatch.domain.forecast import HOUR, TRAINING_HOURS, floor_hour
 from lakewatch.domain.tables import PARTITION_DATE_FORMAT
 
 SERIES_SQL_DIR = Path(__file__).with_name("series_sql")
 #: The series forecast unless the stage says otherwise.
 DEFAULT_SERIES = ("orders_by_store", "orders_total")
-#: History a forecast needs: the seasonal profile's weeks plus the day the level features look at.
-FORECAST_HISTORY = timedelta(hours=SEASONAL_WEEKS * WEEK_HOURS + DAY_HOURS)
-#: History a training run uses: eight weeks, so four weeks of rows have the full four-week profile.
-TRAINING_HISTORY = timedelta(weeks=8)
+#: History the Lambdas read for a series: what a training run uses (`forecast.TRAINING_HOURS`), which also
+#: covers a forecast's four weeks of profile and the drift window's week of re-scored forecasts.
+HISTORY = TRAINING_HOURS * HOUR
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from lakewatch.domain.forecast import (
     train_series,
 )
 from lakewatch.domain.forecast_series import DEFAULT_SERIES, load_series
-from lakewatch.domain.tables import FORECASTS, PARTITION_DATE_FORMAT, format_clean_timestamp
+from lakewatch.domain.tables import FORECASTS, PARTITION_DATE_FORMAT
 
 #: The breach thresholds of a local run unless the caller gives others: a web rush the demo's data reaches on
 #: a few evenings, so the demo shows what a `forecast_breach` alert looks like.
@@ -156,24 +156,7 @@ def write_forecasts(rows: Sequence[Forecast], lake_root: Path) -> dict[str, int]
     """The `forecasts` rows as Parquet, one file per origin day, as the Firehose of the table writes them."""
     from lakewatch.local.lake import write_rows
 
-    return write_rows(FORECASTS, [forecast_record(row) for row in rows], lake_root, file_name="part-00000-forecast")
-
-
-def forecast_record(row: Forecast) -> dict[str, Any]:
-    """A forecast as a clean record of the `forecasts` table (timestamps as clean text, plus `dt`)."""
-    return {
-        "series": row.series,
-        "series_key": row.series_key,
-        "origin_hour": format_clean_timestamp(row.origin_hour),
-        "target_hour": format_clean_timestamp(row.target_hour),
-        "horizon": row.horizon,
-        "yhat": row.yhat,
-        "yhat_lo": row.yhat_lo,
-        "yhat_hi": row.yhat_hi,
-        "model_version": row.model_version,
-        "generated_at": format_clean_timestamp(row.generated_at),
-        "dt": row.origin_hour.strftime(PARTITION_DATE_FORMAT),
-    }
+    return write_rows(FORECASTS, [row.clean_record() for row in rows], lake_root, file_name="part-00000-forecast")
 
 
 # ------------------------------------------------------------------------------------------------ backtest

@@ -15,7 +15,7 @@ import pytest
 from lakewatch.domain.forecast import Forecast, series_from_rows
 from lakewatch.domain.forecast_series import DEFAULT_SERIES, available_series, history_dates, load_series
 from lakewatch.domain.tables import FORECASTS, SALES
-from lakewatch.local.forecasting import forecast_record, load_history
+from lakewatch.local.forecasting import load_history
 from lakewatch.local.lake import write_rows
 from lakewatch.local.queries import connect_lake, load_named_queries, run_query, to_duckdb_sql
 from tests.unit.athena.factories import INGESTED_AT, clean_time, sale
@@ -65,7 +65,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _forecast("all", "orders_total", origin, 6, 3.0, origin + timedelta(minutes=15)),  # 14:00: not yet
         _forecast("all", "orders_total", origin - timedelta(days=8), 1, 3.0, origin),  # before the window
     ]
-    write_rows(FORECASTS, [forecast_record(row) for row in rows], root, file_name="part-forecasts")
+    write_rows(FORECASTS, [row.clean_record() for row in rows], root, file_name="part-forecasts")
     return root
 
 
