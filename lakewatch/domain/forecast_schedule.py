@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from lakewatch.domain import alerts
 from lakewatch.domain.forecast import (
+    HORIZONS,
     HOUR,
     MIN_HISTORY_HOURS,
     Forecast,
@@ -108,6 +109,23 @@ def untrained_keys(model: SeriesModel, history: Mapping[str, HourlySeries], orig
     return [
         key for key, hourly in history.items() if key not in model.keys and hourly.index_of(origin) >= MIN_HISTORY_HOURS
     ]
+
+
+def reforecast(model: SeriesModel, history: Mapping[str, HourlySeries], origin: datetime) -> list[Forecast]:
+    """The current model's forecasts whose target hours fall in the drift window before `origin`, made again.
+
+    A forecast depends only on the model and the hours before its origin, so these are the forecasts the hourly
+    runs published (but for orders that reached the lake after their hour, which the actuals include too). The
+    hourly Lambda scores drift on them instead of reading its own output back from the lake.
+    """
+    origin = floor_hour(origin)
+    moment = max(model.trained_at, origin - DRIFT_WINDOW - (max(HORIZONS) - 1) * HOUR)
+    rows: list[Forecast] = []
+    while moment < origin:
+        generated_at = moment + timedelta(minutes=HOURLY_RUN_MINUTE)
+        rows.extend(forecast_at(model, history, moment, generated_at=generated_at))
+        moment += HOUR
+    return rows
 
 
 @dataclass(frozen=True, slots=True)

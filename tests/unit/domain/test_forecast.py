@@ -24,7 +24,14 @@ from lakewatch.domain.forecast import (
     threshold_for,
     train_series,
 )
-from lakewatch.domain.forecast_schedule import MIN_DRIFT_POINTS, ScheduleState, drift, run_origin
+from lakewatch.domain.forecast_schedule import (
+    DRIFT_WINDOW,
+    MIN_DRIFT_POINTS,
+    ScheduleState,
+    drift,
+    reforecast,
+    run_origin,
+)
 
 START = datetime(2024, 5, 6, tzinfo=UTC)  # a Monday
 
@@ -243,3 +250,21 @@ def test_no_drift_on_a_steady_series():
 @pytest.mark.parametrize("moment", [datetime(2024, 5, 6, 10, 30, tzinfo=UTC), datetime(2024, 5, 6, 10, 30)])
 def test_floor_hour_reads_naive_times_as_utc(moment: datetime):
     assert forecast.floor_hour(moment) == datetime(2024, 5, 6, 10, tzinfo=UTC)
+
+
+def test_reforecast_gives_back_the_forecasts_the_hourly_runs_made():
+    # Given the hourly runs of a model for ten days after its training
+    history = {"all": cafe_series(35)}
+    trained_at = START + timedelta(days=21)
+    model = train_series("orders_total", history, trained_at)
+    made = []
+    for hours in range(10 * 24):
+        origin = trained_at + hours * HOUR
+        made += forecast_at(model, history, origin, generated_at=origin + timedelta(minutes=15))
+    now = trained_at + 10 * 24 * HOUR
+    # When the drift window's forecasts are made again at the next run
+    again = reforecast(model, history, now)
+    # Then they are exactly the ones made then, for every target hour the drift window can score
+    window = [row for row in made if row.target_hour >= now - DRIFT_WINDOW]
+    assert set(window) <= set(again)
+    assert drift(model, again, history, now) == drift(model, made, history, now)
