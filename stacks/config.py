@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from lakewatch.domain.forecast_schedule import DEFAULT_DRIFT_THRESHOLD
+from lakewatch.domain.forecast_series import DEFAULT_SERIES, available_series
 from lakewatch.domain.tables import LAKE_ROOT, QUARANTINE_ROOT
 from stacks.settings import (
     ConfigError,
@@ -49,6 +51,9 @@ ERRORS_ROOT = "errors"
 LANDING_ROOT = "landing"
 LANDING_POS_PREFIX = f"{LANDING_ROOT}/pos/"
 ATHENA_RESULTS_ROOT = "athena-results"
+#: Forecast model artefacts (one object per training run, plus `latest.json` per series); outside `lake/`, so
+#: no table sees them.
+FORECAST_MODELS_PREFIX = "forecast-models/"
 GLUE_TEMP_ROOT = "glue-temp"
 LAKE_PREFIX = f"{LAKE_ROOT}/"
 QUARANTINE_PREFIX = f"{QUARANTINE_ROOT}/"
@@ -111,6 +116,29 @@ def _as_emails(name: str, raw: Any) -> tuple[str, ...]:
     else:
         raise ConfigError(f"{name} must be a string or a list of e-mail addresses, got {raw!r}")
     return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+
+
+def _as_series_names(name: str, raw: Any) -> tuple[str, ...]:
+    """A JSON list, a JSON-encoded list, or comma-separated text (`-c forecast_series=orders_total`)."""
+    return _as_emails(name, raw)
+
+
+def _known_series(name: str, value: tuple[str, ...]) -> None:
+    known = available_series()
+    if not value:
+        raise ConfigError(f"{name} must name at least one series")
+    for series in value:
+        if series not in known:
+            raise ConfigError(f"{name}: no series {series!r} (lakewatch/domain/series_sql/ holds {', '.join(known)})")
+
+
+def _positive_thresholds(name: str, value: Mapping[str, float]) -> None:
+    known = available_series()
+    for key, threshold in value.items():
+        if threshold <= 0:
+            raise ConfigError(f"{name}: the threshold for {key!r} must be a positive number of orders per hour")
+        if key.split("/", 1)[0] not in known:
+            raise ConfigError(f"{name}: {key!r} is not `series` or `series/key` of a known series")
 
 
 def _as_hours_by_job(name: str, raw: Any) -> dict[str, float]:
@@ -228,6 +256,24 @@ class StageConfig:
         check=_positive_hours,
         parse=_as_hours_by_job,
     )
+    forecast_series: tuple[str, ...] = setting(
+        DEFAULT_SERIES,
+        "series forecast every hour, 6 hours ahead: each a SQL file in `lakewatch/domain/series_sql/`",
+        check=_known_series,
+        parse=_as_series_names,
+    )
+    forecast_breach_thresholds: Mapping[str, float] = setting(
+        {},
+        'orders per hour a forecast must reach to send `forecast_breach`, per `"series"` or `"series/key"`, '
+        'e.g. `{"orders_total": 400, "orders_by_store/web": 60}`',
+        check=_positive_thresholds,
+        parse=_as_hours_by_job,
+    )
+    forecast_drift_mase_threshold: float = setting(
+        DEFAULT_DRIFT_THRESHOLD,
+        "mean MASE (horizons 1-6, last 7 days) above which a forecast model has drifted: alarm to ops, retraining",
+        check=between(0.1, 10),
+    )
     powertools_layer_version: int = setting(27, "version of the managed Powertools layer", check=between(1, 10_000))
     glue_catalog_encryption: CatalogEncryption = setting(
         CatalogEncryption.THIS_STAGE,
@@ -262,6 +308,10 @@ class StageConfig:
     @property
     def overdue_interval_overrides_json(self) -> str:
         return json.dumps(dict(self.overdue_interval_overrides), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def forecast_breach_thresholds_json(self) -> str:
+        return json.dumps(dict(self.forecast_breach_thresholds), sort_keys=True, separators=(",", ":"))
 
     @property
     def resource_prefix(self) -> str:

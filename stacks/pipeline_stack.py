@@ -14,6 +14,7 @@ from stacks.config import StageConfig
 from stacks.constructs.alerting import Topics
 from stacks.constructs.athena import AthenaAnalytics
 from stacks.constructs.delivery import LakeDelivery
+from stacks.constructs.forecasting import Forecasting
 from stacks.constructs.functions import LambdaFactory
 from stacks.constructs.glue_etl import GlueJobs
 from stacks.constructs.ingest import TransformFunction
@@ -75,6 +76,19 @@ class PipelineStack(Stack):
             key=key,
             database_name=storage.catalog.database_name,
         )
+        self.forecasting = Forecasting(
+            self,
+            "Forecasting",
+            factory=factory,
+            config=config,
+            key=key,
+            bucket=storage.lake_bucket,
+            catalog=storage.catalog,
+            workgroup_name=self.athena.workgroup.ref,
+            alerts_topic=self.topics.alerts,
+            ops_topic=self.topics.ops,
+            claims_table=storage.baselines_table,
+        )
         self.monitoring = PipelineMonitoring(
             self,
             "Monitoring",
@@ -84,8 +98,12 @@ class PipelineStack(Stack):
                 StreamConsumer("Transform", self.transform.function, self.transform.on_failure_queue),
                 StreamConsumer("JobMonitor", self.job_monitoring.job_monitor, self.job_monitoring.on_failure_queue),
             ],
-            scheduled_functions=[("OverdueCheck", self.job_monitoring.overdue_check)],
-            deliveries=list(self.delivery.deliveries.values()),
+            scheduled_functions=[
+                ("OverdueCheck", self.job_monitoring.overdue_check),
+                ("ForecastHourly", self.forecasting.hourly),
+                ("ForecastTraining", self.forecasting.training),
+            ],
+            deliveries=[*self.delivery.deliveries.values(), self.forecasting.delivery],
             glue_jobs=list(self.glue.jobs),
             transform_service="transform",
             job_monitor_service="job_monitor",
