@@ -14,7 +14,7 @@ from stacks.config import StageConfig
 from stacks.constructs.alerting import Topics
 from stacks.constructs.athena import AthenaAnalytics
 from stacks.constructs.delivery import LakeDelivery
-from stacks.constructs.forecasting import Forecasting
+from stacks.constructs.forecasting import Forecasting, forecast_panels
 from stacks.constructs.functions import LambdaFactory
 from stacks.constructs.glue_etl import GlueJobs
 from stacks.constructs.ingest import TransformFunction
@@ -109,3 +109,4 @@ class PipelineStack(Stack):
             job_monitor_service="job_monitor",
             pos_csv_job=self.glue.pos_csv_etl,
         )
+        self.monitoring.dashboard.add_widgets(*forecast_panels(config.forecast_series))

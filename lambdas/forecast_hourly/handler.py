@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -14,9 +15,14 @@ from lambda_common import aws
 from lambda_common.observability import logger, metrics, tracer
 
 from forecast_hourly.logic import Dependencies, SeriesOutcome, run_hourly
+from lakewatch.domain.forecast import HOUR, floor_hour
 
 #: Published per series (dimension `series`): the drift alarm's metric, mean MASE over horizons 1-6.
 DRIFT_METRIC = "ForecastDriftMASE"
+#: The forecast panel's metrics, per series and key (dimensions `series`, `series_key`), each stamped with the
+#: hour it is about, so the dashboard draws forecast and actual of the same hour on top of each other.
+PANEL_FORECAST_METRICS = ("ForecastNextHour", "ForecastNextHourLow", "ForecastNextHourHigh")
+PANEL_ACTUAL_METRIC = "OrdersLastHour"
 
 
 @functools.cache
@@ -40,6 +46,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcomes = run_hourly(dependencies(), now)
     for outcome in outcomes:
         _publish_metrics(outcome)
+        _publish_panel(outcome, now)
         logger.info(
             "forecast run done",
             series=outcome.series,
@@ -77,3 +84,21 @@ def _publish_metrics(outcome: SeriesOutcome) -> None:
     if drift.mean_mase is not None:
         with single_metric(name=DRIFT_METRIC, unit=MetricUnit.Count, value=drift.mean_mase, namespace=namespace) as m:
             m.add_dimension(name="series", value=outcome.series)
+
+
+def _publish_panel(outcome: SeriesOutcome, now: datetime) -> None:
+    """The horizon-1 forecast (with its interval) of the hour starting now, and the last complete hour's
+    orders, per key: what the dashboard's "forecast vs actual" graph plots."""
+    origin = floor_hour(now)
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "lakewatch")
+    points = [
+        (name, row.series_key, value, row.target_hour)
+        for row in outcome.next_hour
+        for name, value in zip(PANEL_FORECAST_METRICS, (row.yhat, row.yhat_lo, row.yhat_hi), strict=True)
+    ]
+    points += [(PANEL_ACTUAL_METRIC, key, value, origin - HOUR) for key, value in outcome.last_hour.items()]
+    for name, key, value, hour in points:
+        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=namespace) as metric:
+            metric.add_dimension(name="series", value=outcome.series)
+            metric.add_dimension(name="series_key", value=key)
+            metric.set_timestamp(hour)

@@ -8,7 +8,7 @@ store a newly trained model, send the forecasts to the table's Firehose and each
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from forecast_common.settings import Settings
 
 from forecast_hourly.delivery import publish_once, put_forecasts
 from lakewatch.domain import forecast_schedule
-from lakewatch.domain.forecast import floor_hour
+from lakewatch.domain.forecast import Forecast, HourlySeries, floor_hour
 from lakewatch.domain.forecast_schedule import Drift
 from lakewatch.domain.forecast_series import HISTORY, load_series
 
@@ -45,6 +45,10 @@ class SeriesOutcome:
     breaches: int
     alerts_published: int
     drift: Drift | None
+    #: The horizon-1 forecast of each key (the hour starting at the origin), for the dashboard's panel.
+    next_hour: tuple[Forecast, ...] = ()
+    #: Each key's orders in the last complete hour (before the origin), the panel's actual line.
+    last_hour: dict[str, float] = field(default_factory=dict)
 
 
 def run_hourly(deps: Dependencies, now: datetime) -> list[SeriesOutcome]:
@@ -96,6 +100,13 @@ def run_hourly(deps: Dependencies, now: datetime) -> list[SeriesOutcome]:
                 breaches=len(outcome.alerts),
                 alerts_published=published,
                 drift=outcome.drift,
+                next_hour=tuple(row for row in outcome.forecasts if row.horizon == 1),
+                last_hour={key: _last_hour(hourly, origin) for key, hourly in history.items()},
             )
         )
     return outcomes
+
+
+def _last_hour(hourly: HourlySeries, origin: datetime) -> float:
+    known = hourly.known_before(origin)
+    return known[-1] if known else 0.0

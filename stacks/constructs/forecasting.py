@@ -141,6 +141,52 @@ class Forecasting(Construct):
         load_series(config.forecast_series)  # a series without its SQL file fails the synth, not the first hour
 
 
+#: Published by `forecast_hourly` per series and key, each stamped with the hour it is about (see its handler).
+PANEL_FORECAST_METRICS = ("ForecastNextHour", "ForecastNextHourLow", "ForecastNextHourHigh")
+PANEL_ACTUAL_METRIC = "OrdersLastHour"
+
+
+def forecast_panels(series: Sequence[str]) -> list[cloudwatch.IWidget]:
+    """The dashboard's forecast panel: per series, each key's orders per hour against the forecast made for
+    that hour and its 80% interval, then the drift metric of every series. Keys (stores) are found by a
+    metric search: they are data, not configuration."""
+    widgets: list[cloudwatch.IWidget] = []
+    for name in series:
+        lines = [
+            cloudwatch.MathExpression(
+                expression=(
+                    f'SEARCH(\'{{{METRICS_NAMESPACE},series,series_key}} MetricName="{metric}" '
+                    f"series=\"{name}\"', 'Average', 3600)"
+                ),
+                label=metric,
+                period=Duration.hours(1),
+            )
+            for metric in (PANEL_ACTUAL_METRIC, *PANEL_FORECAST_METRICS)
+        ]
+        widgets.append(
+            cloudwatch.GraphWidget(
+                title=f"{name}: orders per hour, actual vs forecast (80% interval)", left=lines, width=12
+            )
+        )
+    widgets.append(
+        cloudwatch.GraphWidget(
+            title="Forecast drift: mean MASE over horizons 1-6 (below 1 beats last week)",
+            left=[
+                cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=DRIFT_METRIC,
+                    dimensions_map={"series": name},
+                    period=Duration.hours(1),
+                    statistic="Maximum",
+                )
+                for name in series
+            ],
+            width=12,
+        )
+    )
+    return widgets
+
+
 def _allow_series_queries(
     function: lambda_.Function, *, bucket: s3.IBucket, key: kms.IKey, catalog: LakeCatalog, workgroup_name: str
 ) -> None:

@@ -149,3 +149,20 @@ def test_what_the_lambdas_bundle_fits_lambdas_size_limit(synth: Synth, resources
     # ...and lakewatch's own unzipped bytes leave most of Lambda's 250 MB to the Powertools layer
     own = _tree_bytes(layer) + _tree_bytes(code)
     assert own < OWN_BUNDLE_BUDGET < LAMBDA_UNZIPPED_LIMIT, f"{own:,} bytes"
+
+
+def test_the_dashboard_shows_actual_against_forecast_and_drift_per_series(synth: Synth, resources: dict) -> None:
+    from forecast_hourly.handler import PANEL_ACTUAL_METRIC, PANEL_FORECAST_METRICS
+
+    from stacks.constructs import forecasting
+
+    assert (forecasting.PANEL_ACTUAL_METRIC, forecasting.PANEL_FORECAST_METRICS) == (
+        PANEL_ACTUAL_METRIC,
+        PANEL_FORECAST_METRICS,
+    )
+    (dashboard,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    body = json.dumps(render(dashboard["DashboardBody"]))
+    for series in ("orders_total", "orders_by_store"):
+        assert f"{series}: orders per hour, actual vs forecast (80% interval)" in body
+    for metric in (PANEL_ACTUAL_METRIC, *PANEL_FORECAST_METRICS, DRIFT_METRIC):
+        assert metric in body

@@ -26,6 +26,8 @@ from lakewatch.domain.forecast import FEATURE_NAMES, HOUR, SeriesModel, train_se
 from lakewatch.domain.forecast_series import DEFAULT_SERIES
 from tests.factories import Aws, alerting_aws, scheduled_event
 
+#: The tests replay 2024; Powertools warns that CloudWatch would drop metrics stamped that long ago.
+pytestmark = pytest.mark.filterwarnings("ignore:This metric doesn't meet the requirements:UserWarning")
 START = datetime(2024, 5, 6, tzinfo=UTC)  # a Monday
 DAYS = 21
 ORIGIN = START + timedelta(days=DAYS, hours=8)  # a Monday morning, three weeks of history
@@ -255,3 +257,24 @@ def test_a_drifted_model_is_retrained_from_the_latest_history(aws: ForecastAws, 
     assert all(doc["ForecastDriftMASE"][0] > 1.2 for doc in drift)
     totals = [doc for doc in emitted if "ForecastRetrainedOnDrift" in doc]
     assert totals and totals[-1]["ForecastRetrainedOnDrift"] == [2.0]
+
+
+def test_the_forecast_panel_metrics_are_stamped_with_the_hour_they_are_about(
+    aws: ForecastAws, store_rows, lambda_context, capsys
+):
+    run_hourly(ORIGIN, store_rows, lambda_context)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+    def stamped(name: str, key: str) -> dict:
+        (doc,) = [doc for doc in emitted if name in doc and doc.get("series_key") == key]
+        return doc
+
+    forecast = stamped("ForecastNextHour", "Leeds")
+    assert forecast["series"] == "orders_by_store"
+    assert forecast["_aws"]["Timestamp"] == int(ORIGIN.timestamp() * 1000)
+    low, high = stamped("ForecastNextHourLow", "Leeds"), stamped("ForecastNextHourHigh", "Leeds")
+    assert low["ForecastNextHourLow"][0] <= forecast["ForecastNextHour"][0] <= high["ForecastNextHourHigh"][0]
+    actual = stamped("OrdersLastHour", "all")
+    assert actual["_aws"]["Timestamp"] == int((ORIGIN - HOUR).timestamp() * 1000)
+    expected = sum(value for _, hour, value in store_rows if hour == ORIGIN - HOUR)
+    assert actual["OrdersLastHour"] == [float(expected)]
