@@ -205,6 +205,9 @@ def summary_line(report: Any, out: Path) -> str:
     monitor = accounting.quarantine_rows.get("job_monitor", 0), accounting.on_failure_records.get("job_monitor", 0)
     if any(monitor):
         parts.append(f"job_monitor: {monitor[0]} quarantined, {monitor[1]} on-failure")
+    forecasts = sum(int(summary.get("forecasts", 0)) for summary in getattr(report, "forecasts", {}).values())
+    if forecasts:
+        parts.append(f"{forecasts} forecasts")
     parts.append(f"{sum(report.alerts.values())} alerts; {len(report.queries)} queries")
     parts.append(f"{report.records_per_second:,.0f} records/s; outputs in {out}")
     return "; ".join(parts)

@@ -17,11 +17,14 @@ series and horizon, the model's MAE and MASE next to three simple baselines.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from lakewatch.domain import forecast_schedule
 from lakewatch.domain.forecast import (
@@ -220,10 +223,6 @@ def _baseline_mae(baseline: str, rows: Sequence[Forecast], hourly: HourlySeries)
 def run_forecast_step(lake_root: Path, now: datetime, alerts_path: Path, report: Any, notify: Any) -> None:
     """`local-run`'s forecast step: replay the schedule, write `lake/forecasts/`, append breach alerts to
     `alerts.jsonl`, and put per-series figures (with the backtest's MASE) into the run report."""
-    import time
-
-    import orjson
-
     started = time.perf_counter()
     notify("forecasts (hourly, 6 hours ahead)", 0, 1)
     now = now.astimezone(UTC)

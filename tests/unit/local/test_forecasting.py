@@ -154,3 +154,15 @@ def test_backtest_report_prints_every_horizon_and_the_baselines(step):
 
 def test_backtest_report_on_an_empty_lake_says_so(tmp_path: Path):
     assert forecasting.backtest_report(tmp_path / "lake") == [f"no sales in {tmp_path / 'lake'}: nothing to forecast"]
+
+
+def test_forecast_backtest_command_prints_the_table_or_one_line_errors(step, tmp_path: Path, capsys):
+    from lakewatch.__main__ import main
+
+    lake, _ = step
+    assert main(["forecast-backtest", "--lake", str(lake), "--now", NOW.isoformat()]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("MASE: MAE over the MAE of seasonal naive")
+    assert any(line.startswith("orders_total     all            mean") for line in printed)
+    assert main(["forecast-backtest", "--lake", str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err == f"lakewatch: error: --lake is not a directory: {tmp_path / 'missing'}\n"
