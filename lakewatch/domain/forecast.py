@@ -44,9 +44,11 @@ FIRST_FEATURE_INDEX = WEEK_HOURS + DAY_HOURS
 HOLDOUT_HOURS = WEEK_HOURS
 #: The interval is the central 80 %: the 10th and 90th percentiles of the holdout residuals.
 INTERVAL_QUANTILES = (0.1, 0.9)
-#: Ridge penalty, relative to the mean diagonal of X'X: only there to keep the solve stable when two
-#: features coincide (early in a series, the seasonal average *is* last week's value).
-RIDGE = 1e-4
+#: Ridge penalty, relative to the mean diagonal of X'X. The coefficients are shrunk toward `PRIOR`, not toward
+#: zero: with little or noisy history the model stays close to the plain profile forecast, and the other
+#: features earn their weight from the data (on the demo's data this lowers every key's MASE a little). It also
+#: keeps the solve stable when two features coincide (early in a series, the weekly profile *is* last week).
+RIDGE = 0.01
 #: Days of the same kind (weekday or weekend) averaged for the day-type profile of an hour.
 DAY_TYPE_DAYS = 5
 FEATURE_NAMES = (
@@ -60,6 +62,8 @@ FEATURE_NAMES = (
     "deviation_last_24h",
     "day_type_profile_x_level_24h",
 )
+#: What the ridge penalty shrinks toward: half the weekly, half the day-type profile (the intercept is free).
+PRIOR = tuple({"weekly_profile": 0.5, "day_type_profile": 0.5}.get(name, 0.0) for name in FEATURE_NAMES)
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -327,7 +331,7 @@ def _train_horizon(features: _Features, horizon: int) -> HorizonModel:
 
 
 def _least_squares(rows: Sequence[Sequence[float]], targets: Sequence[float]) -> tuple[float, ...]:
-    """Solve (X'X + λI) w = X'y (λ tiny, intercept unpenalised) by Gaussian elimination with pivoting."""
+    """Solve (X'X + λI) w = X'y + λ·PRIOR (intercept unpenalised) by Gaussian elimination with pivoting."""
     width = len(FEATURE_NAMES)
     gram = [[0.0] * width for _ in range(width)]
     moment = [0.0] * width
@@ -345,6 +349,7 @@ def _least_squares(rows: Sequence[Sequence[float]], targets: Sequence[float]) ->
     penalty = RIDGE * max(sum(gram[i][i] for i in range(width)) / width, 1.0)
     for i in range(1, width):
         gram[i][i] += penalty
+        moment[i] += penalty * PRIOR[i]
     return _solve(gram, moment)
 
 
