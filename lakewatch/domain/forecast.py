@@ -4,14 +4,14 @@ One model per horizon h = 1..6 ("direct" forecasting: the h-hour-ahead value is 
 is known at the origin, never from another forecast). At an origin `T` (a whole UTC hour) only the complete
 hours before `T` are known, and the forecast is for the hours starting at `T`, `T+1h`, ... `T+5h`.
 
-The model family is small on purpose: a least-squares (lightly ridged) linear model on a handful of features
-that carry the daily and weekly rhythm of a café or a web shop: the seasonal average of the same hour of the
-week over the last four weeks, the same hour last week and yesterday, and how far the last 1, 3 and 24 hours
-ran above or below their own seasonal average. Eight coefficients per horizon fit in pure Python (no numpy,
-so the whole thing ships inside the Lambda layer at a few kilobytes) and train in well under a second per
-series. The 80 % interval comes from out-of-sample residuals of a holdout week, scaled by sqrt(forecast + 1):
-count data spread roughly as the square root of their level, so a quiet night hour gets a narrow band and a
-rush hour a wide one.
+The model family is small on purpose: a ridge regression (shrunk toward the plain profile forecast) on a
+handful of features that carry the daily and weekly rhythm of a café or a web shop: the mean of the same hour
+of the week over the last four weeks, the mean of the same hour over the last five days of the same kind
+(weekday or weekend), the same hour last week and yesterday, and how far the last 1, 3 and 24 hours ran above
+or below their profile. Nine coefficients per horizon fit in pure Python (no numpy, so the whole thing ships
+inside the Lambda layer at a few kilobytes) and train in well under a second per series. The 80% interval
+comes from out-of-sample residuals of a holdout week, scaled by sqrt(forecast + 1): count data spread roughly
+as the square root of their level, so a quiet night hour gets a narrow band and a rush hour a wide one.
 
 Every function here is pure: the Lambdas and the local runner pass the history in and get rows back.
 """
@@ -42,7 +42,7 @@ TRAINING_HOURS = 8 * WEEK_HOURS
 FIRST_FEATURE_INDEX = WEEK_HOURS + DAY_HOURS
 #: Origins held out of the first fit to measure out-of-sample residuals (intervals, backtest scores).
 HOLDOUT_HOURS = WEEK_HOURS
-#: The interval is the central 80 %: the 10th and 90th percentiles of the holdout residuals.
+#: The interval is the central 80%: the 10th and 90th percentiles of the holdout residuals.
 INTERVAL_QUANTILES = (0.1, 0.9)
 #: Ridge penalty, relative to the mean diagonal of X'X. The coefficients are shrunk toward `PRIOR`, not toward
 #: zero: with little or noisy history the model stays close to the plain profile forecast, and the other
