@@ -338,6 +338,7 @@ def print_headline(console: Any, summaries: Mapping[str, Mapping[str, Any]], lak
             f"worst horizon {worst:.3f} (target < 1)"
         )
     totals = {name: sum(int(summary.get(name, 0)) for summary in summaries.values()) for name in _COUNTS}
+    totals["origins"] = max((int(summary.get("origins", 0)) for summary in summaries.values()), default=0)
     console.print(
         f"  {totals['forecasts']:,} forecasts from {totals['origins']:,} hourly runs "
         f"in [cyan]{lake_root / 'forecasts'}[/], "
