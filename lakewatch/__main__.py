@@ -1,4 +1,4 @@
-"""`python -m lakewatch local-run | demo | report | bench | redrive`: the local runner's command line.
+"""The local command line: `python -m lakewatch local-run | demo | report | bench | redrive | forecast-backtest`.
 
 Every error the user can cause is one line on stderr and a non-zero exit code, never a traceback.
 """
@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--until", type=_iso_date, help="last day quarantined (YYYY-MM-DD, UTC)")
     redrive.add_argument("--dry-run", action="store_true", help="count what would be re-submitted; change nothing")
 
+    backtest = commands.add_parser(
+        "forecast-backtest", help="replay the hourly forecasts over a local lake and score them against baselines"
+    )
+    backtest.add_argument("--lake", type=_out_dir, required=True, help="a lake directory (local-run's OUT/lake)")
+    backtest.add_argument("--now", type=_iso_datetime, help="last origin (default: the last hour of data)")
+
     bench = commands.add_parser("bench", help="transform throughput against the base64+orjson floor")
     bench.add_argument("--records", type=_positive_int, default=20_000)
     bench.add_argument("--batch-size", type=_positive_int, default=100)
@@ -125,7 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from lakewatch.local.runner import LocalRunError
 
-    commands = {"local-run": _local_run, "redrive": _redrive, "report": _report, "demo": _demo, "bench": _bench}
+    commands = {
+        "local-run": _local_run,
+        "redrive": _redrive,
+        "report": _report,
+        "forecast-backtest": _forecast_backtest,
+        "demo": _demo,
+        "bench": _bench,
+    }
     try:
         return commands[args.command](args)
     except LocalRunError as error:
@@ -182,6 +195,16 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forecast_backtest(args: argparse.Namespace) -> int:
+    from lakewatch.local.forecasting import backtest_report
+
+    if not args.lake.is_dir():
+        print(f"lakewatch: error: --lake is not a directory: {args.lake}", file=sys.stderr)
+        return 2
+    print("\n".join(backtest_report(args.lake, args.now)))
+    return 0
+
+
 def _redrive(args: argparse.Namespace) -> int:
     from lakewatch.local.redrive import LocalRedriveOptions, redrive_local
 
@@ -222,6 +245,9 @@ def summary_line(report: Any, out: Path) -> str:
     monitor = accounting.quarantine_rows.get("job_monitor", 0), accounting.on_failure_records.get("job_monitor", 0)
     if any(monitor):
         parts.append(f"job_monitor: {monitor[0]} quarantined, {monitor[1]} on-failure")
+    forecasts = sum(int(summary.get("forecasts", 0)) for summary in getattr(report, "forecasts", {}).values())
+    if forecasts:
+        parts.append(f"{forecasts} forecasts")
     parts.append(f"{sum(report.alerts.values())} alerts; {len(report.queries)} queries")
     parts.append(f"{report.records_per_second:,.0f} records/s; outputs in {out}")
     return "; ".join(parts)

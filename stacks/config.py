@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from lakewatch.domain.forecast_schedule import DEFAULT_DRIFT_THRESHOLD
+from lakewatch.domain.forecast_series import DEFAULT_SERIES, available_series
 from lakewatch.domain.job_events import Prices
 from lakewatch.domain.tables import LAKE_ROOT, QUARANTINE_ROOT
 from stacks.settings import (
@@ -50,6 +52,9 @@ ERRORS_ROOT = "errors"
 LANDING_ROOT = "landing"
 LANDING_POS_PREFIX = f"{LANDING_ROOT}/pos/"
 ATHENA_RESULTS_ROOT = "athena-results"
+#: Forecast model artefacts (one object per training run, plus `latest.json` per series); outside `lake/`, so
+#: no table sees them.
+FORECAST_MODELS_PREFIX = "forecast-models/"
 GLUE_TEMP_ROOT = "glue-temp"
 LAKE_PREFIX = f"{LAKE_ROOT}/"
 QUARANTINE_PREFIX = f"{QUARANTINE_ROOT}/"
@@ -128,6 +133,29 @@ def _as_bool(name: str, raw: Any) -> bool:
     if isinstance(raw, str) and raw.strip().lower() in {"true", "false"}:
         return raw.strip().lower() == "true"
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _as_series_names(name: str, raw: Any) -> tuple[str, ...]:
+    """A JSON list, a JSON-encoded list, or comma-separated text (`-c forecast_series=orders_total`)."""
+    return _as_emails(name, raw)
+
+
+def _known_series(name: str, value: tuple[str, ...]) -> None:
+    known = available_series()
+    if not value:
+        raise ConfigError(f"{name} must name at least one series")
+    for series in value:
+        if series not in known:
+            raise ConfigError(f"{name}: no series {series!r} (lakewatch/domain/series_sql/ holds {', '.join(known)})")
+
+
+def _positive_thresholds(name: str, value: Mapping[str, float]) -> None:
+    known = available_series()
+    for key, threshold in value.items():
+        if threshold <= 0:
+            raise ConfigError(f"{name}: the threshold for {key!r} must be a positive number of orders per hour")
+        if key.split("/", 1)[0] not in known:
+            raise ConfigError(f"{name}: {key!r} is not `series` or `series/key` of a known series")
 
 
 def _as_hours_by_job(name: str, raw: Any) -> dict[str, float]:
@@ -289,6 +317,24 @@ class StageConfig:
         parse=_as_hours_by_job,
     )
     job_events: JobEventsConfig = group(JobEventsConfig, prefix="job_events_", label="AWS job state changes")
+    forecast_series: tuple[str, ...] = setting(
+        DEFAULT_SERIES,
+        "series forecast every hour, 6 hours ahead: each a SQL file in `lakewatch/domain/series_sql/`",
+        check=_known_series,
+        parse=_as_series_names,
+    )
+    forecast_breach_thresholds: Mapping[str, float] = setting(
+        {},
+        'orders per hour a forecast must reach to send `forecast_breach`, per `"series"` or `"series/key"`, '
+        'e.g. `{"orders_total": 400, "orders_by_store/web": 60}`',
+        check=_positive_thresholds,
+        parse=_as_hours_by_job,
+    )
+    forecast_drift_mase_threshold: float = setting(
+        DEFAULT_DRIFT_THRESHOLD,
+        "mean MASE (horizons 1-6, last 7 days) above which a forecast model has drifted: alarm to ops, retraining",
+        check=between(0.1, 10),
+    )
     powertools_layer_version: int = setting(27, "version of the managed Powertools layer", check=between(1, 10_000))
     glue_catalog_encryption: CatalogEncryption = setting(
         CatalogEncryption.THIS_STAGE,
@@ -329,6 +375,10 @@ class StageConfig:
     @property
     def overdue_interval_overrides_json(self) -> str:
         return json.dumps(dict(self.overdue_interval_overrides), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def forecast_breach_thresholds_json(self) -> str:
+        return json.dumps(dict(self.forecast_breach_thresholds), sort_keys=True, separators=(",", ":"))
 
     @property
     def resource_prefix(self) -> str:

@@ -16,6 +16,7 @@ from stacks.config import StageConfig
 from stacks.constructs.alerting import Topics
 from stacks.constructs.athena import AthenaAnalytics
 from stacks.constructs.delivery import LakeDelivery
+from stacks.constructs.forecasting import Forecasting, forecast_panels
 from stacks.constructs.functions import LambdaFactory
 from stacks.constructs.glue_etl import GlueJobs
 from stacks.constructs.grafana import GrafanaDashboards
@@ -116,6 +117,19 @@ class PipelineStack(Stack):
             alerting.add_environment(alerts.ATHENA_WORKGROUP_ENV, config.resource_prefix)
             if self.grafana is not None:
                 alerting.add_environment(alerts.DASHBOARD_URL_ENV, self.grafana.url)
+        self.forecasting = Forecasting(
+            self,
+            "Forecasting",
+            factory=factory,
+            config=config,
+            key=key,
+            bucket=storage.lake_bucket,
+            catalog=storage.catalog,
+            workgroup_name=self.athena.workgroup.ref,
+            alerts_topic=self.topics.alerts,
+            ops_topic=self.topics.ops,
+            claims_table=storage.baselines_table,
+        )
         self.monitoring = PipelineMonitoring(
             self,
             "Monitoring",
@@ -128,10 +142,13 @@ class PipelineStack(Stack):
             scheduled_functions=[
                 ("OverdueCheck", self.job_monitoring.overdue_check),
                 ("JobEvents", self.job_events.function),
+                ("ForecastHourly", self.forecasting.hourly),
+                ("ForecastTraining", self.forecasting.training),
             ],
-            deliveries=list(self.delivery.deliveries.values()),
+            deliveries=[*self.delivery.deliveries.values(), self.forecasting.delivery],
             glue_jobs=list(self.glue.jobs),
             transform_service="transform",
             job_monitor_service="job_monitor",
             pos_csv_job=self.glue.pos_csv_etl,
         )
+        self.monitoring.dashboard.add_widgets(*forecast_panels(config.forecast_series))

@@ -37,7 +37,7 @@ class AlertType(StrEnum):
     JOB_FAILED = "job_failed"
     DURATION_OUTLIER = "duration_outlier"
     RUN_OVERDUE = "run_overdue"
-    #: Reserved for a later capability (spend forecasts); no builder yet.
+    #: A load forecast (the next six hours) reaching its series' threshold: see `forecast_breach`.
     FORECAST_BREACH = "forecast_breach"
 
 
@@ -392,3 +392,44 @@ def publish_arguments(alert: Alert, links: AlertLinks) -> dict[str, Any]:
         "MessageStructure": "json",
         "MessageAttributes": alert.message_attributes,
     }
+
+
+def forecast_breach(
+    *,
+    series: str,
+    series_key: str,
+    target_hour: datetime,
+    origin_hour: datetime,
+    horizon: int,
+    yhat: float,
+    yhat_lo: float,
+    yhat_hi: float,
+    threshold: float,
+    model_version: str,
+    dedupe_id: str,
+) -> Alert:
+    """A forecast reaching its threshold: a warning, sent hours ahead so operations can prepare (staff, stock).
+
+    No `client` attribute: a forecast is about a store or the whole chain, not a batch client.
+    """
+    subject = fit_subject(
+        "FORECAST: ",
+        f"{series}/{series_key}",
+        f" {yhat:.0f} expected at {target_hour:%H:%M} UTC ({horizon}h ahead, threshold {threshold:g})",
+    )
+    body = {
+        "alert_type": str(AlertType.FORECAST_BREACH),
+        "severity": str(Severity.WARNING),
+        "series": series,
+        "series_key": series_key,
+        "event_time": iso_utc(origin_hour),
+        "origin_hour": iso_utc(origin_hour),
+        "target_hour": iso_utc(target_hour),
+        "horizon": horizon,
+        "yhat": _round(yhat, 2),
+        "yhat_lo": _round(yhat_lo, 2),
+        "yhat_hi": _round(yhat_hi, 2),
+        "threshold": threshold,
+        "model_version": model_version,
+    }
+    return Alert(AlertType.FORECAST_BREACH, Severity.WARNING, "", subject, body, dedupe_id=dedupe_id)

@@ -2,7 +2,7 @@
 
 The Glue table columns (CDK), the Firehose Parquet conversion (via the Glue table), the Glue jobs' output
 schema (Spark DDL), the local runner's Parquet writer (pyarrow) and the S3 partition layout that both
-Firehose and Athena partition projection use are all produced from `SALES` and `JOB_RUNS` below.
+Firehose and Athena partition projection use are all produced from `SALES`, `JOB_RUNS` and `FORECASTS` below.
 Nothing else in the repository may spell a column list or a lake path by hand.
 """
 
@@ -175,7 +175,28 @@ JOB_RUNS = LakeTable(
     ),
 )
 
+FORECASTS = LakeTable(
+    name="forecasts",
+    description="One row per forecast: a series key's load over one of the six hours after an hourly origin.",
+    columns=(
+        Column("series", "string", "orders_by_store | orders_total (one file per series in series_sql/)"),
+        Column("series_key", "string", "Store name, web, or all"),
+        Column("origin_hour", "timestamp", "When it was forecast (UTC whole hour); only hours before it were seen"),
+        Column("target_hour", "timestamp", "The hour forecast (UTC): origin_hour + horizon - 1 hours"),
+        Column("horizon", "int", "1..6"),
+        Column("yhat", "double", "The forecast"),
+        Column("yhat_lo", "double", "Lower bound of the 80% interval"),
+        Column("yhat_hi", "double", "Upper bound of the 80% interval"),
+        Column("model_version", "string", "The training run whose model made it"),
+        Column("generated_at", "timestamp", "When the forecasting run wrote it (UTC)"),
+    ),
+)
+
+#: The ingested tables: what the transform routes and Firehose delivers from a clean stream, what compaction merges.
 TABLES: dict[str, LakeTable] = {table.name: table for table in (SALES, JOB_RUNS)}
+#: Every table of the Glue catalog, what Athena and the local runner's DuckDB query: the ingested tables plus
+#: the `forecasts` the forecast Lambdas write (dt = the UTC date of origin_hour).
+CATALOG_TABLES: dict[str, LakeTable] = {**TABLES, FORECASTS.name: FORECASTS}
 
 
 def arrow_type(glue_type: str) -> Any:

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lakewatch.local import aws_events, synthetic
+from lakewatch.local.forecasting import print_headline as print_forecast_headline
 from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
 from lakewatch.report.build import ReportOptions, build_report
 
@@ -109,6 +110,7 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
     _print_on_call_view(console, queries, alerts)
     with console.status("Drawing the dashboards…"):
         report_path = build_report(ReportOptions(lake=out / "lake", out=out, now=DEMO_NOW))
+    print_forecast_headline(console, report.forecasts, out / "lake")
     checks_passed = _print_checks(
         console,
         report,

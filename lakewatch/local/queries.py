@@ -107,11 +107,11 @@ def connect_lake(lake_root: Path) -> duckdb.DuckDBPyConnection:
     import duckdb
     import pyarrow as pa
 
-    from lakewatch.domain.tables import PARTITION_KEY, TABLES
+    from lakewatch.domain.tables import CATALOG_TABLES, PARTITION_KEY
 
     connection = duckdb.connect(":memory:")
     connection.execute("SET TimeZone = 'UTC'")
-    for table in TABLES.values():
+    for table in CATALOG_TABLES.values():
         table_dir = lake_root.parent / table.prefix
         columns = ", ".join(f'"{name}"' for name in (*table.column_names, PARTITION_KEY))
         if any(table_dir.glob(f"{PARTITION_KEY}=*/*.parquet")):

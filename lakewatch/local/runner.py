@@ -17,7 +17,8 @@ The replay follows what AWS does, step by step:
    Parquet with the Glue table's schema into `lake/<table>/dt=…/`.
 4. Glue: the POS CSV job's own code runs on local Spark, then the daily compaction job's protocol runs once
    per replayed day and table, as its schedule would.
-5. Athena: every named query in `athena/` runs on DuckDB over the Parquet.
+5. Forecasts: the hourly and weekly forecast schedules replayed over the lake (`forecasting.py`).
+6. Athena: every named query in `athena/` runs on DuckDB over the Parquet.
 
 Accounting (`Accounting`, in `summary.json` and the printed summary): every non-blank input line is one
 Kinesis record and ends exactly once as a lake row (a redelivered line is its own row; queries de-duplicate
@@ -158,6 +159,8 @@ class RunReport:
     #: Input lines replayed per second of stream replay (transform, clean streams, job_monitor, schedule).
     records_per_second: float = 0.0
     alerts: dict[str, int] = field(default_factory=dict)
+    #: Per forecast series: forecasts written, models trained, breach alerts, backtest MASE (`forecasting.py`).
+    forecasts: dict[str, Any] = field(default_factory=dict)
     queries: dict[str, int] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
     accounting: Accounting = field(default_factory=Accounting)
@@ -276,6 +279,9 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
         report.step_seconds["POS CSV Glue job"] = time.perf_counter() - started
 
     _compact_replayed_days(spark, lake_root, now, report, notify)
+    from lakewatch.local.forecasting import run_forecast_step
+
+    run_forecast_step(lake_root, now, out / "alerts.jsonl", report, notify)
     _run_saved_queries(lake_root, now, out / "queries", report, notify)
 
     report.accounting = _accounting(report)

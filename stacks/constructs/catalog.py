@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lakewatch.domain.tables import PARTITION_KEY, TABLES, LakeTable
+from lakewatch.domain.tables import CATALOG_TABLES, PARTITION_KEY, LakeTable
 
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
@@ -61,7 +61,7 @@ class LakeCatalog(Construct):
             # Metadata is encrypted from the moment it is written.
             self.database.add_resource_dependency(self.encryption_settings)
         self.tables: dict[str, glue.CfnTable] = {}
-        for table in TABLES.values():
+        for table in CATALOG_TABLES.values():
             cfn_table = glue.CfnTable(
                 self,
                 table_construct_id(table),

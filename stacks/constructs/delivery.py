@@ -1,4 +1,5 @@
-"""Firehose: one delivery stream per lake table, from its clean Kinesis stream to Parquet in `lake/<table>/`.
+"""Firehose: one delivery stream per lake table, from its clean Kinesis stream (or, for `forecasts`, put
+directly by the function that makes the rows) to Parquet in `lake/<table>/`.
 
 The L1 `CfnDeliveryStream` is used so every setting the lake depends on is visible in one place:
 dynamic partitioning on the `dt` field the transform adds (event time, not arrival time, decides the
@@ -44,7 +45,7 @@ class TableDelivery(Construct):
         construct_id: str,
         *,
         table: LakeTable,
-        source: kinesis.IStream,
+        source: kinesis.IStream | None,
         bucket: s3.IBucket,
         key: kms.IKey,
         catalog: LakeCatalog,
@@ -74,9 +75,10 @@ class TableDelivery(Construct):
             assumed_by=iam.ServicePrincipal(
                 "firehose.amazonaws.com", conditions={"StringEquals": {"sts:ExternalId": Aws.ACCOUNT_ID}}
             ),
-            description=f"lakewatch Firehose for {table.name}: read its clean stream, write its lake prefixes",
+            description=f"lakewatch Firehose for {table.name}: read its source, write its lake prefixes",
         )
-        source.grant_read(role)
+        if source is not None:
+            source.grant_read(role)
         object_actions = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
         for prefix, why in (
             (table.prefix, "Firehose writes Parquet under this table's prefix, in partitions named by the data."),
@@ -105,10 +107,7 @@ class TableDelivery(Construct):
         self.delivery_stream = firehose.CfnDeliveryStream(
             self,
             "DeliveryStream",
-            delivery_stream_type="KinesisStreamAsSource",
-            kinesis_stream_source_configuration=firehose.CfnDeliveryStream.KinesisStreamSourceConfigurationProperty(
-                kinesis_stream_arn=source.stream_arn, role_arn=role.role_arn
-            ),
+            **_source_properties(source, role, key),
             extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
                 bucket_arn=bucket.bucket_arn,
                 role_arn=role.role_arn,
@@ -184,12 +183,33 @@ class TableDelivery(Construct):
         self.delivery_stream.node.add_dependency(default_policy(role))
         self.delivery_stream.node.add_dependency(catalog.tables[table.name])
         self.role = role
-        acknowledge(
-            self.delivery_stream,
-            "AwsSolutions-KDF1",
-            "Firehose cannot apply its own SSE to a Kinesis-stream source; the source stream is KMS-encrypted "
-            "and every object written to S3 is encrypted with the lakewatch key (EncryptionConfiguration).",
-        )
+        if source is not None:
+            acknowledge(
+                self.delivery_stream,
+                "AwsSolutions-KDF1",
+                "Firehose cannot apply its own SSE to a Kinesis-stream source; the source stream is KMS-encrypted "
+                "and every object written to S3 is encrypted with the lakewatch key (EncryptionConfiguration).",
+            )
+
+
+def _source_properties(source: kinesis.IStream | None, role: iam.IRole, key: kms.IKey) -> dict:
+    """A clean Kinesis stream as the source, or none (`DirectPut`: a Lambda puts the records itself, encrypted
+    at rest in Firehose with the lakewatch key)."""
+    if source is None:
+        return {
+            "delivery_stream_type": "DirectPut",
+            "delivery_stream_encryption_configuration_input": (
+                firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
+                    key_type="CUSTOMER_MANAGED_CMK", key_arn=key.key_arn
+                )
+            ),
+        }
+    return {
+        "delivery_stream_type": "KinesisStreamAsSource",
+        "kinesis_stream_source_configuration": firehose.CfnDeliveryStream.KinesisStreamSourceConfigurationProperty(
+            kinesis_stream_arn=source.stream_arn, role_arn=role.role_arn
+        ),
+    }
 
 
 def _static_root(prefix: str) -> str:

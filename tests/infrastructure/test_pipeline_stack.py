@@ -13,7 +13,7 @@ from aws_cdk.assertions import Match
 from job_monitor.handler import ALERT_METRICS
 
 from lakewatch.domain.job_events import Prices
-from lakewatch.domain.tables import PARTITION_KEY, TABLES
+from lakewatch.domain.tables import CATALOG_TABLES, PARTITION_KEY, TABLES
 from stacks.config import LANDING_POS_PREFIX
 from stacks.constructs import bundling
 from stacks.constructs.delivery import backup_prefix
@@ -43,6 +43,25 @@ HANDLERS = {
     },
     "job_events.handler.handler": {"EVENTS_RAW_STREAM_NAME", "MONITORED_JOBS", "CLIENT_BY_JOB"}
     | {f"PRICE_{field.name.upper()}" for field in dataclasses.fields(Prices)},
+    "forecast_hourly.handler.handler": {
+        "LAKE_BUCKET",
+        "MODEL_PREFIX",
+        "ATHENA_WORKGROUP",
+        "GLUE_DATABASE",
+        "FORECAST_SERIES",
+        "FORECASTS_DELIVERY_STREAM",
+        "ALERTS_TOPIC_ARN",
+        "ALERT_CLAIMS_TABLE_NAME",
+        "BREACH_THRESHOLDS",
+        "DRIFT_MASE_THRESHOLD",
+    },
+    "forecast_training.handler.handler": {
+        "LAKE_BUCKET",
+        "MODEL_PREFIX",
+        "ATHENA_WORKGROUP",
+        "GLUE_DATABASE",
+        "FORECAST_SERIES",
+    },
 }
 POWERTOOLS_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
 
@@ -265,7 +284,7 @@ def test_firehose_schema_tables_exist_in_the_catalog(synth: Synth, resources: di
         ]["TableName"]
         for d in of_type(resources, "AWS::KinesisFirehose::DeliveryStream").values()
     }
-    assert converted == catalog == set(TABLES)
+    assert converted == catalog == set(CATALOG_TABLES)
 
 
 def test_every_alarm_notifies_the_ops_topic(synth: Synth, resources: dict) -> None:
@@ -282,15 +301,16 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
         for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
     )
     assert metrics == sorted(
-        [("AWS/Lambda", "Errors")] * 4
+        [("AWS/Lambda", "Errors")] * 6
         + [("AWS/Lambda", "IteratorAge")] * 2
         + [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 3
         + [("lakewatch", "RecordsQuarantined")]
         + [("lakewatch", "RecordsQuarantined_transform_error")] * 2
         + [("lakewatch", "PosRowsQuarantined")]
         + [("lakewatch", "AlertsPublishedUnmarked")]
-        + [("AWS/Firehose", "DeliveryToS3.DataFreshness")] * len(TABLES)
-        + [("AWS/Firehose", "FailedConversion.Records")] * len(TABLES)
+        + [("AWS/Firehose", "DeliveryToS3.DataFreshness")] * len(CATALOG_TABLES)
+        + [("AWS/Firehose", "FailedConversion.Records")] * len(CATALOG_TABLES)
+        + [("lakewatch", "ForecastDriftMASE")] * len(synth.config.forecast_series)
     )
     synth.pipeline_template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
@@ -346,7 +366,7 @@ def test_every_log_group_is_encrypted_with_the_lakewatch_key_and_kept_for_the_st
     (queue_key,) = {render(q["Properties"]["KmsMasterKeyId"]) for q in of_type(resources, "AWS::SQS::Queue").values()}
     log_groups = of_type(resources, "AWS::Logs::LogGroup")
     # One per function and one per Firehose delivery stream
-    assert len(log_groups) == len(HANDLERS) + len(TABLES)
+    assert len(log_groups) == len(HANDLERS) + len(CATALOG_TABLES)
     for key, log_group in log_groups.items():
         assert render(log_group["Properties"].get("KmsKeyId")) == queue_key, key
         assert log_group["Properties"]["RetentionInDays"] == synth.config.log_retention_days, key
@@ -395,7 +415,7 @@ def test_failed_glue_runs_and_the_hourly_overdue_check_are_scheduled_events(synt
     assert [render(target["Arn"]) for target in glue_rule["Targets"]] == [
         f"<{logical_id(synth.pipeline, synth.pipeline.topics.ops)}>"
     ]
-    (schedule,) = [rule for rule in rules if "ScheduleExpression" in rule]
+    (schedule,) = [rule for rule in rules if rule.get("ScheduleExpression", "").startswith("rate(")]
     assert schedule["ScheduleExpression"] == "rate(1 hour)"
     overdue_id = functions_by_handler(resources)["overdue_check.handler.handler"][0]
     assert [render(target["Arn"]) for target in schedule["Targets"]] == [f"<{overdue_id}.Arn>"]

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from aws_cdk.assertions import Capture, Match
 
-from lakewatch.domain.tables import PARTITION_KEY, TABLES
+from lakewatch.domain.tables import CATALOG_TABLES, PARTITION_KEY
 from stacks.config import (
     ATHENA_RESULTS_ROOT,
     BACKUP_ROOT,
@@ -166,8 +166,8 @@ def test_every_table_of_tables_py_is_a_glue_table_with_its_columns(synth: Synth)
         resource["Properties"]["TableInput"]["Name"]: resource["Properties"] for resource in glue_tables.values()
     }
     # Then there is exactly one Glue table per lake table, and its columns are the definition's, in order
-    assert set(by_name) == set(TABLES)
-    for name, table in TABLES.items():
+    assert set(by_name) == set(CATALOG_TABLES)
+    for name, table in CATALOG_TABLES.items():
         table_input = by_name[name]["TableInput"]
         columns = [(column["Name"], column["Type"]) for column in table_input["StorageDescriptor"]["Columns"]]
         assert columns == [(column.name, column.glue_type) for column in table.columns]
@@ -183,7 +183,7 @@ def test_partition_projection_matches_the_firehose_layout(synth: Synth, ids: dic
     glue_tables = synth.storage_template.find_resources("AWS::Glue::Table")
     for resource in glue_tables.values():
         table_input = resource["Properties"]["TableInput"]
-        table = TABLES[table_input["Name"]]
+        table = CATALOG_TABLES[table_input["Name"]]
         parameters = render(table_input["Parameters"], refs)
         # When Athena projects the day's partition from the synthesized template
         projected = parameters["storage.location.template"].replace(f"${{{PARTITION_KEY}}}", day)

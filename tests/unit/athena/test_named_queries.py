@@ -12,6 +12,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from lakewatch.domain.tables import CATALOG_TABLES
 from lakewatch.local.queries import (
     ATHENA_DIR,
     NamedQuery,
@@ -41,8 +42,12 @@ CONTRACT_COLUMNS = {
     ),
     "overdue_clients": ("client", "job_name", "last_run_at", "hours_since_last_run"),
     "duration_mom_change": ("client", "month", "avg_duration_seconds", "prev_month_avg_seconds", "pct_change"),
+    "forecast_vs_actual": (
+        "series", "series_key", "target_hour", "horizon", "yhat", "yhat_lo", "yhat_hi", "actual", "error",
+        "in_interval",
+    ),
 }  # fmt: skip
-LAKE_TABLES = {"sales", "job_runs"}
+LAKE_TABLES = set(CATALOG_TABLES)
 QUERIES = load_named_queries()
 
 

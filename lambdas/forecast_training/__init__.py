@@ -1,0 +1,1 @@
+"""The weekly forecast training function: six direct models per series key, versioned in S3."""
