@@ -15,7 +15,6 @@ Clients are created once by the handler and passed in; nothing here reads the en
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -266,8 +265,8 @@ def publish_once(deps: Dependencies, alert: alerts.Alert, *, pk: str, now: datet
     try:
         deps.sns.publish(
             TopicArn=deps.settings.alerts_topic_arn,
-            # One message per protocol (e-mail text, chat, today's JSON for the rest), links from the env.
-            **alerts.publish_arguments(alert, alerts.AlertLinks.from_env(os.environ)),
+            # One message per protocol (e-mail text, chat, today's JSON for the rest).
+            **alerts.publish_arguments(alert, deps.settings.alert_links),
         )
     except Exception:
         _release_claim(deps, key, delivery_id)

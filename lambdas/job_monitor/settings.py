@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lambda_common.settings import required
+
+from lakewatch.domain import alerts
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +16,12 @@ class Settings:
     baselines_table_name: str
     #: The lake bucket; records job_monitor cannot process go under its `quarantine/job_monitor/` prefix.
     quarantine_bucket: str
+    #: Where alert messages send their reader (the Grafana workspace, else the Athena console).
+    alert_links: alerts.AlertLinks = field(default_factory=lambda: alerts.AlertLinks(region="us-east-1"))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        return cls(*required(env, "ALERTS_TOPIC_ARN", "BASELINES_TABLE_NAME", "QUARANTINE_BUCKET"))
+        return cls(
+            *required(env, "ALERTS_TOPIC_ARN", "BASELINES_TABLE_NAME", "QUARANTINE_BUCKET"),
+            alert_links=alerts.AlertLinks.from_env(env),
+        )

@@ -13,7 +13,6 @@ of them can be overdue (now minus the shortest expected interval and the grace),
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -161,8 +160,8 @@ def check(deps: Dependencies, now: datetime, *, page_size: int | None = None) ->
         try:
             deps.sns.publish(
                 TopicArn=deps.settings.alerts_topic_arn,
-                # One message per protocol (e-mail text, chat, today's JSON for the rest), links from the env.
-                **alerts.publish_arguments(alert, alerts.AlertLinks.from_env(os.environ)),
+                # One message per protocol (e-mail text, chat, today's JSON for the rest).
+                **alerts.publish_arguments(alert, deps.settings.alert_links),
             )
         except (ClientError, BotoCoreError):
             release_episode(deps.dynamodb, table_name, state)

@@ -8,6 +8,8 @@ from types import MappingProxyType
 
 from lambda_common.settings import hours, hours_by_name, required
 
+from lakewatch.domain import alerts
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -17,6 +19,8 @@ class Settings:
     grace_hours: float = 2.0
     #: {"client/job_name" or "job_name": hours}; the more specific key wins.
     expected_interval_overrides: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    #: Where alert messages send their reader (the Grafana workspace, else the Athena console).
+    alert_links: alerts.AlertLinks = field(default_factory=lambda: alerts.AlertLinks(region="us-east-1"))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -32,6 +36,7 @@ class Settings:
             expected_interval_overrides=hours_by_name(
                 "EXPECTED_INTERVAL_OVERRIDES", env.get("EXPECTED_INTERVAL_OVERRIDES") or "{}"
             ),
+            alert_links=alerts.AlertLinks.from_env(env),
         )
 
     def expected_interval_hours(self, client: str, job_name: str) -> float:
