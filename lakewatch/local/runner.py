@@ -227,6 +227,7 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
     with local_aws.LocalAws(pii_key=options.pii_key) as aws:
         handlers = _import_handlers()
         _serve_clean_streams(aws)
+        _serve_baselines_table(aws)
         replay = _Replay(aws=aws, handlers=handlers, options=options, report=report, now=now, notify=notify)
         started = time.perf_counter()
         with _lambda_output_to(out / "lambda-logs.jsonl"):
@@ -321,6 +322,7 @@ def replay_redriven(out: Path, payloads: list[bytes], *, now: datetime, run_numb
             aws=aws, handlers=_import_handlers(), options=options, report=report, now=now, notify=lambda *_: None
         )
         _serve_clean_streams(aws)
+        _serve_baselines_table(aws)
         with _lambda_output_to(out / "lambda-logs.jsonl"):
             replay.run(payloads, first_index=REDRIVE_FIRST_INDEX * run_number, schedule=False)
         for table_name, rows in replay.clean_rows.items():
@@ -638,6 +640,15 @@ def _serve_clean_streams(aws: local_aws.LocalAws) -> None:
     from transform import handler as transform_handler
 
     aws.clean_streams.attach(transform_handler.dependencies().kinesis)
+
+
+def _serve_baselines_table(aws: local_aws.LocalAws) -> None:
+    """Answer job_monitor's and overdue_check's DynamoDB calls in process (see `dynamodb.LocalTable`)."""
+    from job_monitor import handler as job_monitor_handler
+    from overdue_check import handler as overdue_check_handler
+
+    for dependencies in (job_monitor_handler.dependencies(), overdue_check_handler.dependencies()):
+        aws.baselines_table.attach(dependencies.dynamodb)
 
 
 def _write_lake(table: Any, rows: list[dict[str, Any]], lake_root: Path) -> dict[str, int]:
