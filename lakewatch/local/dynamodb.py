@@ -506,11 +506,11 @@ class LocalTable:
         keys, projected = self._indexes[index_name] if index_name else (self._key, None)
         request = _Request(body)
         condition = request.use(_parse_condition(body["KeyConditionExpression"]))
-        self._check_key_condition(condition, request, keys)
+        key_conditions = self._key_conditions(condition, request, keys)
         request.check_all_used()
         # Ties on the index key are read in table key order, as moto does (DynamoDB leaves it unspecified).
         order = [*keys, *(name for name in self._key if name not in keys)]
-        matching = self._matching(condition, request, keys, order, body)
+        matching = self._matching(key_conditions, keys, order, body)
         limit = body.get("Limit")
         page = _page(matching, limit or len(matching))
         response: dict[str, Any] = {
@@ -524,16 +524,21 @@ class LocalTable:
         return response
 
     def _matching(
-        self, condition: Expression, request: _Request, keys: list[str], order: list[str], body: dict[str, Any]
+        self, key_conditions: list[tuple[str, str, dict[str, Any]]], keys: list[str], order: list[str], body: dict
     ) -> list[Item]:
-        """The items of the table or index (only those holding its keys) matching `condition`, in read order,
-        after `ExclusiveStartKey`."""
+        """The items of the table or index (only those holding its keys) meeting every key condition, in read
+        order, after `ExclusiveStartKey`."""
 
         def position(item: Item) -> tuple[Any, ...]:
             return tuple(_scalar(item[name])[1] for name in order)
 
         in_index = (item for item in self._items.values() if all(name in item for name in keys))
-        matching = sorted((item for item in in_index if request.holds(condition, item)), key=position)
+        meets = [
+            item
+            for item in in_index
+            if all(_compare(comparator, item[name], value) for name, comparator, value in key_conditions)
+        ]
+        matching = sorted(meets, key=position)
         forward = body.get("ScanIndexForward", True)
         if not forward:
             matching.reverse()
@@ -544,18 +549,22 @@ class LocalTable:
         return [item for item in matching if (position(item) > after if forward else position(item) < after)]
 
     @staticmethod
-    def _check_key_condition(condition: Expression, request: _Request, keys: list[str]) -> None:
-        """A key condition is `partition = :v`, optionally AND a comparison on the sort key."""
+    def _key_conditions(
+        condition: Expression, request: _Request, keys: list[str]
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """A key condition as (attribute, comparator, value) pairs: `partition = :v`, optionally AND a
+        comparison on the sort key."""
         parts = [condition[1], condition[2]] if condition[0] == "and" else [condition]
         named = {}
         for part in parts:
             if part[0] != "compare" or part[2][0] != "path" or part[3][0] != "value":
                 raise Unsupported("key conditions other than `name <comparator> :value` are not emulated")
-            named[request.name(part[2])] = part[1]
-        if named.get(keys[0]) != "=" or not set(named) <= set(keys) or len(named) != len(parts):
+            named[request.name(part[2])] = (part[1], request.values[part[3][1]])
+        if named.get(keys[0], ("",))[0] != "=" or not set(named) <= set(keys) or len(named) != len(parts):
             raise _validation("Query condition missed key schema element")
-        if "<>" in named.values():
+        if any(comparator == "<>" for comparator, _value in named.values()):
             raise _validation("Invalid KeyConditionExpression: Unsupported operator on KeyCondition: <>")
+        return [(name, comparator, value) for name, (comparator, value) in named.items()]
 
 
 def _page(items: list[Item], limit: int) -> list[Item]:
