@@ -697,7 +697,11 @@ class _LazySpark:
 
         def start() -> None:
             try:
-                self._session = self._create()
+                session = self._create()
+                # Spark SQL initialises on a session's first query (~9 s of JVM CPU measured on two cores): let
+                # that happen here too, off the replay's core, instead of inside the first Glue job.
+                session.range(1).count()
+                self._session = session
             except BaseException as error:  # re-raised by session(), where the user sees spark.log with it
                 self._start_error = error
 
