@@ -37,6 +37,7 @@ import functools
 import operator
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -202,23 +203,36 @@ class _Parser:
         return clauses
 
 
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """An expression's tree and the placeholders it uses."""
+
+    tree: Any
+    placeholders: tuple[str, ...]
+
+    @classmethod
+    def of(cls, tree: Any) -> _Parsed:
+        return cls(tree, tuple(dict.fromkeys(_placeholders(tree))))
+
+
 @functools.lru_cache(maxsize=256)
-def _parse_condition(text: str) -> Expression:
+def _parse_condition(text: str) -> _Parsed:
     """Parsed once per distinct expression text: the handlers send the same few expressions every call."""
     parser = _Parser(text)
     tree = parser.condition()
     parser.done()
-    return tree
+    return _Parsed.of(tree)
 
 
 @functools.lru_cache(maxsize=64)
-def _parse_update(text: str) -> dict[str, list[tuple[Expression, Expression | None]]]:
+def _parse_update(text: str) -> _Parsed:
+    """An update expression as {clause: [(target, value or None)]}, parsed once per distinct text."""
     parser = _Parser(text)
     clauses = parser.update()
     parser.done()
     if not clauses:
         raise _validation("Invalid UpdateExpression: The expression can not be empty")
-    return clauses
+    return _Parsed.of(clauses)
 
 
 def _placeholders(tree: Any) -> Iterable[str]:
@@ -240,14 +254,15 @@ class _Request:
         self.values: Item = body.get("ExpressionAttributeValues") or {}
         self.used: set[str] = set()
 
-    def use(self, tree: Any) -> Any:
-        for token in _placeholders(tree):
+    def use(self, parsed: _Parsed) -> Any:
+        """The expression's tree, once each placeholder it uses is checked defined (and noted used)."""
+        for token in parsed.placeholders:
             defined = self.names if token.startswith("#") else self.values
             if token not in defined:
                 kind = "attribute name" if token.startswith("#") else "attribute value"
                 raise _validation(f"Value provided in expression uses an undefined {kind}: {token}")
             self.used.add(token)
-        return tree
+        return parsed.tree
 
     def check_all_used(self) -> None:
         for kind, defined in (("ExpressionAttributeNames", self.names), ("ExpressionAttributeValues", self.values)):
