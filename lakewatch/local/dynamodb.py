@@ -44,15 +44,11 @@ from typing import Any
 import orjson
 from botocore.awsrequest import AWSResponse
 
+from lakewatch.domain.baseline import MAX_BATCH_GET_KEYS, MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES
 from lakewatch.local import hooks
 
-#: DynamoDB's size limits on key values (UTF-8 bytes) and on one BatchGetItem request.
-MAX_PARTITION_KEY_BYTES = 2048
-MAX_SORT_KEY_BYTES = 1024
-MAX_BATCH_GET_KEYS = 100
 #: A page of Query results stops at this many bytes of items (DynamoDB's 1 MB), measured as JSON text.
 MAX_PAGE_BYTES = 1024 * 1024
-_OPERATIONS = ("GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
 #: The ordering comparators; `=` and `<>` hold for any two values of one type.
 _ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,

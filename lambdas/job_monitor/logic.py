@@ -43,8 +43,6 @@ from lakewatch.domain.reasons import Reason
 #: Bounded optimistic-lock retries. Writers of one client/job are rare (one run a day, the odd late or
 #: redelivered record), so a handful of conflicts in a row means something is wrong: fail the record.
 MAX_UPDATE_ATTEMPTS = 5
-#: BatchGetItem's limit on keys per call.
-BATCH_GET_KEYS = 100
 #: Attempts at marking a published alert `sent`, each with botocore's own retries and backoff inside.
 MARK_SENT_ATTEMPTS = 3
 #: A dedupe marker outlives any redelivery: an event source mapping keeps retrying a record for at most
@@ -110,17 +108,17 @@ def load_state(dynamodb: Any, table_name: str, client: str, job_name: str) -> Jo
 
 def read_states(dynamodb: Any, table_name: str, runs: Iterable[JobRun]) -> dict[str, JobState]:
     """The states `runs` will be judged against, by partition key: one consistent `BatchGetItem` per
-    `BATCH_GET_KEYS` client/jobs instead of one `GetItem` per record. Only successful runs need one (a failed
-    run writes without reading). A client/job without an item maps to an empty state; a key DynamoDB leaves
-    unprocessed (throttling) is left out, and its records read their own state as they go."""
+    `baseline.MAX_BATCH_GET_KEYS` client/jobs instead of one `GetItem` per record. Only successful runs need
+    one (a failed run writes without reading). A client/job without an item maps to an empty state; a key
+    DynamoDB leaves unprocessed (throttling) is left out, and its records read their own state as they go."""
     wanted: dict[str, tuple[str, str]] = {}
     for run in runs:
         if not run.failed:
             wanted[baseline.partition_key(run.row.client, run.row.job_name)] = (run.row.client, run.row.job_name)
     pending = list(wanted.items())
     states: dict[str, JobState] = {}
-    for start in range(0, len(pending), BATCH_GET_KEYS):
-        chunk = dict(pending[start : start + BATCH_GET_KEYS])
+    for start in range(0, len(pending), baseline.MAX_BATCH_GET_KEYS):
+        chunk = dict(pending[start : start + baseline.MAX_BATCH_GET_KEYS])
         response = dynamodb.batch_get_item(
             RequestItems={
                 table_name: {"Keys": [_state_key(*names) for names in chunk.values()], "ConsistentRead": True}

@@ -700,8 +700,8 @@ def counted_calls(aws: Aws, lambda_context: Any, runs: list[dict[str, Any]], **f
 
 
 def test_a_batch_reads_its_baselines_in_one_call_not_one_per_record(aws: Aws, lambda_context: Any) -> None:
-    # Given 100 client/jobs with a baseline each
-    clients = [f"client-{number:03d}" for number in range(100)]
+    # Given 150 client/jobs with a baseline each
+    clients = [f"client-{number:03d}" for number in range(150)]
     invoke(
         kinesis_event([run for client in clients for run in daily_runs([3_600.0] * 2, client=client)]), lambda_context
     )
@@ -711,9 +711,9 @@ def test_a_batch_reads_its_baselines_in_one_call_not_one_per_record(aws: Aws, la
     per_batch = counted_calls(aws, lambda_context, runs)
     twice = counted_calls(aws, lambda_context, daily_runs([3_650.0, 3_640.0], start_day=3, client="client-000"))
 
-    # Then the baselines were read in one BatchGetItem (not 100 GetItems) and each run wrote once; the second
-    # run of a client/job was judged against what the first wrote, without reading it again
-    assert per_batch == {"batch_get_item": 1, "update_item": 100}
+    # Then the baselines were read in two BatchGetItems of at most 100 keys (not 150 GetItems) and each run
+    # wrote once; the second run of a client/job was judged against what the first wrote, without reading it
+    assert per_batch == {"batch_get_item": 2, "update_item": 150}
     assert twice == {"batch_get_item": 1, "update_item": 2}
     state = aws.state("client-000")
     assert [entry.run_id for entry in state.history] == ["r-0", "r-1", "r-2", "r-3", "r-4"]
