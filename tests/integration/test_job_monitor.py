@@ -699,7 +699,7 @@ def counted_calls(aws: Aws, lambda_context: Any, runs: list[dict[str, Any]], **f
     return dict(dynamodb.calls)
 
 
-def test_a_batch_reads_its_baselines_in_one_call_not_one_per_record(aws: Aws, lambda_context: Any) -> None:
+def test_a_batch_reads_its_baselines_100_at_a_time_not_one_per_record(aws: Aws, lambda_context: Any) -> None:
     # Given 150 client/jobs with a baseline each
     clients = [f"client-{number:03d}" for number in range(150)]
     invoke(
