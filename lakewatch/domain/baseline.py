@@ -141,6 +141,8 @@ LAST_RUN_INDEX_ATTRIBUTES = ("client", "job_name", "last_run_id", "overdue_alert
 #: DynamoDB's size limits on key attributes (UTF-8 bytes): a longer key can never be written.
 MAX_PARTITION_KEY_BYTES = 2048
 MAX_SORT_KEY_BYTES = 1024
+#: DynamoDB's limit on the keys of one BatchGetItem call.
+MAX_BATCH_GET_KEYS = 100
 #: A client/job that has not run for this long is considered retired: its state expires (after having
 #: raised its one overdue alert long before).
 STATE_RETENTION_SECONDS = 90 * 86_400

@@ -1,6 +1,9 @@
 """An in-process AWS for the local runner: moto serving the same resources the CDK stacks create.
 
 The handlers run unchanged against it: they read the same environment variables and call the same APIs.
+Where moto is the replay's cost, the runner answers the handlers' calls in process instead, through a botocore
+`before-call` hook on their clients (`hooks.py`): the clean streams (`CleanStreams`) and the baselines table
+(`dynamodb.LocalTable`, with moto as its reference in the tests).
 Where moto stops short of AWS (Firehose never reads Kinesis nor writes Parquet, Glue runs no script,
 Athena returns only seeded results), the runner covers the gap itself; see the README's moto table.
 """
@@ -12,7 +15,6 @@ import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from io import BytesIO
 from typing import Any
 
 import boto3
@@ -21,6 +23,8 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from lakewatch.domain import baseline
+from lakewatch.local import hooks
+from lakewatch.local.dynamodb import LocalTable
 
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"
@@ -110,19 +114,7 @@ class CleanStreams:
                 }
             )
             results.append({"SequenceNumber": sequence_number, "ShardId": SHARD_ID})
-        parsed = {
-            "FailedRecordCount": 0,
-            "Records": results,
-            "ResponseMetadata": {"RequestId": "local", "HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0},
-        }
-        return AWSResponse(params["url"], 200, {}, _RawBody(b"")), parsed
-
-
-class _RawBody(BytesIO):
-    """The raw HTTP body botocore reads a response from."""
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self.read()
+        return hooks.answer(params["url"], {"FailedRecordCount": 0, "Records": results})
 
 
 @dataclass
@@ -156,10 +148,12 @@ class LocalAws:
         self.secrets = session.client("secretsmanager")
         self._create_resources()
         self.clean_streams = CleanStreams((SALES_STREAM, JOB_RUNS_STREAM))
+        self.baselines_table = LocalTable(baseline.table_definition(BASELINES_TABLE))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.clean_streams.detach_all()
+        self.baselines_table.detach_all()
         self._mock.stop()
         for name, value in self._saved_env.items():
             if value is None:

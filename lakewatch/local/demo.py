@@ -6,6 +6,7 @@ was planted in the data.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
@@ -383,10 +384,38 @@ def _quarantine_reasons(quarantine_dir: Path) -> dict[tuple[str, str], int]:
 
 
 def _pii_leaks(out: Path, secrets: list[str]) -> list[str]:
-    needles = [secret.encode() for secret in set(secrets) if secret]
+    """Every planted secret found in an output file (the inputs aside), as "<secret> in <file>".
+
+    Each file is searched once for all secrets (`_any_of`); only a file that holds one is searched secret by
+    secret, to name them. (Searching every file for each of the ~11,000 secrets took 13 s of the demo.)
+    """
+    needles = sorted({secret.encode() for secret in secrets if secret})
+    if not needles:
+        return []
+    any_needle = _any_of(needles)
     leaks = []
     for path in out.rglob("*"):
         if path.is_file() and "input" not in path.relative_to(out).parts:
             content = path.read_bytes()
-            leaks.extend(f"{needle.decode()} in {path}" for needle in needles if needle in content)
+            if any_needle.search(content):
+                leaks.extend(f"{needle.decode()} in {path}" for needle in needles if needle in content)
     return leaks
+
+
+def _any_of(needles: list[bytes]) -> re.Pattern[bytes]:
+    """A regex matching any of `needles`, shaped as their trie, so the regex engine tries every needle at a
+    position in one descent instead of one alternative after another."""
+    trie: dict[int | None, dict] = {}
+    for needle in needles:
+        node = trie
+        for byte in needle:
+            node = node.setdefault(byte, {})
+        node[None] = {}  # a needle ends here
+
+    def pattern(node: dict[int | None, dict]) -> bytes:
+        branches = [re.escape(bytes([byte])) + pattern(child) for byte, child in node.items() if byte is not None]
+        if None in node:
+            return b"(?:" + b"|".join(branches) + b")?" if branches else b""
+        return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+
+    return re.compile(pattern(trie))

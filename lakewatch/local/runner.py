@@ -33,6 +33,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -241,9 +242,13 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
     quarantine_dir = out / "quarantine"
     notify = progress or (lambda _step, _done, _total: None)
 
+    spark = _LazySpark(out / "spark.log")
     with local_aws.LocalAws(pii_key=options.pii_key) as aws:
         handlers = _import_handlers()
         _serve_clean_streams(aws)
+        _serve_baselines_table(aws)
+        if options.pos_csv is not None:
+            spark.start_in_background()  # the POS job will need it; the JVM boots during the replay
         replay = _Replay(aws=aws, handlers=handlers, options=options, report=report, now=now, notify=notify)
         started = time.perf_counter()
         with _lambda_output_to(out / "lambda-logs.jsonl"):
@@ -269,7 +274,6 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
             _write_jsonl(out / DEAD_LETTERS_FILE, replay.mapping.on_failure)
         report.on_failure = replay.mapping.on_failure_counts()
 
-    spark = _LazySpark(out / "spark.log")
     if options.pos_csv is not None:
         started = time.perf_counter()
         notify("POS CSV Glue job (local Spark)", 0, 1)
@@ -343,6 +347,7 @@ def replay_redriven(out: Path, payloads: list[bytes], *, now: datetime, run_numb
             aws=aws, handlers=_import_handlers(), options=options, report=report, now=now, notify=lambda *_: None
         )
         _serve_clean_streams(aws)
+        _serve_baselines_table(aws)
         with _lambda_output_to(out / "lambda-logs.jsonl"):
             replay.run(payloads, first_index=REDRIVE_FIRST_INDEX * run_number, schedule=False)
         for table_name, rows in replay.clean_rows.items():
@@ -688,6 +693,15 @@ def _serve_clean_streams(aws: local_aws.LocalAws) -> None:
     aws.clean_streams.attach(transform_handler.dependencies().kinesis)
 
 
+def _serve_baselines_table(aws: local_aws.LocalAws) -> None:
+    """Answer job_monitor's and overdue_check's DynamoDB calls in process (see `dynamodb.LocalTable`)."""
+    from job_monitor import handler as job_monitor_handler
+    from overdue_check import handler as overdue_check_handler
+
+    for dependencies in (job_monitor_handler.dependencies(), overdue_check_handler.dependencies()):
+        aws.baselines_table.attach(dependencies.dynamodb)
+
+
 def _write_lake(table: Any, rows: list[dict[str, Any]], lake_root: Path) -> dict[str, int]:
     if not rows:
         return {}
@@ -712,7 +726,8 @@ def _export_quarantine(aws: local_aws.LocalAws, quarantine_dir: Path) -> dict[st
 
 
 class _LazySpark:
-    """The local SparkSession, started on first use only, with the JVM's stderr kept out of the user's terminal.
+    """The local SparkSession, started on first use (or ahead of it, in the background), with the JVM's output
+    kept out of the user's terminal.
 
     Spark's WARN lines and progress bars go to `spark.log` under --out; when a Spark step fails, that log is
     shown on stderr before the error propagates.
@@ -721,14 +736,41 @@ class _LazySpark:
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
         self._session: Any = None
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
+
+    def start_in_background(self) -> None:
+        """Start the session on another thread, so that the JVM boots on the other core while the caller goes
+        on (the stream replay is single-threaded Python); `session()` waits for it."""
+
+        def start() -> None:
+            try:
+                session = self._create()
+                # Spark SQL initialises on a session's first query (~9 s of JVM CPU measured on two cores): let
+                # that happen here too, off the replay's core, instead of inside the first Glue job.
+                session.range(1).count()
+                self._session = session
+            except BaseException as error:  # re-raised by session(), where the user sees spark.log with it
+                self._start_error = error
+
+        self._starting = threading.Thread(target=start, name="spark-start", daemon=True)
+        self._starting.start()
+
+    def _create(self) -> Any:
+        from lakewatch.local.spark import local_spark_session
+
+        return local_spark_session(jvm_log=self.log_path)
 
     @contextmanager
     def session(self) -> Iterator[Any]:
         with _stderr_to(self.log_path):
+            if self._starting is not None:
+                self._starting.join()
+                self._starting = None
+                if self._start_error is not None:
+                    raise self._start_error
             if self._session is None:
-                from lakewatch.local.spark import local_spark_session
-
-                self._session = local_spark_session()
+                self._session = self._create()
             yield self._session
 
 

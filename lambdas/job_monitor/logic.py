@@ -6,9 +6,17 @@ Every step is therefore idempotent, and the steps are ordered so that every outc
 
 1. apply the run to its client/job state first, whatever happens to its alert later. The state item is the
    overdue check's only input, so a run that is not applied becomes a false `run_overdue` page. A failed run
-   is one conditional update (it only moves the last run forward); a successful run is read, judged against
-   the baseline and written back in one version-conditioned update. A run already counted writes nothing.
+   is one conditional update (it only moves the last run forward); a successful run is judged against the
+   baseline and written back in one version-conditioned update. A run already counted writes nothing.
 2. then alert, at most once per alert, through a dedupe marker claimed before publishing (`publish_once`).
+
+DynamoDB calls per record, the fewest each outcome allows: a successful run one `UpdateItem` (none when
+already counted), a failed run one `UpdateItem`, and an alert its claim (`PutItem`) and its mark
+(`UpdateItem`). The states a batch's successful runs are judged against are read before the batch, one
+`BatchGetItem` per 100 client/jobs (`read_states`), and kept up to date as the batch writes them. A state
+read earlier can only be older than the item: the version condition refuses a write based on it, and the
+refusal returns the current item (`ReturnValuesOnConditionCheckFailure`), so a stale read costs one refused
+write, never a lost or double-counted run.
 
 Clients are created once by the handler and passed in; nothing here reads the environment.
 """
@@ -16,6 +24,7 @@ Clients are created once by the handler and passed in; nothing here reads the en
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -97,6 +106,34 @@ def load_state(dynamodb: Any, table_name: str, client: str, job_name: str) -> Jo
     return JobState(client=client, job_name=job_name) if item is None else baseline.state_from_item(item)
 
 
+def read_states(dynamodb: Any, table_name: str, runs: Iterable[JobRun]) -> dict[str, JobState]:
+    """The states `runs` will be judged against, by partition key: one consistent `BatchGetItem` per
+    `baseline.MAX_BATCH_GET_KEYS` client/jobs instead of one `GetItem` per record. Only successful runs need
+    one (a failed run writes without reading). A client/job without an item maps to an empty state; a key
+    DynamoDB leaves unprocessed (throttling) is left out, and its records read their own state as they go."""
+    wanted: dict[str, tuple[str, str]] = {}
+    for run in runs:
+        if not run.failed:
+            wanted[baseline.partition_key(run.row.client, run.row.job_name)] = (run.row.client, run.row.job_name)
+    pending = list(wanted.items())
+    states: dict[str, JobState] = {}
+    for start in range(0, len(pending), baseline.MAX_BATCH_GET_KEYS):
+        chunk = dict(pending[start : start + baseline.MAX_BATCH_GET_KEYS])
+        response = dynamodb.batch_get_item(
+            RequestItems={
+                table_name: {"Keys": [_state_key(*names) for names in chunk.values()], "ConsistentRead": True}
+            }
+        )
+        for item in response.get("Responses", {}).get(table_name, []):
+            states[item["pk"]["S"]] = baseline.state_from_item(item)
+        unprocessed = response.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", [])
+        skipped = {key["pk"]["S"] for key in unprocessed}
+        for pk, (client, job_name) in chunk.items():
+            if pk not in states and pk not in skipped:
+                states[pk] = JobState(client=client, job_name=job_name)
+    return states
+
+
 def _next_state(state: JobState, run: JobRun) -> tuple[JobState, Verdict | None]:
     """The state after a successful `run`, and the verdict on it (None when the run is already counted)."""
     row = run.row
@@ -162,19 +199,24 @@ def _write_state(dynamodb: Any, table_name: str, previous: JobState, state: JobS
     )
 
 
-def _apply_successful_run(dynamodb: Any, table_name: str, run: JobRun, now: datetime) -> Verdict | None:
+def _apply_successful_run(
+    dynamodb: Any, table_name: str, run: JobRun, now: datetime, states: dict[str, JobState]
+) -> Verdict | None:
     """Fold a successful run into the baseline (optimistic lock, bounded retry); return the verdict on it.
 
-    A run already counted (redelivery), or an outlier older than what is known, writes nothing. On a
-    conflict the run is re-judged against the state the refused write returned, so no concurrent duration
-    is lost.
+    It starts from the state in `states` (read before the batch, or left by an earlier record of it) or, when
+    there is none, reads it. A run already counted (redelivery), or an outlier older than what is known,
+    writes nothing. On a conflict the run is re-judged against the state the refused write returned, so no
+    concurrent duration is lost. `states` is left holding what was written, for the batch's next records.
     """
     row = run.row
-    state = load_state(dynamodb, table_name, row.client, row.job_name)
+    pk = baseline.partition_key(row.client, row.job_name)
+    state = states.pop(pk, None) or load_state(dynamodb, table_name, row.client, row.job_name)
     for _attempt in range(MAX_UPDATE_ATTEMPTS):
         new_state, verdict = _next_state(state, run)
         unchanged = (new_state.history, new_state.last_ended_at) == (state.history, state.last_ended_at)
         if unchanged and state.version:
+            states[pk] = state
             return verdict
         try:
             _write_state(dynamodb, table_name, state, new_state, now)
@@ -188,6 +230,7 @@ def _apply_successful_run(dynamodb: Any, table_name: str, run: JobRun, now: date
                 else load_state(dynamodb, table_name, row.client, row.job_name)
             )
             continue
+        states[pk] = new_state
         return verdict
     raise BaselineContention(f"baseline of run {row.run_id} changed {MAX_UPDATE_ATTEMPTS} times in a row")
 
@@ -228,12 +271,21 @@ def _apply_failed_run(dynamodb: Any, table_name: str, run: JobRun, now: datetime
             raise
 
 
-def apply_run(dynamodb: Any, table_name: str, run: JobRun, now: datetime) -> Verdict | None:
-    """Fold one run into its client/job state; the verdict on a successful run not yet counted, else None."""
+def apply_run(
+    dynamodb: Any, table_name: str, run: JobRun, now: datetime, states: dict[str, JobState] | None = None
+) -> Verdict | None:
+    """Fold one run into its client/job state; the verdict on a successful run not yet counted, else None.
+
+    `states` holds the states already read for the batch (`read_states`), by partition key; it is kept up to
+    date with what this run writes. Without it, the state is read.
+    """
+    states = {} if states is None else states
     if run.failed:
+        # The failed run moves the item's version on: a copy read before it would only be refused.
+        states.pop(baseline.partition_key(run.row.client, run.row.job_name), None)
         _apply_failed_run(dynamodb, table_name, run, now)
         return None
-    return _apply_successful_run(dynamodb, table_name, run, now)
+    return _apply_successful_run(dynamodb, table_name, run, now, states)
 
 
 def publish_once(deps: Dependencies, alert: alerts.Alert, *, pk: str, now: datetime, delivery_id: str) -> AlertDelivery:
@@ -404,13 +456,20 @@ def check_processable(run: JobRun, now: datetime) -> None:
         raise MalformedRecord(Reason.INVALID_FIELD, "ended_at", "outside the accepted event-time range")
 
 
-def process_run(deps: Dependencies, run: JobRun, now: datetime, *, delivery_id: str) -> RunOutcome:
+def process_run(
+    deps: Dependencies,
+    run: JobRun,
+    now: datetime,
+    *,
+    delivery_id: str,
+    states: dict[str, JobState] | None = None,
+) -> RunOutcome:
     """Apply the run first (so the overdue check sees it whatever the alert does), then alert: a failure
     always, a success when the baseline judged it an outlier. An outlier never enters the baseline, so a
-    redelivery after a failed alert judges, and alerts, it again."""
+    redelivery after a failed alert judges, and alerts, it again. `states` as in `apply_run`."""
     check_processable(run, now)
     table_name = deps.settings.baselines_table_name
-    verdict = apply_run(deps.dynamodb, table_name, run, now)
+    verdict = apply_run(deps.dynamodb, table_name, run, now, states)
     pk = baseline.partition_key(run.row.client, run.row.job_name)
     if run.failed:
         delivery = publish_once(deps, failure_alert(run), pk=pk, now=now, delivery_id=delivery_id)

@@ -513,22 +513,23 @@ def test_another_delivery_of_the_same_run_waits_for_the_lease_then_takes_over(aw
 
 
 @pytest.mark.parametrize(
-    ("method", "error"),
+    ("methods", "error"),
     [
-        ("get_item", aws_error("ProvisionedThroughputExceededException", "GetItem")),
-        ("update_item", aws_error("ProvisionedThroughputExceededException")),
-        ("update_item", aws_error("ThrottlingException")),
-        ("put_item", aws_error("InternalServerError", "PutItem")),
+        (("batch_get_item", "get_item"), aws_error("ProvisionedThroughputExceededException", "GetItem")),
+        (("update_item",), aws_error("ProvisionedThroughputExceededException")),
+        (("update_item",), aws_error("ThrottlingException")),
+        (("put_item",), aws_error("InternalServerError", "PutItem")),
     ],
-    ids=["get-throttled", "update-throttled", "update-throttling", "claim-5xx"],
+    ids=["read-throttled", "update-throttled", "update-throttling", "claim-5xx"],
 )
 def test_throttling_and_5xx_fail_the_record_for_a_retry_never_quarantine_it(
-    aws: Aws, lambda_context: Any, method: str, error: ClientError
+    aws: Aws, lambda_context: Any, methods: tuple[str, ...], error: ClientError
 ) -> None:
-    # Given DynamoDB throttling (or failing) one call of an outlier's processing
+    # Given DynamoDB throttling (or failing) one call of an outlier's processing (a read: the batch's, then
+    # the record's own)
     invoke(kinesis_event(daily_runs([3_600.0] * 8)), lambda_context)
     event = kinesis_event(daily_runs([5 * 3_600.0], start_day=8))
-    dynamodb = Faulty(aws.dynamodb, **{method: failing(error, times=1)})
+    dynamodb = Faulty(aws.dynamodb, **{method: failing(error, times=1) for method in methods})
 
     # When the record is processed and then redelivered
     with pytest.MonkeyPatch.context() as patch:
@@ -680,13 +681,78 @@ def test_dynamodb_calls_per_record(aws: Aws, lambda_context: Any) -> None:
     [failure] = daily_runs([60.0], start_day=9, status="FAILED")
     [outlier] = daily_runs([5 * 3_600.0], start_day=10)
 
-    # Then each kind of record costs the fewest calls its outcome allows
-    assert calls_for(success) == {"get_item": 1, "update_item": 1}
-    assert calls_for(success) == {"get_item": 1}  # redelivered: nothing to write
+    # Then each kind of record costs the fewest calls its outcome allows (the read is the batch's: see below)
+    assert calls_for(success) == {"batch_get_item": 1, "update_item": 1}
+    assert calls_for(success) == {"batch_get_item": 1}  # redelivered: nothing to write
     assert calls_for(failure) == {"update_item": 2, "put_item": 1}  # last run, claim, mark sent: no read
     assert calls_for(failure) == {"update_item": 1, "put_item": 1}  # redelivered: both conditions refuse
-    assert calls_for(outlier) == {"get_item": 1, "update_item": 2, "put_item": 1}
-    assert calls_for(outlier) == {"get_item": 1, "put_item": 1}
+    assert calls_for(outlier) == {"batch_get_item": 1, "update_item": 2, "put_item": 1}
+    assert calls_for(outlier) == {"batch_get_item": 1, "put_item": 1}
+
+
+def counted_calls(aws: Aws, lambda_context: Any, runs: list[dict[str, Any]], **faults: Any) -> dict[str, int]:
+    """The DynamoDB calls job_monitor makes for one batch of `runs` (all of which must succeed)."""
+    dynamodb = Faulty(aws.dynamodb, **faults)
+    with pytest.MonkeyPatch.context() as patch:
+        with_clients(patch, dynamodb=dynamodb)
+        assert invoke(kinesis_event(runs), lambda_context) == {"batchItemFailures": []}
+    return dict(dynamodb.calls)
+
+
+def test_a_batch_reads_its_baselines_100_at_a_time_not_one_per_record(aws: Aws, lambda_context: Any) -> None:
+    # Given 150 client/jobs with a baseline each
+    clients = [f"client-{number:03d}" for number in range(150)]
+    invoke(
+        kinesis_event([run for client in clients for run in daily_runs([3_600.0] * 2, client=client)]), lambda_context
+    )
+
+    # When a batch brings one successful run of each, and then two runs of one client/job
+    runs = [run for client in clients for run in daily_runs([3_700.0], start_day=2, client=client)]
+    per_batch = counted_calls(aws, lambda_context, runs)
+    twice = counted_calls(aws, lambda_context, daily_runs([3_650.0, 3_640.0], start_day=3, client="client-000"))
+
+    # Then the baselines were read in two BatchGetItems of at most 100 keys (not 150 GetItems) and each run
+    # wrote once; the second run of a client/job was judged against what the first wrote, without reading it
+    assert per_batch == {"batch_get_item": 2, "update_item": 150}
+    assert twice == {"batch_get_item": 1, "update_item": 2}
+    state = aws.state("client-000")
+    assert [entry.run_id for entry in state.history] == ["r-0", "r-1", "r-2", "r-3", "r-4"]
+    assert state.version == 5
+
+
+def test_when_the_batch_read_fails_or_leaves_keys_unprocessed_the_records_read_their_own(
+    aws: Aws, lambda_context: Any
+) -> None:
+    # Given two client/jobs with a baseline each
+    invoke(
+        kinesis_event([*daily_runs([3_600.0] * 8, client="a"), *daily_runs([3_600.0] * 8, client="b")]), lambda_context
+    )
+    runs = [*daily_runs([3_600.0], start_day=8, client="a"), *daily_runs([5 * 3_600.0], start_day=8, client="b")]
+
+    class Unprocessed(Faulty):
+        """DynamoDB under load: the batch read answers for `a` only and leaves `b` for later."""
+
+        def batch_get_item(self, **kwargs: Any) -> Any:
+            self.calls["batch_get_item"] += 1
+            request = kwargs["RequestItems"][aws.table_name]
+            keep = [key for key in request["Keys"] if '"a"' in key["pk"]["S"]]
+            response = self._real.batch_get_item(RequestItems={aws.table_name: {**request, "Keys": keep}})
+            left = [key for key in request["Keys"] if key not in keep]
+            return {**response, "UnprocessedKeys": {aws.table_name: {"Keys": left}}}
+
+    # When the batch read is throttled outright, and when it leaves a key unprocessed
+    throttled = counted_calls(aws, lambda_context, runs, batch_get_item=failing(aws_error("ThrottlingException")))
+    dynamodb = Unprocessed(aws.dynamodb)
+    with pytest.MonkeyPatch.context() as patch:
+        with_clients(patch, dynamodb=dynamodb)
+        redelivered = invoke(kinesis_event(runs), lambda_context)
+
+    # Then every record read its own state instead: the runs were applied, b's outlier alerted once
+    assert throttled == {"batch_get_item": 1, "get_item": 2, "update_item": 3, "put_item": 1}
+    assert redelivered == {"batchItemFailures": []}
+    assert dict(dynamodb.calls) == {"batch_get_item": 1, "get_item": 1, "put_item": 1}
+    assert [alert["body"]["run_id"] for alert in aws.published()] == ["r-8"]
+    assert aws.state("a").last_run_id == aws.state("b").last_run_id == "r-8"
 
 
 @pytest.mark.parametrize(

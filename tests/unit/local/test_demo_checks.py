@@ -1,0 +1,44 @@
+"""The demo's leak check finds exactly what a plain substring search finds, one pass per file."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from lakewatch.local.demo import _pii_leaks
+
+
+def _naive(out: Path, secrets: list[str]) -> list[str]:
+    needles = sorted({secret.encode() for secret in secrets if secret})
+    return [
+        f"{needle.decode()} in {path}"
+        for path in out.rglob("*")
+        if path.is_file() and "input" not in path.relative_to(out).parts
+        for needle in needles
+        if needle in path.read_bytes()
+    ]
+
+
+def test_leaks_are_those_a_substring_search_finds(tmp_path: Path) -> None:
+    # Given secrets that are prefixes of each other, hold regex metacharacters or non-ASCII letters
+    rng = random.Random(11)
+    secrets = ["Zoë Ng", "Zoë Nguyen", "4929 1234 5678 1234", "a.b+c@example.com", "(cust)-1", "", "x"]
+    secrets += ["".join(rng.choice("abcdé.*+?") for _ in range(rng.randint(2, 8))) for _ in range(300)]
+    # ... and output files holding some of them (one only under input/, which is not output)
+    files = {
+        "lake/part-0.parquet": b"\x00\x01 Zo\xc3\xab Ng \x02",
+        "queries/top.csv": b"customer,a.b+c@example.com\n",
+        "logs.jsonl": "".join(rng.choice(secrets) for _ in range(50)).encode(),
+        "quarantine/clean.jsonl": b'{"reason": "invalid_field"}',
+        "input/events.jsonl": b"4929 1234 5678 1234",
+    }
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+
+    # When the demo looks for leaks, Then it reports what a substring search per secret reports
+    leaks = _pii_leaks(tmp_path, secrets)
+    assert sorted(leaks) == sorted(_naive(tmp_path, secrets))
+    assert f"Zoë Ng in {tmp_path / 'lake/part-0.parquet'}" in leaks
+    assert not any("input" in leak or "quarantine" in leak for leak in leaks)
+    assert _pii_leaks(tmp_path, ["nowhere to be found"]) == []
