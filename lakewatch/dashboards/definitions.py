@@ -22,7 +22,8 @@ SALES = Dashboard(
     title="lakewatch · Sales",
     audience="analysts",
     description="What sells, where and when: revenue and orders by outlet and channel, products, peak hours, "
-    "new and returning customers. Every sale counted once, however often it was delivered.",
+    "new and returning customers, and the hourly orders against their forecast. Every sale counted once, however "
+    "often it was delivered.",
     panels=(
         Panel("summary", "Range at a glance", "stat", "Revenue, orders, average basket, identified customers.",
               width=24, height=4,
@@ -47,6 +48,14 @@ SALES = Dashboard(
                                     "returning_customers": Series(color="green", label="returning")}),
         Panel("average_basket", "Average basket per day", "timeseries", "Average total_price per UTC day and channel.",
               width=24, unit="currencyGBP"),
+        Panel("orders_vs_forecast", "Orders per hour: actual vs forecast", "timeseries",
+              "All orders per UTC hour against the forecast the hourly run made at the start of that hour (series "
+              "orders_total), with its 80% interval as a band.", width=24, height=9,
+              series={"orders": Series(color="blue", label="orders"),
+                      "forecast": Series(color="orange", dashed=True, label="forecast (1 h ahead)"),
+                      "forecast_low": Series(color="orange", label="80% interval, low"),
+                      "forecast_high": Series(color="orange", label="80% interval, high",
+                                              fill_below_to="forecast_low")}),
     ),
 )  # fmt: skip
 

@@ -53,7 +53,7 @@ def _target(sql: str, *, time_series: bool) -> dict[str, Any]:
     }
 
 
-def _override(name: str, series: Series) -> dict[str, Any]:
+def _override(panel: Panel, name: str, series: Series) -> dict[str, Any]:
     properties: list[dict[str, Any]] = []
     if series.label:
         properties.append({"id": "displayName", "value": series.label})
@@ -69,6 +69,12 @@ def _override(name: str, series: Series) -> dict[str, Any]:
         ]
     if series.dashed:
         properties.append({"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}})
+    if series.fill_below_to:
+        # Grafana finds the other series by its display name, so a label given to it is what is named here.
+        properties += [
+            {"id": "custom.fillBelowTo", "value": panel.display_name(series.fill_below_to)},
+            {"id": "custom.fillOpacity", "value": 20},
+        ]
     return {"matcher": {"id": "byName", "options": name}, "properties": properties}
 
 
@@ -110,7 +116,7 @@ def panel_json(dashboard: Dashboard, panel: Panel, panel_id: int, grid: dict[str
         defaults["color"] = {"mode": "continuous-GrYlRd"}
     if panel.decimals is not None:
         defaults["decimals"] = panel.decimals
-    overrides = [_override(name, series) for name, series in panel.series.items()]
+    overrides = [_override(panel, name, series) for name, series in panel.series.items()]
     if panel.links_to_investigation:
         overrides.append({
             "matcher": {"id": "byName", "options": "client"},

@@ -55,6 +55,9 @@ class Series:
     label: str | None = None
     #: Grafana unit id of this column when it differs from the panel's (a stat panel's tiles).
     unit: str | None = None
+    #: Another column of the panel: the area between this series and that one is filled, the way an interval
+    #: (upper bound filled down to the lower bound) is drawn as a band.
+    fill_below_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,11 @@ class Panel:
     @property
     def is_time_series(self) -> bool:
         return self.kind == "timeseries"
+
+    def display_name(self, column: str) -> str:
+        """What a column is called on screen: its label, else its name (Grafana matches `fillBelowTo` on it)."""
+        style = self.series.get(column)
+        return (style.label if style else None) or column
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ def _series(panel: Panel, name: str, values: list[Any], index: int) -> dict[str,
         "color": COLORS.get(style.color or "", PALETTE[index % len(PALETTE)]),
         "points": style.points,
         "dashed": style.dashed,
+        "fill_to": None,
     }
 
 
@@ -72,10 +73,15 @@ def _time_series(panel: Panel, result: QueryResult) -> dict[str, Any]:
         ]
     else:
         times = [row[0] for row in rows]
+        columns = list(result.columns[1:])
         series = [
             _series(panel, column, [row[position] for row in rows], position - 1)
-            for position, column in enumerate(result.columns[1:], 1)
+            for position, column in enumerate(columns, 1)
         ]
+        for column, drawn in zip(columns, series, strict=True):
+            lower = panel.series.get(column, Series()).fill_below_to
+            # A band: this series is filled down to the other one, named by its position (how Chart.js fills).
+            drawn["fill_to"] = columns.index(lower) if lower in columns else None
     return {"labels": [_time_label(time) for time in times], "series": series, "span_gaps": long_form}
 
 

@@ -34,7 +34,7 @@
       showLine: !s.points,
       pointStyle: s.points ? "triangle" : "circle",
       pointRadius: s.points ? 8 : figure.kind === "timeseries" && figure.labels.length > 60 ? 0 : 2,
-      fill: figure.stacked && figure.kind === "timeseries" ? "stack" : false,
+      fill: s.fill_to !== null && s.fill_to !== undefined ? s.fill_to : figure.stacked && figure.kind === "timeseries" ? "stack" : false,
       spanGaps: !!figure.span_gaps,
       borderWidth: figure.kind === "barchart" ? 1 : 2,
       stack: figure.stacked ? "all" : s.name,

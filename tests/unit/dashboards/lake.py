@@ -5,7 +5,8 @@ must honour there is a record that would change its answer if the rule were brok
 failed run, a run re-reported under a new event_id, sales and runs just outside the range on either side, a
 customer who comes back within 90 days next to one who comes back after longer, outliers (5x, and 2.8x with the
 5x still in its history) next to slow growth and a 10x run with too little history, a client silent for over a
-day, failures in and out of the last 24 hours.
+day, failures in and out of the last 24 hours; forecasts of the chain's orders retried, made further ahead, of
+another series, and outside the range, next to the one-hour-ahead forecasts the forecast panel draws.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT, JOB_RUNS, SALES
+from lakewatch.domain.tables import CLEAN_TIMESTAMP_FORMAT, FORECASTS, JOB_RUNS, PARTITION_DATE_FORMAT, SALES
 from lakewatch.local.lake import write_rows
 from tests.unit.athena.factories import INGESTED_AT, job_run, sale
 
@@ -91,8 +92,39 @@ def job_runs() -> tuple[list[dict], list[dict]]:
     return [*acme, *globex, globex_failed, *initech, *umbrella, *oldco], redelivered
 
 
+def forecast(target_hour: datetime, yhat: float, low: float, high: float, *, horizon: int = 1,
+             series: str = "orders_total", series_key: str = "all", generated_after: timedelta = timedelta(seconds=5),
+             ) -> dict:  # fmt: skip
+    """A `forecasts` clean record: made at the origin `horizon - 1` hours before its target hour."""
+    origin_hour = target_hour - timedelta(hours=horizon - 1)
+    return {
+        "series": series, "series_key": series_key,
+        "origin_hour": origin_hour.strftime(CLEAN_TIMESTAMP_FORMAT),
+        "target_hour": target_hour.strftime(CLEAN_TIMESTAMP_FORMAT),
+        "horizon": horizon, "yhat": yhat, "yhat_lo": low, "yhat_hi": high,
+        "model_version": f"{series}-20240603T0100Z",
+        "generated_at": (origin_hour + generated_after).strftime(CLEAN_TIMESTAMP_FORMAT),
+        "dt": origin_hour.strftime(PARTITION_DATE_FORMAT),
+    }  # fmt: skip
+
+
+def forecasts() -> tuple[list[dict], list[dict]]:
+    """(first run, retried run) of the forecasts. The panel's forecasts are the chain's (orders_total/all), made
+    one hour ahead, the latest run of an origin winning; the rest would change its answer if it were read."""
+    first = [
+        forecast(datetime(2024, 6, 12, 9, 0), 1.2, 0.4, 2.6),
+        forecast(datetime(2024, 6, 12, 10, 0), 0.8, 0.0, 1.9),  # no order came: an actual zero
+        forecast(datetime(2024, 6, 12, 9, 0), 9.0, 5.0, 13.0, horizon=2),  # made two hours ahead
+        forecast(datetime(2024, 6, 12, 9, 0), 7.0, 6.0, 8.0, series="orders_by_store", series_key="Camden"),
+        forecast(datetime(2024, 5, 31, 23, 0), 3.0, 1.0, 5.0),  # before the range
+        forecast(datetime(2024, 6, 15, 13, 0), 5.0, 3.0, 7.0),  # after the range's end
+    ]
+    retried = [forecast(datetime(2024, 6, 12, 9, 0), 1.4, 0.5, 2.8, generated_after=timedelta(minutes=3))]
+    return first, retried
+
+
 def write_lake(lake_root: Path) -> Path:
-    for table, (first, redelivered) in ((SALES, sales()), (JOB_RUNS, job_runs())):
+    for table, (first, redelivered) in ((SALES, sales()), (JOB_RUNS, job_runs()), (FORECASTS, forecasts())):
         write_rows(table, first, lake_root, file_name="part-00000")
         write_rows(table, redelivered, lake_root, file_name="part-00001-redelivery")
     return lake_root

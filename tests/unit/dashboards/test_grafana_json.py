@@ -103,3 +103,23 @@ def test_investigation_links_preset_client_and_job() -> None:
     assert investigation_path("O'Brien & Co", "nightly sales") == (
         "/d/lakewatch-batch-client?var-client=O%27Brien+%26+Co&var-job=nightly+sales"
     )
+
+
+def test_a_band_fills_down_to_a_series_grafana_can_find_by_its_display_name() -> None:
+    # Grafana's `custom.fillBelowTo` names the other series as it is displayed (its label once overridden).
+    bands = []
+    for dashboard in DASHBOARDS:
+        for panel in MODELS[dashboard.name]["panels"]:
+            names = {
+                override["matcher"]["options"]: next(
+                    (p["value"] for p in override["properties"] if p["id"] == "displayName"),
+                    override["matcher"]["options"],
+                )
+                for override in panel["fieldConfig"]["overrides"]
+            }
+            for override in panel["fieldConfig"]["overrides"]:
+                for prop in override["properties"]:
+                    if prop["id"] == "custom.fillBelowTo":
+                        bands.append((panel["title"], override["matcher"]["options"], prop["value"]))
+                        assert prop["value"] in names.values()
+    assert bands == [("Orders per hour: actual vs forecast", "forecast_high", "80% interval, low")]

@@ -15,6 +15,8 @@ from lakewatch.dashboards.definitions import BATCH_CLIENT_INVESTIGATION, BATCH_M
 from lakewatch.dashboards.macros import QueryContext
 from lakewatch.dashboards.model import Dashboard, Panel, Variable, load_sql
 from lakewatch.domain import baseline
+from lakewatch.domain.forecast_series import load_series
+from lakewatch.domain.tables import CATALOG_TABLES
 from lakewatch.local.queries import QueryResult, connect_lake
 from lakewatch.report.panels import athena_sql, run_panel
 from tests.unit.dashboards.lake import RANGE_FROM, RANGE_TO, job_runs, write_lake
@@ -53,7 +55,7 @@ def test_every_panel_runs_on_the_lake(lake, dashboard: Dashboard, panel: Panel |
 def test_every_panel_prunes_dt_partitions_by_the_range(dashboard: Dashboard, panel: Panel | Variable) -> None:
     # Every read of a lake table is bounded on dt by the dashboard's time range (a macro), never unbounded.
     sql = dashboard.sql(panel)
-    reads = len(re.findall(r"\bFROM (?:sales|job_runs)\b", sql))
+    reads = len(re.findall(rf"\bFROM (?:{'|'.join(CATALOG_TABLES)})\b", sql))
     bounded = len(re.findall(r"\bdt (?:BETWEEN|>=?) .*\$__(?:rawTimeFrom|timeFrom|timeTo)\(", sql))
     assert reads >= 1
     assert bounded == reads
@@ -122,6 +124,32 @@ def test_new_and_returning_customers_per_day(lake) -> None:
         {"time": datetime(2024, 6, 10), "new_customers": 1, "returning_customers": 0},
         {"time": datetime(2024, 6, 12), "new_customers": 1, "returning_customers": 1},
     ]
+
+
+def test_orders_per_hour_against_the_one_hour_ahead_forecast_of_the_chain(lake) -> None:
+    # The retried run's forecast wins at 09:00 on 12 June; the forecast made two hours ahead, the Camden one and
+    # those outside the range are not drawn; 10:00 had a forecast and no order; s1 (delivered twice) is one order.
+    assert answer(lake, SALES, "orders_vs_forecast") == [
+        {"time": datetime(2024, 6, 3, 10), "orders": 1, "forecast": None, "forecast_low": None, "forecast_high": None},
+        {"time": datetime(2024, 6, 5, 11), "orders": 1, "forecast": None, "forecast_low": None, "forecast_high": None},
+        {"time": datetime(2024, 6, 10, 9), "orders": 1, "forecast": None, "forecast_low": None, "forecast_high": None},
+        {"time": datetime(2024, 6, 12, 9), "orders": 1, "forecast": 1.4, "forecast_low": 0.5, "forecast_high": 2.8},
+        {"time": datetime(2024, 6, 12, 10), "orders": 0, "forecast": 0.8, "forecast_low": 0.0, "forecast_high": 1.9},
+        {"time": datetime(2024, 6, 12, 14), "orders": 1, "forecast": None, "forecast_low": None, "forecast_high": None},
+        {"time": datetime(2024, 6, 12, 18), "orders": 1, "forecast": None, "forecast_low": None, "forecast_high": None},
+        {"time": datetime(2024, 6, 14, 9), "orders": 1, "forecast": None, "forecast_low": None, "forecast_high": None},
+    ]  # fmt: skip
+
+
+def test_the_forecast_panels_actuals_are_the_forecast_series_values(lake) -> None:
+    # The orders drawn against the forecast are what the forecast is made from: the orders_total series query,
+    # run over the range's days, gives the same count for every hour inside the range.
+    [series] = load_series(["orders_total"])
+    rows = lake.execute(series.sql, ["2024-06-01", "2024-06-15"]).fetchall()
+    first_hour, last_hour = RANGE_FROM.replace(tzinfo=None), RANGE_TO.replace(tzinfo=None)
+    expected = {hour: value for _key, hour, value in rows if first_hour <= hour <= last_hour}
+    drawn = {row["time"]: row["orders"] for row in answer(lake, SALES, "orders_vs_forecast") if row["orders"]}
+    assert drawn == expected
 
 
 # ------------------------------------------------------------------------------------ client investigation

@@ -128,3 +128,15 @@ def test_an_empty_lake_is_a_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "lake").mkdir()
     with pytest.raises(ReportError, match="no sales and no job runs"):
         build_report(ReportOptions(lake=tmp_path / "lake", out=tmp_path))
+
+
+def test_the_forecast_interval_is_drawn_as_a_band_between_its_bounds(report: Path) -> None:
+    sales = _data(report)["dashboards"][0]
+    panel = next(panel for panel in sales["panels"] if panel["name"] == "orders_vs_forecast")
+    drawn = panel["variants"][""]
+    names = [series["name"] for series in drawn["series"]]
+    assert names == ["orders", "forecast (1 h ahead)", "80% interval, low", "80% interval, high"]
+    # The upper bound fills down to the lower one (Chart.js fills to a dataset by its index); nothing else fills.
+    assert [series["fill_to"] for series in drawn["series"]] == [None, None, None, 2]
+    at_nine = drawn["labels"].index("2024-06-12 09:00")
+    assert [series["values"][at_nine] for series in drawn["series"]] == [1, 1.4, 0.5, 2.8]
