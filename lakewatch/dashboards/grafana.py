@@ -75,6 +75,8 @@ def _override(panel: Panel, name: str, series: Series) -> dict[str, Any]:
             {"id": "custom.fillBelowTo", "value": panel.display_name(series.fill_below_to)},
             {"id": "custom.fillOpacity", "value": 20},
         ]
+    if name in panel.band_edges():
+        properties.append({"id": "custom.lineWidth", "value": 0})
     return {"matcher": {"id": "byName", "options": name}, "properties": properties}
 
 

@@ -87,6 +87,16 @@ class Panel:
     def is_time_series(self) -> bool:
         return self.kind == "timeseries"
 
+    def band_edges(self) -> frozenset[str]:
+        """The columns that bound a filled band (both ends of every `fill_below_to`): drawn as the band's edge only,
+        without a line of their own, so the band reads as one shape behind the lines."""
+        return frozenset(
+            name
+            for column, style in self.series.items()
+            if style.fill_below_to
+            for name in (column, style.fill_below_to)
+        )
+
     def display_name(self, column: str) -> str:
         """What a column is called on screen: its label, else its name (Grafana matches `fillBelowTo` on it)."""
         style = self.series.get(column)

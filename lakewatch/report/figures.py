@@ -49,6 +49,7 @@ def _series(panel: Panel, name: str, values: list[Any], index: int) -> dict[str,
         "points": style.points,
         "dashed": style.dashed,
         "fill_to": None,
+        "band_edge": name in panel.band_edges(),
     }
 
 

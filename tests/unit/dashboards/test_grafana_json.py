@@ -123,3 +123,10 @@ def test_a_band_fills_down_to_a_series_grafana_can_find_by_its_display_name() ->
                         bands.append((panel["title"], override["matcher"]["options"], prop["value"]))
                         assert prop["value"] in names.values()
     assert bands == [("Orders per hour: actual vs forecast", "forecast_high", "80% interval, low")]
+    [forecast_panel] = [panel for panel in MODELS["sales"]["panels"] if panel["title"] == bands[0][0]]
+    edges = {
+        override["matcher"]["options"]
+        for override in forecast_panel["fieldConfig"]["overrides"]
+        if {"id": "custom.lineWidth", "value": 0} in override["properties"]
+    }
+    assert edges == {"forecast_low", "forecast_high"}  # the band's edges draw no line of their own

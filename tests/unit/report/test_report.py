@@ -138,5 +138,6 @@ def test_the_forecast_interval_is_drawn_as_a_band_between_its_bounds(report: Pat
     assert names == ["orders", "forecast (1 h ahead)", "80% interval, low", "80% interval, high"]
     # The upper bound fills down to the lower one (Chart.js fills to a dataset by its index); nothing else fills.
     assert [series["fill_to"] for series in drawn["series"]] == [None, None, None, 2]
+    assert [series["band_edge"] for series in drawn["series"]] == [False, False, True, True]  # no line of their own
     at_nine = drawn["labels"].index("2024-06-12 09:00")
     assert [series["values"][at_nine] for series in drawn["series"]] == [1, 1.4, 0.5, 2.8]
