@@ -15,6 +15,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -42,12 +43,15 @@ OPS_TOPIC = "lakewatch-ops"
 #: Every local stream has one shard; the replay's events-raw records and on-failure records name it.
 SHARD_ID = "shardId-000000000000"
 
+#: The environment of an emulated AWS: fake credentials, the region, and our own config file (see it for why).
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
+    "AWS_CONFIG_FILE": str(Path(__file__).with_name("aws_config.ini")),
+    "AWS_PROFILE": "default",
 }
 
 
