@@ -15,8 +15,10 @@ The replay follows what AWS does, step by step:
    clock back; after the replay, every hour up to `--now`.
 3. Firehose: moto's never reads Kinesis nor writes Parquet, so the runner writes the clean records as
    Parquet with the Glue table's schema into `lake/<table>/dt=…/`.
-4. Glue: the POS CSV job's own code runs on local Spark, then the daily compaction job's protocol runs once
-   per replayed day and table, as its schedule would.
+4. Glue: the POS CSV job's own code runs on local Spark, beside the replay (on AWS it runs on its own
+   schedule, reads only `landing/` and writes its own files; here it uses the core the single-threaded replay
+   leaves free), then the daily compaction job's protocol runs once per replayed day and table, as its
+   schedule would.
 5. Forecasts: the hourly and weekly forecast schedules replayed over the lake (`forecasting.py`).
 6. Athena: every named query in `athena/` runs on DuckDB over the Parquet.
 
@@ -37,6 +39,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -243,44 +246,37 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
     notify = progress or (lambda _step, _done, _total: None)
 
     spark = _LazySpark(out / "spark.log")
-    with local_aws.LocalAws(pii_key=options.pii_key) as aws:
-        handlers = _import_handlers()
-        _serve_clean_streams(aws)
-        _serve_baselines_table(aws)
-        if options.pos_csv is not None:
-            spark.start_in_background()  # the POS job will need it; the JVM boots during the replay
-        replay = _Replay(aws=aws, handlers=handlers, options=options, report=report, now=now, notify=notify)
-        started = time.perf_counter()
-        with _lambda_output_to(out / "lambda-logs.jsonl"):
-            if options.aws_events is not None:
-                payloads = _with_aws_job_events(aws, options.aws_events, payloads, report)
-            replay.run(payloads)
-        replay_seconds = time.perf_counter() - started
-        report.step_seconds["stream replay"] = replay_seconds
-        report.records_per_second = round(len(payloads) / replay_seconds, 1) if replay_seconds > 0 else 0.0
+    # The POS Glue job runs on the core the single-threaded replay leaves free.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="glue") as glue:
+        pos_job: Future[dict] | None = None
+        with local_aws.LocalAws(pii_key=options.pii_key) as aws:
+            handlers = _import_handlers()
+            _serve_clean_streams(aws)
+            _serve_baselines_table(aws)
+            if options.pos_csv is not None:
+                spark.start_in_background()  # the JVM boots during the replay, then runs the POS job beside it
+                pos_job = glue.submit(
+                    _run_pos_csv, spark, options, lake_root, quarantine_dir / "pos_csv", ingested_at=now, notify=notify
+                )
+            replay = _Replay(aws=aws, handlers=handlers, options=options, report=report, now=now, notify=notify)
+            started = time.perf_counter()
+            with _lambda_output_to(out / "lambda-logs.jsonl"):
+                if options.aws_events is not None:
+                    payloads = _with_aws_job_events(aws, options.aws_events, payloads, report)
+                replay.run(payloads)
+            replay_seconds = time.perf_counter() - started
+            report.step_seconds["stream replay"] = replay_seconds
+            report.records_per_second = round(len(payloads) / replay_seconds, 1) if replay_seconds > 0 else 0.0
 
-        started = time.perf_counter()
-        for table_name, rows in replay.clean_rows.items():
-            written = _write_lake(TABLES[table_name], rows, lake_root)
-            report.lake_rows[table_name] = sum(written.values())
-            report.lake_files[table_name] = len(written)
-        report.step_seconds["lake write (Firehose)"] = time.perf_counter() - started
+            _write_replayed_lake(replay, lake_root, report)
 
-        report.quarantined.update(_export_quarantine(aws, quarantine_dir))
-        alerts = aws.drain_published()
-        _write_jsonl(out / "alerts.jsonl", alerts)
-        report.alerts = dict(Counter(str(line["attributes"].get("alert_type", "unknown")) for line in alerts))
-        if replay.mapping.on_failure:
-            _write_jsonl(out / DEAD_LETTERS_FILE, replay.mapping.on_failure)
-        report.on_failure = replay.mapping.on_failure_counts()
+            _export_replay(aws, replay, out, quarantine_dir, report)
 
-    if options.pos_csv is not None:
-        started = time.perf_counter()
-        notify("POS CSV Glue job (local Spark)", 0, 1)
-        report.pos_csv = _run_pos_csv(spark, options, lake_root, quarantine_dir / "pos_csv", ingested_at=now)
-        report.quarantined["pos_csv"] = int(report.pos_csv.get("quarantined_total", 0))
-        notify("POS CSV Glue job (local Spark)", 1, 1)
-        report.step_seconds["POS CSV Glue job"] = time.perf_counter() - started
+        if pos_job is not None:
+            started = time.perf_counter()
+            report.pos_csv = pos_job.result()
+            report.quarantined["pos_csv"] = int(report.pos_csv.get("quarantined_total", 0))
+            report.step_seconds["POS CSV Glue job (after the replay)"] = time.perf_counter() - started
 
     _compact_replayed_days(spark, lake_root, now, report, notify)
     from lakewatch.local.forecasting import run_forecast_step
@@ -299,6 +295,27 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
     }
     (out / SUMMARY_FILE).write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
     return report
+
+
+def _export_replay(aws: Any, replay: _Replay, out: Path, quarantine_dir: Path, report: RunReport) -> None:
+    """What the replay left in the emulated AWS: quarantine objects, published alerts, on-failure records."""
+    report.quarantined.update(_export_quarantine(aws, quarantine_dir))
+    alerts = aws.drain_published()
+    _write_jsonl(out / "alerts.jsonl", alerts)
+    report.alerts = dict(Counter(str(line["attributes"].get("alert_type", "unknown")) for line in alerts))
+    if replay.mapping.on_failure:
+        _write_jsonl(out / DEAD_LETTERS_FILE, replay.mapping.on_failure)
+    report.on_failure = replay.mapping.on_failure_counts()
+
+
+def _write_replayed_lake(replay: _Replay, lake_root: Path, report: RunReport) -> None:
+    """What Firehose does with the clean streams: Parquet files in the tables' partitions."""
+    started = time.perf_counter()
+    for table_name, rows in replay.clean_rows.items():
+        written = _write_lake(TABLES[table_name], rows, lake_root)
+        report.lake_rows[table_name] = sum(written.values())
+        report.lake_files[table_name] = len(written)
+    report.step_seconds["lake write (Firehose)"] = time.perf_counter() - started
 
 
 def _compact_replayed_days(
@@ -793,10 +810,17 @@ def _stderr_to(path: Path) -> Iterator[None]:
 
 
 def _run_pos_csv(
-    spark: _LazySpark, options: LocalRunOptions, lake_root: Path, quarantine_dir: Path, ingested_at: datetime
+    spark: _LazySpark,
+    options: LocalRunOptions,
+    lake_root: Path,
+    quarantine_dir: Path,
+    *,
+    ingested_at: datetime,
+    notify: Progress,
 ) -> dict:
     from glue_jobs.pos_csv_etl import run_local
 
+    notify("POS CSV Glue job (local Spark)", 0, 1)
     with spark.session() as session:
         counts = run_local(
             session,
@@ -806,6 +830,7 @@ def _run_pos_csv(
             pii_key=options.pii_key.encode(),
             ingested_at=ingested_at,
         )
+    notify("POS CSV Glue job (local Spark)", 1, 1)
     return dict(counts)
 
 
