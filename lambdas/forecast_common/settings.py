@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from lambda_common.settings import required
+from lambda_common.settings import numbers_by_name, positive_number, required
 
 from lakewatch.domain.forecast_series import load_series
 
@@ -52,8 +51,10 @@ class Settings:
             forecasts_delivery_stream=stream,
             alerts_topic_arn=topic,
             alert_claims_table_name=table,
-            breach_thresholds=_thresholds("BREACH_THRESHOLDS", env.get("BREACH_THRESHOLDS") or "{}"),
-            drift_mase_threshold=_positive("DRIFT_MASE_THRESHOLD", env.get("DRIFT_MASE_THRESHOLD") or "1.2"),
+            breach_thresholds=numbers_by_name(
+                "BREACH_THRESHOLDS", env.get("BREACH_THRESHOLDS") or "{}", positive_number
+            ),
+            drift_mase_threshold=positive_number("DRIFT_MASE_THRESHOLD", env.get("DRIFT_MASE_THRESHOLD") or "1.2"),
         )
 
 
@@ -65,23 +66,3 @@ def _names(name: str, text: str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw or not all(isinstance(item, str) for item in raw):
         raise RuntimeError(f"{name}: expected a non-empty JSON list of series names")
     return tuple(raw)
-
-
-def _positive(name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as error:
-        raise RuntimeError(f"{name}: expected a number, got {text!r}") from error
-    if not math.isfinite(value) or value <= 0:
-        raise RuntimeError(f"{name}: expected a finite number > 0, got {text!r}")
-    return value
-
-
-def _thresholds(name: str, text: str) -> Mapping[str, float]:
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise RuntimeError(f"{name}: not valid JSON") from error
-    if not isinstance(raw, dict):
-        raise RuntimeError(f"{name}: expected a JSON object of thresholds")
-    return MappingProxyType({str(key): _positive(f"{name}[{key!r}]", str(value)) for key, value in raw.items()})
