@@ -1,6 +1,15 @@
--- The job runs that ended in the dashboard's time range, each once. A record delivered twice repeats its
--- event_id and its run, and a run re-reported under a new event_id is still one run, so keeping one report per
--- run (the latest) removes both. `dt` (the UTC day of ended_at) prunes the partitions Athena reads.
+-- The job runs that ended in the dashboard's time range, each once (one report per run, the latest). `dt` (the
+-- UTC day of ended_at) prunes the partitions Athena reads. Grafana macros: dashboards only.
+run_reports AS (
+    SELECT *
+    FROM job_runs
+    WHERE dt BETWEEN $__rawTimeFrom('yyyy-MM-dd') AND $__rawTimeTo('yyyy-MM-dd')
+      AND $__timeFilter(ended_at)
+),
+
+-- include: one_report_per_run
+,
+
 runs_once AS (
     SELECT
         client,
@@ -16,15 +25,5 @@ runs_once AS (
         cost_usd,
         instance_size,
         error_message
-    FROM (
-        SELECT
-            *,
-            row_number() OVER (
-                PARTITION BY client, job_name, run_id ORDER BY ingested_at DESC, event_id
-            ) AS report_rank
-        FROM job_runs
-        WHERE dt BETWEEN $__rawTimeFrom('yyyy-MM-dd') AND $__rawTimeTo('yyyy-MM-dd')
-          AND $__timeFilter(ended_at)
-    ) AS reports
-    WHERE report_rank = 1
+    FROM one_report_per_run
 )

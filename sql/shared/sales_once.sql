@@ -1,5 +1,16 @@
--- The sales of the dashboard's time range, each once: a sale delivered twice (same event_id) counts once.
--- `dt` (the UTC day of event_time) prunes the partitions Athena reads; event_time then cuts the exact range.
+-- The sales of the dashboard's time range, each once (however often it was delivered). `dt` (the UTC day of
+-- event_time) prunes the partitions Athena reads; event_time then cuts the exact range. Grafana macros:
+-- dashboards only.
+sale_deliveries AS (
+    SELECT *
+    FROM sales
+    WHERE dt BETWEEN $__rawTimeFrom('yyyy-MM-dd') AND $__rawTimeTo('yyyy-MM-dd')
+      AND $__timeFilter(event_time)
+),
+
+-- include: one_delivery_per_sale
+,
+
 sales_once AS (
     SELECT
         event_time,
@@ -9,13 +20,5 @@ sales_once AS (
         items,
         total_price,
         CASE WHEN channel = 'web' THEN 'web' ELSE store END AS outlet
-    FROM (
-        SELECT
-            *,
-            row_number() OVER (PARTITION BY event_id ORDER BY ingested_at DESC) AS delivery_rank
-        FROM sales
-        WHERE dt BETWEEN $__rawTimeFrom('yyyy-MM-dd') AND $__rawTimeTo('yyyy-MM-dd')
-          AND $__timeFilter(event_time)
-    ) AS deliveries
-    WHERE delivery_rank = 1
+    FROM one_delivery_per_sale
 )
