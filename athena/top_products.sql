@@ -13,17 +13,7 @@ WITH sale_deliveries AS (
 -- include: one_delivery_per_sale
 ,
 
-item_lines AS (
-    -- One row per item line. Unnested by position rather than `UNNEST(items) AS item (product, ...)`: Athena
-    -- spreads a row's fields into those columns but DuckDB (the local runner) does not, and both must agree.
-    SELECT
-        items[line_number].product AS product,
-        items[line_number].quantity AS quantity,
-        items[line_number].line_total AS line_total
-    FROM one_delivery_per_sale
-    CROSS JOIN UNNEST(sequence(1, cardinality(items))) AS line (line_number)
-)
-
+-- include: item_lines
 SELECT
     product,
     sum(quantity) AS units,

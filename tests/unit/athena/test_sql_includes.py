@@ -138,6 +138,7 @@ SINGLE_SOURCES = {
     "the median absolute deviation": r"\) / 2 AS mad_seconds",
     "one report per run (the latest)": r"row_number\(\) OVER \( ?PARTITION BY [a-z_, ]*\brun_id ORDER BY ingested_at",
     "one delivery per sale": r"row_number\(\) OVER \( ?PARTITION BY event_id ORDER BY ingested_at",
+    "a basket's item lines, unnested by position": r"items\[line_number\]\.product",
 }
 
 
