@@ -1,37 +1,25 @@
 -- name: duration_mom_change
 -- purpose: Month-over-month change in each client's average successful run duration: the month's average, the previous calendar month's, and the change in percent (empty when the previous month has no runs).
 -- window: last 13 months (this calendar month so far and the 12 before it, by the UTC day each run ended); the oldest month has no previous month
-WITH runs AS (
-    -- One row per run. A record delivered twice repeats its event_id and its run, and a run re-reported under
-    -- a new event_id is still one run, so keeping one report per run (the latest) removes both.
-    SELECT
-        client,
-        dt,
-        duration_seconds
-    FROM (
-        SELECT
-            client,
-            dt,
-            duration_seconds,
-            row_number() OVER (
-                PARTITION BY client, job_name, run_id ORDER BY ingested_at DESC, event_id
-            ) AS report_rank
-        FROM job_runs
-        -- Only successful runs: a failure's duration is how long it took to die, not how long the batch takes.
-        WHERE status = 'SUCCEEDED'
-          AND duration_seconds IS NOT NULL
-          AND dt >= date_format(date_trunc('month', current_date) - INTERVAL '12' MONTH, '%Y-%m-%d')
-          AND dt <= date_format(current_date, '%Y-%m-%d')
-    ) AS reports
-    WHERE report_rank = 1
+WITH run_reports AS (
+    SELECT *
+    FROM job_runs
+    -- Only successful runs: a failure's duration is how long it took to die, not how long the batch takes.
+    WHERE status = 'SUCCEEDED'
+      AND duration_seconds IS NOT NULL
+      AND dt >= date_format(date_trunc('month', current_date) - INTERVAL '12' MONTH, '%Y-%m-%d')
+      AND dt <= date_format(current_date, '%Y-%m-%d')
 ),
+
+-- include: one_report_per_run
+,
 
 monthly AS (
     SELECT
         client,
         date_trunc('month', CAST(dt AS date)) AS month_start,
         avg(duration_seconds) AS avg_duration_seconds
-    FROM runs
+    FROM one_report_per_run
     GROUP BY 1, 2
 )
 

@@ -1,33 +1,19 @@
 -- name: top_products
 -- purpose: The best-selling products of the last 30 days, ranked by revenue, where revenue is the sum of line_total over every item line (before any basket discount) and units the quantity sold.
 -- window: last 30 days (the 30 UTC days up to and including today)
-WITH sales_once AS (
-    -- At-least-once delivery: a sale delivered twice (same event_id) counts once.
-    SELECT items
-    FROM (
-        SELECT
-            items,
-            row_number() OVER (PARTITION BY event_id ORDER BY ingested_at DESC) AS delivery_rank
-        FROM sales
-        WHERE dt > date_format(current_date - INTERVAL '30' DAY, '%Y-%m-%d')
-          AND dt <= date_format(current_date, '%Y-%m-%d')
-          -- Never false for a valid sale; it keeps sequence(1, 0) (which counts down) away from an empty basket.
-          AND cardinality(items) > 0
-    ) AS deliveries
-    WHERE delivery_rank = 1
+WITH sale_deliveries AS (
+    SELECT *
+    FROM sales
+    WHERE dt > date_format(current_date - INTERVAL '30' DAY, '%Y-%m-%d')
+      AND dt <= date_format(current_date, '%Y-%m-%d')
+      -- Never false for a valid sale; it keeps sequence(1, 0) (which counts down) away from an empty basket.
+      AND cardinality(items) > 0
 ),
 
-item_lines AS (
-    -- One row per item line. Unnested by position rather than `UNNEST(items) AS item (product, ...)`: Athena
-    -- spreads a row's fields into those columns but DuckDB (the local runner) does not, and both must agree.
-    SELECT
-        items[line_number].product AS product,
-        items[line_number].quantity AS quantity,
-        items[line_number].line_total AS line_total
-    FROM sales_once
-    CROSS JOIN UNNEST(sequence(1, cardinality(items))) AS line (line_number)
-)
+-- include: one_delivery_per_sale
+,
 
+-- include: item_lines
 SELECT
     product,
     sum(quantity) AS units,

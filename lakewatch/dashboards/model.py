@@ -2,46 +2,32 @@
 SQL files it points at. Standard library only: the CDK app renders the dashboards too.
 
 Panel SQL lives once, in `dashboards/sql/<dashboard>/<panel>.sql` (Athena/Trino SQL with the Grafana Athena
-data source's macros, see `macros.py`). A line `-- include: <name>` stands for `dashboards/sql/shared/<name>.sql`,
-the common table expressions several panels share (one de-duplication of sales or runs, one outlier rule), so
-each is written once; the SQL Grafana receives, and the SQL the local report runs, is the file with its includes
-resolved.
+data source's macros, see `macros.py`). A line `-- include: <name>` stands for `sql/shared/<name>.sql`, the
+common table expressions several panels (and saved queries) share, such as one de-duplication of sales or runs
+and the outlier rule, so each is written once; the SQL Grafana receives, and the SQL the local report runs, is
+the file with its includes expanded by `lakewatch.athena_sql.expand_includes`, the expander the saved queries use.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lakewatch.athena_sql import SHARED_SQL_DIR, expand_includes
+
 #: The repository's `dashboards/sql/` folder, wherever the process was started from.
 SQL_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "sql"
-SHARED_DIR_NAME = "shared"
-_INCLUDE = re.compile(r"^[ \t]*-- include: (?P<name>[a-z0-9_]+)[ \t]*$", re.MULTILINE)
-
 #: Grafana's grid is 24 columns wide.
 GRID_COLUMNS = 24
 
 PanelKind = Literal["timeseries", "barchart", "stat", "table", "matrix"]
 
 
-def resolve_includes(text: str, sql_dir: Path = SQL_DIR) -> str:
-    """The SQL with every `-- include: <name>` line replaced by `shared/<name>.sql` (one level: shared files
-    include nothing), without the trailing newline of the included file."""
-
-    def include(match: re.Match[str]) -> str:
-        path = sql_dir / SHARED_DIR_NAME / f"{match['name']}.sql"
-        if not path.is_file():
-            raise FileNotFoundError(f"-- include: {match['name']}: no {path}")
-        return path.read_text(encoding="utf-8").rstrip("\n")
-
-    return _INCLUDE.sub(include, text)
-
-
-def load_sql(dashboard: str, name: str, sql_dir: Path = SQL_DIR) -> str:
-    """`dashboards/sql/<dashboard>/<name>.sql` with its includes resolved."""
-    return resolve_includes((sql_dir / dashboard / f"{name}.sql").read_text(encoding="utf-8"), sql_dir)
+def load_sql(dashboard: str, name: str, sql_dir: Path = SQL_DIR, fragments_dir: Path = SHARED_SQL_DIR) -> str:
+    """`dashboards/sql/<dashboard>/<name>.sql` with its includes expanded."""
+    text = (sql_dir / dashboard / f"{name}.sql").read_text(encoding="utf-8")
+    return expand_includes(text, fragments_dir, source=f"{dashboard}/{name}.sql")
 
 
 @dataclass(frozen=True, slots=True)

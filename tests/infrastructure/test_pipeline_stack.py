@@ -12,6 +12,7 @@ import pytest
 from aws_cdk.assertions import Match
 from job_monitor.handler import ALERT_METRICS
 
+from lakewatch.athena_sql import load_named_queries
 from lakewatch.domain.job_events import Prices
 from lakewatch.domain.tables import CATALOG_TABLES, PARTITION_KEY, TABLES
 from stacks.config import LANDING_POS_PREFIX
@@ -493,11 +494,15 @@ def test_athena_workgroup_is_enforced_encrypted_and_capped(synth: Synth, resourc
 
 
 def test_one_named_query_per_sql_file(synth: Synth, resources: dict) -> None:
+    # The console shows each file as one self-contained statement: its `-- include:` fragments inlined.
     files = {path.stem: path.read_text(encoding="utf-8") for path in (REPO_ROOT / "athena").glob("*.sql")}
+    expanded = {query.name: query.sql for query in load_named_queries()}
     queries = {q["Properties"]["Name"]: q["Properties"] for q in of_type(resources, "AWS::Athena::NamedQuery").values()}
     assert set(queries) == set(files)
     for name, props in queries.items():
-        assert props["QueryString"] == files[name]
+        assert props["QueryString"] == expanded[name]
+        assert props["QueryString"].splitlines()[:3] == files[name].splitlines()[:3]  # name, purpose, window
+        assert "-- include:" not in props["QueryString"]
         assert props["Database"] == synth.config.glue_database_name
 
 

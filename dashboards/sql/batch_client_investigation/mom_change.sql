@@ -1,23 +1,24 @@
 -- Month-over-month change of the selected client and job's average successful run duration, for each month the
 -- range touches (the month before the range is read for the first month's change; empty when it has no runs).
-WITH monthly AS (
+WITH run_reports AS (
+    SELECT *
+    FROM job_runs
+    WHERE dt >= date_format(date_trunc('month', $__timeFrom()) - INTERVAL '1' MONTH, '%Y-%m-%d')
+      AND dt <= $__rawTimeTo('yyyy-MM-dd')
+      AND client = ${client:sqlstring}
+      AND job_name = ${job:sqlstring}
+      AND status = 'SUCCEEDED'
+      AND duration_seconds IS NOT NULL
+),
+
+-- include: one_report_per_run
+,
+
+monthly AS (
     SELECT
         date_trunc('month', CAST(dt AS date)) AS month_start,
         avg(duration_seconds) AS avg_duration_seconds
-    FROM (
-        SELECT
-            dt,
-            duration_seconds,
-            row_number() OVER (PARTITION BY run_id ORDER BY ingested_at DESC, event_id) AS report_rank
-        FROM job_runs
-        WHERE dt >= date_format(date_trunc('month', $__timeFrom()) - INTERVAL '1' MONTH, '%Y-%m-%d')
-          AND dt <= $__rawTimeTo('yyyy-MM-dd')
-          AND client = ${client:sqlstring}
-          AND job_name = ${job:sqlstring}
-          AND status = 'SUCCEEDED'
-          AND duration_seconds IS NOT NULL
-    ) AS reports
-    WHERE report_rank = 1
+    FROM one_report_per_run
     GROUP BY 1
 )
 

@@ -1,16 +1,16 @@
 -- Runs that failed (FAILED or TIMED_OUT) in the 24 hours before the end of the range, latest first, with their
 -- error messages (masked by the transform before they reached the lake).
-WITH reports AS (
-    SELECT
-        *,
-        row_number() OVER (PARTITION BY client, job_name, run_id ORDER BY ingested_at DESC, event_id) AS report_rank
+WITH run_reports AS (
+    -- The 24 hours before the range's end, whatever the range: not runs_once, which reads the range itself.
+    SELECT *
     FROM job_runs
     WHERE dt >= date_format($__timeTo() - INTERVAL '1' DAY, '%Y-%m-%d')
       AND dt <= $__rawTimeTo('yyyy-MM-dd')
       AND ended_at > $__timeTo() - INTERVAL '1' DAY
       AND ended_at <= $__timeTo()
-)
+),
 
+-- include: one_report_per_run
 SELECT
     ended_at,
     client,
@@ -19,7 +19,6 @@ SELECT
     status,
     round(duration_seconds / 60, 1) AS duration_minutes,
     error_message
-FROM reports
-WHERE report_rank = 1
-  AND status IN ('FAILED', 'TIMED_OUT')
+FROM one_report_per_run
+WHERE status IN ('FAILED', 'TIMED_OUT')
 ORDER BY ended_at DESC, client, job_name

@@ -4,17 +4,7 @@ WITH
 -- include: sales_once
 ,
 
-item_lines AS (
-    -- One row per item line, unnested by position (as athena/top_products.sql does, for DuckDB's sake).
-    SELECT
-        items[line_number].product AS product,
-        items[line_number].quantity AS quantity,
-        items[line_number].line_total AS line_total
-    FROM sales_once
-    CROSS JOIN UNNEST(sequence(1, cardinality(items))) AS line (line_number)
-    WHERE cardinality(items) > 0
-)
-
+-- include: item_lines
 SELECT
     product,
     sum(quantity) AS units,
