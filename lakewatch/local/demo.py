@@ -24,7 +24,7 @@ from rich.text import Text
 
 from lakewatch.local import aws_events, synthetic
 from lakewatch.local.forecasting import print_headline as print_forecast_headline
-from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
+from lakewatch.local.runner import SPARK_LOG, LocalRunOptions, LocalSpark, RunReport, local_run, prepare_out_dir
 from lakewatch.report.build import ReportOptions, build_report
 
 #: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine. The
@@ -50,6 +50,11 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
     end = DEMO_NOW.date() + timedelta(days=1)  # generators cover [start, start + days)
     inputs = out / "input"
     shutil.rmtree(inputs, ignore_errors=True)  # a previous demo's drops would be replayed too
+    prepare_out_dir(out)
+    # The JVM boots (and warms Spark SQL up) on the other core while the data is generated; the POS Glue job
+    # is the first to need it.
+    spark = LocalSpark(out / SPARK_LOG)
+    spark.start_in_background()
     with console.status("Generating synthetic data…"):
         sales = synthetic.generate_sales(
             start=end - timedelta(days=SALES_DAYS), days=SALES_DAYS, seed=seed, stores=STREAMING_STORES
@@ -102,6 +107,7 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
                 aws_events=aws_dir,
             ),
             progress=on_progress,
+            spark=spark,
         )
 
     queries = {path.stem: _read_csv(path) for path in sorted((out / "queries").glob("*.csv"))}
