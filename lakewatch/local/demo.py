@@ -24,7 +24,15 @@ from rich.text import Text
 
 from lakewatch.local import aws_events, synthetic
 from lakewatch.local.forecasting import print_headline as print_forecast_headline
-from lakewatch.local.runner import SPARK_LOG, LocalRunOptions, LocalSpark, RunReport, local_run, prepare_out_dir
+from lakewatch.local.runner import (
+    SPARK_LOG,
+    LocalRunOptions,
+    LocalSpark,
+    RunReport,
+    local_run,
+    prepare_out_dir,
+    short_gil_slices,
+)
 from lakewatch.report.build import ReportOptions, build_report
 
 #: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine. The
@@ -52,63 +60,66 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
     shutil.rmtree(inputs, ignore_errors=True)  # a previous demo's drops would be replayed too
     prepare_out_dir(out)
     # The JVM boots (and warms Spark SQL up) on the other core while the data is generated; the POS Glue job
-    # is the first to need it.
-    spark = LocalSpark(out / SPARK_LOG)
-    spark.start_in_background()
-    with console.status("Generating synthetic data…"):
-        sales = synthetic.generate_sales(
-            start=end - timedelta(days=SALES_DAYS), days=SALES_DAYS, seed=seed, stores=STREAMING_STORES
+    # is the first to need it. Short GIL slices from here on: its thread talks to the JVM meanwhile.
+    with short_gil_slices():
+        spark = LocalSpark(out / SPARK_LOG)
+        spark.start_in_background()
+        with console.status("Generating synthetic data…"):
+            sales = synthetic.generate_sales(
+                start=end - timedelta(days=SALES_DAYS), days=SALES_DAYS, seed=seed, stores=STREAMING_STORES
+            )
+            job_runs = synthetic.generate_job_runs(
+                start=end - timedelta(days=days), days=days, clients=clients, seed=seed
+            )
+            pos = synthetic.generate_pos_csv(
+                start=end - timedelta(days=POS_CSV_DAYS), days=POS_CSV_DAYS, stores=CSV_STORES, seed=seed
+            )
+            # As base64 lines, so that a few sales can arrive KPL-aggregated; plus a morning of AWS job state changes.
+            events_file = inputs / "events.b64"
+            inputs.mkdir(parents=True, exist_ok=True)
+            events_file.write_text(
+                "\n".join(aws_events.demo_base64_events(synthetic.to_jsonl_lines(sales, job_runs))) + "\n"
+            )
+            aws_job_events = aws_events.demo_aws_events(DEMO_NOW)
+            aws_dir = aws_job_events.write(inputs / "aws-events")
+            pos_dir = synthetic.write_pos_files(inputs / "pos", pos.files)
+        _print_inputs(
+            console,
+            sales=sales.manifest,
+            job_runs=job_runs.manifest,
+            pos=pos.manifest,
+            aws_job_events=aws_job_events,
+            events_file=events_file,
+            pos_dir=pos_dir,
         )
-        job_runs = synthetic.generate_job_runs(start=end - timedelta(days=days), days=days, clients=clients, seed=seed)
-        pos = synthetic.generate_pos_csv(
-            start=end - timedelta(days=POS_CSV_DAYS), days=POS_CSV_DAYS, stores=CSV_STORES, seed=seed
-        )
-        # As base64 lines, so that a few sales can arrive KPL-aggregated; plus a morning of AWS job state changes.
-        events_file = inputs / "events.b64"
-        inputs.mkdir(parents=True, exist_ok=True)
-        events_file.write_text(
-            "\n".join(aws_events.demo_base64_events(synthetic.to_jsonl_lines(sales, job_runs))) + "\n"
-        )
-        aws_job_events = aws_events.demo_aws_events(DEMO_NOW)
-        aws_dir = aws_job_events.write(inputs / "aws-events")
-        pos_dir = synthetic.write_pos_files(inputs / "pos", pos.files)
-    _print_inputs(
-        console,
-        sales=sales.manifest,
-        job_runs=job_runs.manifest,
-        pos=pos.manifest,
-        aws_job_events=aws_job_events,
-        events_file=events_file,
-        pos_dir=pos_dir,
-    )
 
-    with Progress(
-        TextColumn("[bold blue]{task.description:<32}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        tasks: dict[str, Any] = {}
+        with Progress(
+            TextColumn("[bold blue]{task.description:<32}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            tasks: dict[str, Any] = {}
 
-        def on_progress(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = progress.add_task(step, total=total)
-            progress.update(tasks[step], completed=done, total=total)
+            def on_progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = progress.add_task(step, total=total)
+                progress.update(tasks[step], completed=done, total=total)
 
-        report = local_run(
-            LocalRunOptions(
-                events=events_file,
-                out=out,
-                pos_csv=pos_dir,
-                now=DEMO_NOW,
-                events_format="base64",
-                aws_events=aws_dir,
-            ),
-            progress=on_progress,
-            spark=spark,
-        )
+            report = local_run(
+                LocalRunOptions(
+                    events=events_file,
+                    out=out,
+                    pos_csv=pos_dir,
+                    now=DEMO_NOW,
+                    events_format="base64",
+                    aws_events=aws_dir,
+                ),
+                progress=on_progress,
+                spark=spark,
+            )
 
     queries = {path.stem: _read_csv(path) for path in sorted((out / "queries").glob("*.csv"))}
     alerts = [orjson.loads(line) for line in (out / "alerts.jsonl").read_bytes().splitlines() if line]
