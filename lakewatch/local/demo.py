@@ -343,7 +343,10 @@ def _print_outputs(console: Console, out: Path, report: RunReport, seconds: floa
     query_hint = _QUERY_HINT.replace("LAKE", str(out / "lake"))
     body = Group(
         lines,
-        Text(f"Ran in {seconds:.0f}s ({steps}; the POS job runs beside the replay).\n", style="dim"),
+        Text(
+            f"Ran in {seconds:.0f}s ({steps}; the POS job runs beside the replay, compaction beside the forecasts).\n",
+            style="dim",
+        ),
         Text("Query the local lake yourself:", style="bold"),
         Text(f"  {query_hint}\n", style="cyan"),
         Text("On AWS the same SQL files are saved queries in the lakewatch Athena workgroup:", style="bold"),
