@@ -9,6 +9,7 @@ import csv
 import re
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from lakewatch.local.runner import (
     prepare_out_dir,
     short_gil_slices,
 )
-from lakewatch.report.build import ReportOptions, build_report
+from lakewatch.report.build import REPORT_FILE, ReportOptions, build_report
 
 #: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine. The
 #: generated data ends on this day; at noon every healthy client's batch of the day has finished.
@@ -126,8 +127,15 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
     _print_accounting(console, report)
     _print_analyst_view(console, queries)
     _print_on_call_view(console, queries, alerts)
-    with console.status("Drawing the dashboards…"):
-        report_path = build_report(ReportOptions(lake=out / "lake", out=out, now=DEMO_NOW))
+    leak_check = _LeakCheck([*sales.manifest.pii_strings, *job_runs.manifest.pii_strings, *pos.manifest.pii_strings])
+    # The outputs written so far are searched for leaks while the report is drawn (its DuckDB queries leave the
+    # GIL free most of that time); the report itself is searched once written.
+    written = [path for path in _output_files(out) if path != out / REPORT_FILE]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="leak-check") as checker:
+        earlier_leaks = checker.submit(leak_check, written)
+        with console.status("Drawing the dashboards…"):
+            report_path = build_report(ReportOptions(lake=out / "lake", out=out, now=DEMO_NOW))
+        leaks = [*earlier_leaks.result(), *leak_check([report_path])]
     print_forecast_headline(console, report.forecasts, out / "lake")
     checks_passed = _print_checks(
         console,
@@ -137,7 +145,7 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
         job_runs=job_runs.manifest,
         pos=pos.manifest,
         aws_job_events=aws_job_events,
-        out=out,
+        leaks=leaks,
     )
     _print_outputs(console, out, report, time.perf_counter() - started, report_path=report_path)
     return 0 if checks_passed else 1
@@ -275,7 +283,7 @@ def _print_checks(
     job_runs: Any,
     pos: Any,
     aws_job_events: aws_events.DemoAwsEvents,
-    out: Path,
+    leaks: list[str],
 ) -> bool:
     """Compare what the pipeline found with what the generator planted; the demo fails if they disagree."""
     console.print(Rule("[bold]Checks[/] (pipeline findings vs what was planted)"))
@@ -287,7 +295,6 @@ def _print_checks(
     overdue_alerted = sorted((m.get("client"), m.get("job_name")) for m in alerted.get("run_overdue", []))
     stopped = sorted((item.client, item.job_name) for item in job_runs.stopped)
     spikes = set(job_runs.spike_run_ids)
-    leaks = _pii_leaks(out, [*sales.pii_strings, *job_runs.pii_strings, *pos.pii_strings])
     pos_written = (report.pos_csv or {}).get("sales_written")
     checks = [
         (
@@ -403,23 +410,37 @@ def _quarantine_reasons(quarantine_dir: Path) -> dict[tuple[str, str], int]:
     return counts
 
 
-def _pii_leaks(out: Path, secrets: list[str]) -> list[str]:
-    """Every planted secret found in an output file (the inputs aside), as "<secret> in <file>".
+def _output_files(out: Path) -> list[Path]:
+    """Every file under `out` but the demo's generated inputs."""
+    return [path for path in out.rglob("*") if path.is_file() and "input" not in path.relative_to(out).parts]
 
-    Each file is searched once for all secrets (`_any_of`); only a file that holds one is searched secret by
-    secret, to name them. (Searching every file for each of the ~11,000 secrets took 13 s of the demo.)
+
+class _LeakCheck:
+    """Finds the planted secrets in files, as "<secret> in <file>".
+
+    Each file is searched once for all secrets (`_any_of`, built once per check); only a file that holds one is
+    searched secret by secret, to name them. (Searching every file for each of the ~11,000 secrets took 13 s of
+    the demo.)
     """
-    needles = sorted({secret.encode() for secret in secrets if secret})
-    if not needles:
-        return []
-    any_needle = _any_of(needles)
-    leaks = []
-    for path in out.rglob("*"):
-        if path.is_file() and "input" not in path.relative_to(out).parts:
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.needles = sorted({secret.encode() for secret in secrets if secret})
+        self.any_needle = _any_of(self.needles) if self.needles else None
+
+    def __call__(self, files: list[Path]) -> list[str]:
+        if self.any_needle is None:
+            return []
+        leaks = []
+        for path in files:
             content = path.read_bytes()
-            if any_needle.search(content):
-                leaks.extend(f"{needle.decode()} in {path}" for needle in needles if needle in content)
-    return leaks
+            if self.any_needle.search(content):
+                leaks.extend(f"{needle.decode()} in {path}" for needle in self.needles if needle in content)
+        return leaks
+
+
+def _pii_leaks(out: Path, secrets: list[str]) -> list[str]:
+    """Every planted secret found in an output file (the inputs aside), as "<secret> in <file>"."""
+    return _LeakCheck(secrets)(_output_files(out))
 
 
 def _any_of(needles: list[bytes]) -> re.Pattern[bytes]:
