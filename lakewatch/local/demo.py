@@ -9,6 +9,7 @@ import csv
 import re
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,16 @@ from rich.text import Text
 
 from lakewatch.local import aws_events, synthetic
 from lakewatch.local.forecasting import print_headline as print_forecast_headline
-from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
-from lakewatch.report.build import ReportOptions, build_report
+from lakewatch.local.runner import (
+    SPARK_LOG,
+    LocalRunOptions,
+    LocalSpark,
+    RunReport,
+    local_run,
+    prepare_out_dir,
+    short_gil_slices,
+)
+from lakewatch.report.build import REPORT_FILE, ReportOptions, build_report
 
 #: The demo's simulated "now": a fixed instant so the demo shows the same findings on every machine. The
 #: generated data ends on this day; at noon every healthy client's batch of the day has finished.
@@ -50,67 +59,83 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
     end = DEMO_NOW.date() + timedelta(days=1)  # generators cover [start, start + days)
     inputs = out / "input"
     shutil.rmtree(inputs, ignore_errors=True)  # a previous demo's drops would be replayed too
-    with console.status("Generating synthetic data…"):
-        sales = synthetic.generate_sales(
-            start=end - timedelta(days=SALES_DAYS), days=SALES_DAYS, seed=seed, stores=STREAMING_STORES
+    prepare_out_dir(out)
+    # The JVM boots (and warms Spark SQL up) on the other core while the data is generated; the POS Glue job
+    # is the first to need it. Short GIL slices from here on: its thread talks to the JVM meanwhile.
+    with short_gil_slices():
+        spark = LocalSpark(out / SPARK_LOG)
+        spark.start_in_background()
+        with console.status("Generating synthetic data…"):
+            sales = synthetic.generate_sales(
+                start=end - timedelta(days=SALES_DAYS), days=SALES_DAYS, seed=seed, stores=STREAMING_STORES
+            )
+            job_runs = synthetic.generate_job_runs(
+                start=end - timedelta(days=days), days=days, clients=clients, seed=seed
+            )
+            pos = synthetic.generate_pos_csv(
+                start=end - timedelta(days=POS_CSV_DAYS), days=POS_CSV_DAYS, stores=CSV_STORES, seed=seed
+            )
+            # As base64 lines, so that a few sales can arrive KPL-aggregated; plus a morning of AWS job state changes.
+            events_file = inputs / "events.b64"
+            inputs.mkdir(parents=True, exist_ok=True)
+            events_file.write_text(
+                "\n".join(aws_events.demo_base64_events(synthetic.to_jsonl_lines(sales, job_runs))) + "\n"
+            )
+            aws_job_events = aws_events.demo_aws_events(DEMO_NOW)
+            aws_dir = aws_job_events.write(inputs / "aws-events")
+            pos_dir = synthetic.write_pos_files(inputs / "pos", pos.files)
+        _print_inputs(
+            console,
+            sales=sales.manifest,
+            job_runs=job_runs.manifest,
+            pos=pos.manifest,
+            aws_job_events=aws_job_events,
+            events_file=events_file,
+            pos_dir=pos_dir,
         )
-        job_runs = synthetic.generate_job_runs(start=end - timedelta(days=days), days=days, clients=clients, seed=seed)
-        pos = synthetic.generate_pos_csv(
-            start=end - timedelta(days=POS_CSV_DAYS), days=POS_CSV_DAYS, stores=CSV_STORES, seed=seed
-        )
-        # As base64 lines, so that a few sales can arrive KPL-aggregated; plus a morning of AWS job state changes.
-        events_file = inputs / "events.b64"
-        inputs.mkdir(parents=True, exist_ok=True)
-        events_file.write_text(
-            "\n".join(aws_events.demo_base64_events(synthetic.to_jsonl_lines(sales, job_runs))) + "\n"
-        )
-        aws_job_events = aws_events.demo_aws_events(DEMO_NOW)
-        aws_dir = aws_job_events.write(inputs / "aws-events")
-        pos_dir = synthetic.write_pos_files(inputs / "pos", pos.files)
-    _print_inputs(
-        console,
-        sales=sales.manifest,
-        job_runs=job_runs.manifest,
-        pos=pos.manifest,
-        aws_job_events=aws_job_events,
-        events_file=events_file,
-        pos_dir=pos_dir,
-    )
 
-    with Progress(
-        TextColumn("[bold blue]{task.description:<32}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        tasks: dict[str, Any] = {}
+        with Progress(
+            TextColumn("[bold blue]{task.description:<32}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            tasks: dict[str, Any] = {}
 
-        def on_progress(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = progress.add_task(step, total=total)
-            progress.update(tasks[step], completed=done, total=total)
+            def on_progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = progress.add_task(step, total=total)
+                progress.update(tasks[step], completed=done, total=total)
 
-        report = local_run(
-            LocalRunOptions(
-                events=events_file,
-                out=out,
-                pos_csv=pos_dir,
-                now=DEMO_NOW,
-                events_format="base64",
-                aws_events=aws_dir,
-            ),
-            progress=on_progress,
-        )
+            report = local_run(
+                LocalRunOptions(
+                    events=events_file,
+                    out=out,
+                    pos_csv=pos_dir,
+                    now=DEMO_NOW,
+                    events_format="base64",
+                    aws_events=aws_dir,
+                ),
+                progress=on_progress,
+                spark=spark,
+            )
 
     queries = {path.stem: _read_csv(path) for path in sorted((out / "queries").glob("*.csv"))}
     alerts = [orjson.loads(line) for line in (out / "alerts.jsonl").read_bytes().splitlines() if line]
     _print_accounting(console, report)
     _print_analyst_view(console, queries)
     _print_on_call_view(console, queries, alerts)
-    with console.status("Drawing the dashboards…"):
-        report_path = build_report(ReportOptions(lake=out / "lake", out=out, now=DEMO_NOW))
+    leak_check = _LeakCheck([*sales.manifest.pii_strings, *job_runs.manifest.pii_strings, *pos.manifest.pii_strings])
+    # The outputs written so far are searched for leaks while the report is drawn (its DuckDB queries leave the
+    # GIL free most of that time); the report itself is searched once written.
+    written = [path for path in _output_files(out) if path != out / REPORT_FILE]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="leak-check") as checker:
+        earlier_leaks = checker.submit(leak_check, written)
+        with console.status("Drawing the dashboards…"):
+            report_path = build_report(ReportOptions(lake=out / "lake", out=out, now=DEMO_NOW))
+        leaks = [*earlier_leaks.result(), *leak_check([report_path])]
     print_forecast_headline(console, report.forecasts, out / "lake")
     checks_passed = _print_checks(
         console,
@@ -120,7 +145,7 @@ def run_demo(*, out: Path, seed: int, clients: int, days: int, console: Console 
         job_runs=job_runs.manifest,
         pos=pos.manifest,
         aws_job_events=aws_job_events,
-        out=out,
+        leaks=leaks,
     )
     _print_outputs(console, out, report, time.perf_counter() - started, report_path=report_path)
     return 0 if checks_passed else 1
@@ -258,7 +283,7 @@ def _print_checks(
     job_runs: Any,
     pos: Any,
     aws_job_events: aws_events.DemoAwsEvents,
-    out: Path,
+    leaks: list[str],
 ) -> bool:
     """Compare what the pipeline found with what the generator planted; the demo fails if they disagree."""
     console.print(Rule("[bold]Checks[/] (pipeline findings vs what was planted)"))
@@ -270,7 +295,6 @@ def _print_checks(
     overdue_alerted = sorted((m.get("client"), m.get("job_name")) for m in alerted.get("run_overdue", []))
     stopped = sorted((item.client, item.job_name) for item in job_runs.stopped)
     spikes = set(job_runs.spike_run_ids)
-    leaks = _pii_leaks(out, [*sales.pii_strings, *job_runs.pii_strings, *pos.pii_strings])
     pos_written = (report.pos_csv or {}).get("sales_written")
     checks = [
         (
@@ -326,7 +350,10 @@ def _print_outputs(console: Console, out: Path, report: RunReport, seconds: floa
     query_hint = _QUERY_HINT.replace("LAKE", str(out / "lake"))
     body = Group(
         lines,
-        Text(f"Ran in {seconds:.0f}s ({steps}; the POS job runs beside the replay).\n", style="dim"),
+        Text(
+            f"Ran in {seconds:.0f}s ({steps}; the POS job runs beside the replay, compaction beside the forecasts).\n",
+            style="dim",
+        ),
         Text("Query the local lake yourself:", style="bold"),
         Text(f"  {query_hint}\n", style="cyan"),
         Text("On AWS the same SQL files are saved queries in the lakewatch Athena workgroup:", style="bold"),
@@ -383,23 +410,37 @@ def _quarantine_reasons(quarantine_dir: Path) -> dict[tuple[str, str], int]:
     return counts
 
 
-def _pii_leaks(out: Path, secrets: list[str]) -> list[str]:
-    """Every planted secret found in an output file (the inputs aside), as "<secret> in <file>".
+def _output_files(out: Path) -> list[Path]:
+    """Every file under `out` but the demo's generated inputs."""
+    return [path for path in out.rglob("*") if path.is_file() and "input" not in path.relative_to(out).parts]
 
-    Each file is searched once for all secrets (`_any_of`); only a file that holds one is searched secret by
-    secret, to name them. (Searching every file for each of the ~11,000 secrets took 13 s of the demo.)
+
+class _LeakCheck:
+    """Finds the planted secrets in files, as "<secret> in <file>".
+
+    Each file is searched once for all secrets (`_any_of`, built once per check); only a file that holds one is
+    searched secret by secret, to name them. (Searching every file for each of the ~11,000 secrets took 13 s of
+    the demo.)
     """
-    needles = sorted({secret.encode() for secret in secrets if secret})
-    if not needles:
-        return []
-    any_needle = _any_of(needles)
-    leaks = []
-    for path in out.rglob("*"):
-        if path.is_file() and "input" not in path.relative_to(out).parts:
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.needles = sorted({secret.encode() for secret in secrets if secret})
+        self.any_needle = _any_of(self.needles) if self.needles else None
+
+    def __call__(self, files: list[Path]) -> list[str]:
+        if self.any_needle is None:
+            return []
+        leaks = []
+        for path in files:
             content = path.read_bytes()
-            if any_needle.search(content):
-                leaks.extend(f"{needle.decode()} in {path}" for needle in needles if needle in content)
-    return leaks
+            if self.any_needle.search(content):
+                leaks.extend(f"{needle.decode()} in {path}" for needle in self.needles if needle in content)
+        return leaks
+
+
+def _pii_leaks(out: Path, secrets: list[str]) -> list[str]:
+    """Every planted secret found in an output file (the inputs aside), as "<secret> in <file>"."""
+    return _LeakCheck(secrets)(_output_files(out))
 
 
 def _any_of(needles: list[bytes]) -> re.Pattern[bytes]:

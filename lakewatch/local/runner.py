@@ -18,8 +18,9 @@ The replay follows what AWS does, step by step:
 4. Glue: the POS CSV job's own code runs on local Spark, beside the replay (on AWS it runs on its own
    schedule, reads only `landing/` and writes its own files; here it uses the core the single-threaded replay
    leaves free), then the daily compaction job's protocol runs once per replayed day and table, as its
-   schedule would.
-5. Forecasts: the hourly and weekly forecast schedules replayed over the lake (`forecasting.py`).
+   schedule would, beside step 5.
+5. Forecasts: the hourly and weekly forecast schedules replayed over the lake (`forecasting.py`): the series
+   are read before compaction starts, then the schedule is replayed in Python while compaction runs on the JVM.
 6. Athena: every named query in `athena/` runs on DuckDB over the Parquet.
 
 Accounting (`Accounting`, in `summary.json` and the printed summary): every non-blank input line is one
@@ -66,6 +67,8 @@ SCHEDULE_INTERVAL = timedelta(hours=1)
 SEQUENCE_NUMBER_BASE = 49_000_000_000_000_000_000
 DEAD_LETTERS_FILE = "dead_letters.jsonl"
 SUMMARY_FILE = "summary.json"
+#: Where the JVM's own output goes (Spark stays quiet in the terminal unless a Spark step fails).
+SPARK_LOG = "spark.log"
 #: Outputs `local-run` owns under --out and replaces on every run (nothing else there is touched).
 OWNED_OUTPUTS = (
     "lake",
@@ -75,9 +78,15 @@ OWNED_OUTPUTS = (
     "alerts.jsonl",
     DEAD_LETTERS_FILE,
     "lambda-logs.jsonl",
-    "spark.log",
+    SPARK_LOG,
     SUMMARY_FILE,
 )
+
+#: The longest a thread keeps the GIL while another waits for it, during a run. The Glue jobs' driver thread talks
+#: to the JVM through py4j, thousands of round trips a run, and needs the GIL back after each one while the
+#: replay or the forecasts keep it busy: with Python's default 5 ms slices a round trip took 1.8 ms beside a
+#: busy thread instead of 0.7 ms alone, with 1 ms slices 1.0 ms.
+GIL_SLICE_SECONDS = 0.001
 
 Progress = Callable[[str, int, int], None]
 
@@ -223,15 +232,22 @@ def line_index(sequence: str) -> int:
     return int(sequence) - SEQUENCE_NUMBER_BASE - 1
 
 
-def local_run(options: LocalRunOptions, progress: Progress | None = None) -> RunReport:
-    """Run the whole pipeline locally; see the module docstring for the steps."""
+def local_run(
+    options: LocalRunOptions, progress: Progress | None = None, *, spark: LocalSpark | None = None
+) -> RunReport:
+    """Run the whole pipeline locally; see the module docstring for the steps.
+
+    `spark`: a session the caller started ahead (`LocalSpark.start_in_background`, logging to `SPARK_LOG` under
+    `--out`), so that the JVM boots while the caller still prepares the inputs; by default the run starts its own.
+    """
     now = (options.now or datetime.now(UTC)).astimezone(UTC)
     if options.pos_csv is not None and not options.pos_csv.is_dir():
         raise LocalRunError(f"--pos-csv is not a directory: {options.pos_csv}")
     payloads, blank_lines = _read_payloads(options)
     kpl_counts = aws_events.count_kpl(payloads)
     out = options.out
-    prepare_out_dir(out)
+    # A caller's session already writes its log here: that log is this run's, so it stays.
+    prepare_out_dir(out, keep=(SPARK_LOG,) if spark is not None and spark.log_path == out / SPARK_LOG else ())
 
     report = RunReport(
         now=now.isoformat(),
@@ -241,23 +257,63 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
         kpl_aggregates=kpl_counts.aggregates,
         kpl_user_records=kpl_counts.user_records,
     )
-    lake_root = out / "lake"
-    quarantine_dir = out / "quarantine"
     notify = progress or (lambda _step, _done, _total: None)
 
-    spark = _LazySpark(out / "spark.log")
-    # The POS Glue job runs on the core the single-threaded replay leaves free.
+    with short_gil_slices():
+        _run_steps(options, report, now=now, payloads=payloads, notify=notify, spark=spark)
+    report.accounting = _accounting(report)
+    report.outputs = {
+        "lake": str(out / "lake"),
+        "quarantine": str(out / "quarantine"),
+        "alerts": str(out / "alerts.jsonl"),
+        "queries": str(out / "queries"),
+        "lambda logs": str(out / "lambda-logs.jsonl"),
+        "summary": str(out / SUMMARY_FILE),
+    }
+    (out / SUMMARY_FILE).write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
+    return report
+
+
+@contextmanager
+def short_gil_slices(seconds: float = GIL_SLICE_SECONDS) -> Iterator[None]:
+    """Python's thread switch interval set to `seconds` for the block (see `GIL_SLICE_SECONDS`), then restored."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
+def _run_steps(
+    options: LocalRunOptions,
+    report: RunReport,
+    *,
+    now: datetime,
+    payloads: list[bytes],
+    notify: Progress,
+    spark: LocalSpark | None,
+) -> None:
+    """The steps of the module docstring, each writing its outputs under --out and its figures into `report`."""
+    out = options.out
+    lake_root = out / "lake"
+    quarantine_dir = out / "quarantine"
+    if spark is None:
+        spark = LocalSpark(out / SPARK_LOG)
+        if options.pos_csv is not None:
+            spark.start_in_background()  # the JVM boots while the emulated AWS is set up and the replay runs
+    # The Glue jobs run on the core the single-threaded Python steps leave free: the POS job beside the replay,
+    # the compaction beside the forecasts.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="glue") as glue:
         pos_job: Future[dict] | None = None
+        if options.pos_csv is not None:
+            pos_job = glue.submit(
+                _run_pos_csv, spark, options, lake_root, quarantine_dir / "pos_csv", ingested_at=now, notify=notify
+            )
         with local_aws.LocalAws(pii_key=options.pii_key) as aws:
             handlers = _import_handlers()
             _serve_clean_streams(aws)
             _serve_baselines_table(aws)
-            if options.pos_csv is not None:
-                spark.start_in_background()  # the JVM boots during the replay, then runs the POS job beside it
-                pos_job = glue.submit(
-                    _run_pos_csv, spark, options, lake_root, quarantine_dir / "pos_csv", ingested_at=now, notify=notify
-                )
             replay = _Replay(aws=aws, handlers=handlers, options=options, report=report, now=now, notify=notify)
             started = time.perf_counter()
             with _lambda_output_to(out / "lambda-logs.jsonl"):
@@ -278,23 +334,18 @@ def local_run(options: LocalRunOptions, progress: Progress | None = None) -> Run
             report.quarantined["pos_csv"] = int(report.pos_csv.get("quarantined_total", 0))
             report.step_seconds["POS CSV Glue job (after the replay)"] = time.perf_counter() - started
 
-    _compact_replayed_days(spark, lake_root, now, report, notify)
-    from lakewatch.local.forecasting import run_forecast_step
+        from lakewatch.local.forecasting import read_forecast_history, run_forecast_step
 
-    run_forecast_step(lake_root, now, out / "alerts.jsonl", report, notify)
+        # The forecasts read their series before compaction rewrites any partition (the rows are the same
+        # before and after it; the files are not, and a reader must never list a file that is then deleted),
+        # then replay their schedule in Python while the compaction runs on the JVM.
+        history = read_forecast_history(lake_root, now)
+        report.step_seconds["daily compaction"] = 0.0  # the summary lists the steps in pipeline order
+        compaction = glue.submit(_compact_replayed_days, spark, lake_root, now, report, notify)
+        run_forecast_step(lake_root, now, out / "alerts.jsonl", report, notify, history=history)
+        compaction.result()
+
     _run_saved_queries(lake_root, now, out / "queries", report, notify)
-
-    report.accounting = _accounting(report)
-    report.outputs = {
-        "lake": str(lake_root),
-        "quarantine": str(quarantine_dir),
-        "alerts": str(out / "alerts.jsonl"),
-        "queries": str(out / "queries"),
-        "lambda logs": str(out / "lambda-logs.jsonl"),
-        "summary": str(out / SUMMARY_FILE),
-    }
-    (out / SUMMARY_FILE).write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
-    return report
 
 
 def _export_replay(aws: Any, replay: _Replay, out: Path, quarantine_dir: Path, report: RunReport) -> None:
@@ -319,7 +370,7 @@ def _write_replayed_lake(replay: _Replay, lake_root: Path, report: RunReport) ->
 
 
 def _compact_replayed_days(
-    spark: _LazySpark, lake_root: Path, now: datetime, report: RunReport, notify: Progress
+    spark: LocalSpark, lake_root: Path, now: datetime, report: RunReport, notify: Progress
 ) -> None:
     """Compaction once per replayed day and table, as its daily schedule would run it."""
     started = time.perf_counter()
@@ -742,7 +793,7 @@ def _export_quarantine(aws: local_aws.LocalAws, quarantine_dir: Path) -> dict[st
     return dict(rows)
 
 
-class _LazySpark:
+class LocalSpark:
     """The local SparkSession, started on first use (or ahead of it, in the background), with the JVM's output
     kept out of the user's terminal.
 
@@ -810,7 +861,7 @@ def _stderr_to(path: Path) -> Iterator[None]:
 
 
 def _run_pos_csv(
-    spark: _LazySpark,
+    spark: LocalSpark,
     options: LocalRunOptions,
     lake_root: Path,
     quarantine_dir: Path,
@@ -834,7 +885,7 @@ def _run_pos_csv(
     return dict(counts)
 
 
-def _compact(spark: _LazySpark, lake_root: Path, table: tables.LakeTable, dt: str) -> str:
+def _compact(spark: LocalSpark, lake_root: Path, table: tables.LakeTable, dt: str) -> str:
     """The daily compaction job for one table and day; Spark starts only if a partition has files to merge."""
     from glue_jobs.compact_partitions import LocalStore, compact_partition, partition_data_files
 
@@ -865,8 +916,9 @@ def _lambda_output_to(path: Path) -> Iterator[None]:
                 handler.setStream(previous)
 
 
-def prepare_out_dir(out: Path) -> None:
-    """Create --out if needed and remove the outputs `local-run` owns there; one-line errors, never a traceback."""
+def prepare_out_dir(out: Path, *, keep: tuple[str, ...] = ()) -> None:
+    """Create --out if needed and remove the outputs `local-run` owns there, but those named in `keep`; one-line
+    errors, never a traceback."""
     if out.exists() and not out.is_dir():
         raise LocalRunError(f"--out exists and is not a directory: {out}")
     try:
@@ -874,6 +926,8 @@ def prepare_out_dir(out: Path) -> None:
         probe = tempfile.NamedTemporaryFile(dir=out, prefix=".lakewatch-write-check-")  # noqa: SIM115
         probe.close()
         for name in OWNED_OUTPUTS:
+            if name in keep:
+                continue
             path = out / name
             if path.is_dir():
                 shutil.rmtree(path)

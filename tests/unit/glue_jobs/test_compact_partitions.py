@@ -221,6 +221,19 @@ def test_the_checksum_sees_a_duplicated_or_a_missing_row(spark) -> None:
     assert stats[3] != stats[0]
 
 
+def test_the_stats_observed_while_writing_are_those_of_a_pass_of_their_own(spark, partition: Path) -> None:
+    # Given a partition's small files read with the table's schema
+    schema = cp.table_schema(tables.SALES)
+    sources = spark.read.schema(schema).parquet(*(str(path) for path in _visible_files(partition)))
+    # When they are written with their stats observed on the way
+    staged = partition.parents[2] / "staged"
+    observed = cp.write_with_stats(sources, str(staged), 1)
+    # Then those stats are the ones a separate pass over the sources, or over the written files, computes
+    assert observed == cp.partition_stats(sources)
+    assert observed == cp.partition_stats(spark.read.schema(schema).parquet(str(staged)))
+    assert observed.rows == SMALL_FILES * ROWS_PER_FILE
+
+
 def test_no_test_hook_ships_in_the_production_module() -> None:
     # The crash simulation lives in the tests (a `checkpoint` callback); the module only offers the callback
     assert not hasattr(cp, "SimulatedCrash")

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from lakewatch.domain import tables
 from lakewatch.local import aws as local_aws
-from lakewatch.local.runner import ArrivalWatermark, EventSourceMapping, HourlySchedule, sequence_number
+from lakewatch.local.runner import (
+    GIL_SLICE_SECONDS,
+    ArrivalWatermark,
+    EventSourceMapping,
+    HourlySchedule,
+    sequence_number,
+    short_gil_slices,
+)
 
 POISON = b"poison"
 
@@ -155,3 +165,11 @@ def test_quarantine_rows_are_counted_per_source_including_job_monitor(tmp_path: 
 
     assert counts == {"stream": 2, "job_monitor": 1}
     assert (tmp_path / "quarantine" / "job_monitor" / "dt=2024-06-09" / "b.jsonl").exists()
+
+
+def test_short_gil_slices_hold_for_the_block_and_are_restored_even_when_it_fails() -> None:
+    before = sys.getswitchinterval()
+    with pytest.raises(RuntimeError), short_gil_slices():
+        assert sys.getswitchinterval() == pytest.approx(GIL_SLICE_SECONDS)
+        raise RuntimeError("a step failed")
+    assert sys.getswitchinterval() == before
