@@ -9,10 +9,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from forecast_common.events import parse_event_time
 from forecast_common.settings import Settings
 from lambda_common import aws
 from lambda_common.observability import logger, metrics, tracer
+from lambda_common.schedule import parse_event_time
 
 from forecast_hourly.logic import Dependencies, SeriesOutcome, run_hourly
 from lakewatch.domain.forecast import HOUR, floor_hour

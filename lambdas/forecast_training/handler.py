@@ -8,10 +8,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from forecast_common.events import parse_event_time
 from forecast_common.settings import Settings
 from lambda_common import aws
 from lambda_common.observability import logger, metrics, tracer
+from lambda_common.schedule import parse_event_time
 
 from forecast_training.logic import Dependencies, train_all
 

@@ -1,1 +1,2 @@
-"""Plumbing shared by every lakewatch Lambda: observability, AWS client settings and error triage, env parsing."""
+"""Plumbing shared by every lakewatch Lambda: observability, AWS client settings and error triage, env parsing,
+the time of a scheduled invocation."""

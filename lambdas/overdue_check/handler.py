@@ -10,8 +10,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambda_common import aws
 from lambda_common.observability import logger, metrics, tracer
+from lambda_common.schedule import parse_event_time
 
-from overdue_check.logic import Dependencies, OverdueAlertsFailed, check, parse_event_time
+from overdue_check.logic import Dependencies, OverdueAlertsFailed, check
 from overdue_check.settings import Settings
 
 

@@ -47,17 +47,6 @@ class CheckSummary:
     failed: int = 0
 
 
-def parse_event_time(event: dict[str, Any]) -> datetime:
-    """ "now" is the scheduled event's `time`, not the clock, so the local runner can replay any moment."""
-    text = event.get("time")
-    if not isinstance(text, str):
-        raise ValueError("scheduled event has no `time`")
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("scheduled event `time` has no offset")
-    return moment
-
-
 def iter_states(
     dynamodb: Any, table_name: str, *, ended_before: str, page_size: int | None = None
 ) -> Iterator[JobState]:

@@ -1,4 +1,4 @@
-"""The scheduled event's time: "now" for a forecast run, so the local runner can replay any moment."""
+"""The time of a scheduled (EventBridge) invocation, which the scheduled Lambdas take as "now"."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 
 def parse_event_time(event: dict[str, Any]) -> datetime:
+    """The scheduled event's `time`, not the clock: a late or retried invocation still answers for the moment
+    it was scheduled, and the local runner can replay any moment."""
     text = event.get("time")
     if not isinstance(text, str):
         raise ValueError("scheduled event has no `time`")
