@@ -281,28 +281,7 @@ def test_failure_rate_per_day(lake) -> None:
     assert (rates[10], rates[14], rates[15], rates[13]) == (0.3333, 0.3333, 1.0, 0.0)
 
 
-# ------------------------------------------------------------------------------------------- the rule row
-SHARED_RULE_SQL = load_sql("batch_monitoring", "far_above_baseline")
-
-
-@pytest.mark.parametrize(
-    ("sql_name", "constant"),
-    [
-        ("ratio_threshold", baseline.RATIO_THRESHOLD),
-        ("mad_k", baseline.MAD_K),
-        ("mad_to_sigma", baseline.MAD_TO_SIGMA),
-        ("absolute_floor_seconds", baseline.ABSOLUTE_FLOOR_SECONDS),
-        ("min_history", baseline.MIN_HISTORY),
-    ],
-)
-def test_the_panels_rule_row_holds_baseline_py_numbers(sql_name: str, constant: float) -> None:
-    [value] = re.findall(rf"(\d+(?:\.\d+)?) AS {sql_name}\b", SHARED_RULE_SQL)
-    assert float(value) == constant
-
-
-def test_the_panels_history_window_is_the_baseline_window() -> None:
-    [preceding] = re.findall(r"ROWS BETWEEN (\d+) PRECEDING AND 1 PRECEDING", SHARED_RULE_SQL)
-    assert int(preceding) == baseline.BASELINE_WINDOW
+# ------------------------------------------------------------------------------------------- includes
 
 
 def test_an_include_that_names_no_shared_file_is_refused(tmp_path: Path) -> None:
