@@ -262,6 +262,53 @@ def test_a_batch_of_only_poison_is_quarantined_not_raised(aws: Aws, lambda_conte
     assert (row["reason"], set(row["record"])) == ("invalid_json", {"length", "sha256"})
 
 
+def test_a_record_set_aside_keeps_no_pii_whatever_it_holds(aws: Aws, lambda_context: Any) -> None:
+    # Given records on job-runs-clean that are not clean rows: a raw job_run event (a producer writing to the
+    # wrong stream) and a clean-looking row with a bad status, both carrying a card number, an e-mail address
+    # and a customer's name, under contract and other names, at the top and nested
+    secrets = ("4111 1111 1111 1111", "4111-1111-1111-1111", "jane.doe@example.com", "Jane Doe")
+    raw_event = {
+        "event_type": "job_run",
+        "client": "acme-retail",
+        "error_message": "card 4111 1111 1111 1111 of jane.doe@example.com declined",
+        "customer_name": "Jane Doe",
+        "customerName": "Jane Doe",
+        "notes": {"holder": "Jane Doe", "card": "4111-1111-1111-1111"},
+        "Jane Doe": 1,
+    }
+    bad_row = clean_job_run(run_id="r-q", status="BOGUS", error_message="jane.doe@example.com 4111 1111 1111 1111")
+    event = kinesis_event([raw_event, {**bad_row, "customer_name": "Jane Doe"}])
+
+    # When job_monitor sets them aside
+    assert invoke(event, lambda_context) == {"batchItemFailures": []}
+
+    # Then the quarantine rows still say what broke, and keep the names of unexpected keys, but no secret
+    rows = quarantined(aws)
+    assert [(row["reason"], row["field"]) for row in rows] == [
+        ("missing_field", "event_id"),
+        ("invalid_field", "status"),
+    ]
+    text = json.dumps(rows)
+    assert [secret for secret in secrets if secret in text] == []
+    assert rows[0]["record"]["customerName"] == rows[0]["record"]["notes"] == "[redacted]"
+    assert (rows[1]["record"]["run_id"], rows[1]["record"]["status"], rows[1]["event_id"]) == (
+        "r-q",
+        "BOGUS",
+        "evt-r-q",
+    )
+
+
+def test_a_number_no_float_holds_is_an_invalid_field_not_a_non_object(aws: Aws, lambda_context: Any) -> None:
+    # Given a clean-looking row whose duration is 1e400 (JSON allows it; a float does not)
+    data = json.dumps(clean_job_run(run_id="r-big", status="FAILED")).replace("3600.0", "1e400").encode()
+
+    # When job_monitor processes it, Then it is set aside naming the column, and nothing else happens
+    assert invoke(kinesis_event([data]), lambda_context) == {"batchItemFailures": []}
+    [row] = quarantined(aws)
+    assert (row["reason"], row["field"]) == ("invalid_field", "duration_seconds")
+    assert aws.published() == [] and aws.state().version == 0
+
+
 class FlakySns:
     """An SNS client whose first publish fails, as a throttled or timed-out call would."""
 
