@@ -202,15 +202,26 @@ def _glue_identity(detail: Mapping[str, Any], common: dict[str, Any]) -> StateCh
 
 
 def _step_functions_identity(detail: Mapping[str, Any], common: dict[str, Any]) -> StateChange:
+    """A redriven execution keeps its ARN and name but ends again, possibly failing again: each redrive is a run
+    of its own (`<name>/redrive-<n>`, a `/` no execution name can hold), or its end would share the first end's
+    `event_id` (one row in the lake) and `run_id` (one failure alert for two failures)."""
     execution_arn, machine_arn = _text(detail, "executionArn"), _text(detail, "stateMachineArn")
+    redrives = _redrive_count(detail)
+    suffix = f"/redrive-{redrives}" if redrives else ""
     return StateChange(
         **common,
-        run_id=_text(detail, "name"),
+        run_id=_text(detail, "name") + suffix,
         job_name=machine_arn.rsplit(":", 1)[-1],
-        identity=execution_arn,
+        identity=execution_arn + suffix,
         tagged_resource=machine_arn,
         detail=detail,
     )
+
+
+def _redrive_count(detail: Mapping[str, Any]) -> int:
+    """How many times a Step Functions execution was redriven (`redriveCount`; 0 when absent or not a count)."""
+    count = detail.get("redriveCount")
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
 
 
 def _batch_identity(detail: Mapping[str, Any], common: dict[str, Any]) -> StateChange:
@@ -387,8 +398,12 @@ def emr_serverless_cost(job_run: Mapping[str, Any], prices: Prices) -> float | N
 
 
 def step_functions_facts(change: StateChange) -> RunFacts:
-    """`startDate` / `stopDate` (epoch milliseconds) are in the event; a failure's `error` and `cause` too."""
-    started, ended = moment(change.detail.get("startDate")), moment(change.detail.get("stopDate"))
+    """`startDate` / `stopDate` (epoch milliseconds) are in the event; a failure's `error` and `cause` too.
+
+    A redriven execution's run starts at its `redriveDate`: `startDate` is the first attempt's, and the hours
+    between a failure and its redrive are no part of how long the job takes."""
+    redriven = moment(change.detail.get("redriveDate")) if _redrive_count(change.detail) else None
+    started, ended = redriven or moment(change.detail.get("startDate")), moment(change.detail.get("stopDate"))
     if started is None or ended is None:
         raise UnusableEvent("no startDate/stopDate")
     parts = [str(change.detail[key]) for key in ("error", "cause") if change.detail.get(key)]

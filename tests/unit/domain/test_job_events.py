@@ -208,6 +208,27 @@ def test_step_functions_times_come_from_the_event() -> None:
     assert change.run_id == "execution-name"
 
 
+def test_each_redrive_of_a_step_functions_execution_is_a_run_of_its_own() -> None:
+    # Given an execution that failed, then was redriven (same ARN, same name) and failed again two hours later
+    first = load_aws_event("states_failed")
+    again = copy.deepcopy(first)
+    again["detail"].update(
+        {"redriveCount": 1, "redriveDate": 1551232346847, "startDate": 1551225146847, "stopDate": 1551232946847}
+    )
+    original, redriven = (job_events.parse_state_change(event) for event in (first, again))
+
+    # Then the second end is another run: its own event_id (not de-duplicated away) and run_id (its own alert)
+    assert original.event_id != redriven.event_id
+    assert (original.run_id, redriven.run_id) == ("execution-name", "execution-name/redrive-1")
+    # ... which lasted from its redrive (10 minutes), not from the first attempt's start
+    facts = job_events.step_functions_facts(redriven)
+    assert (facts.ended_at - facts.started_at).total_seconds() == 600
+    # ... and an execution never redriven keeps the identity it always had
+    first["detail"].update({"redriveCount": 0, "redriveDate": None})
+    unchanged = job_events.parse_state_change(first)
+    assert (unchanged.event_id, unchanged.run_id) == (original.event_id, original.run_id)
+
+
 def test_a_batch_job_that_never_started_ran_for_no_time() -> None:
     event = load_aws_event("batch_failed")
     del event["detail"]["startedAt"]
