@@ -126,6 +126,13 @@ class UnusableEvent(ValueError):
     """
 
 
+class PartOfARun(UnusableEvent):
+    """The end of a piece of a run, not of a run: a child of an AWS Batch array job, or a node of a multi-node
+    parallel job. Its parent job announces the run's own end (failed when a child failed), so a child counted as a
+    run would page once per failed child (an array job has up to 10,000) and put child durations in the job's
+    baseline."""
+
+
 @dataclass(frozen=True, slots=True)
 class StateChange:
     """What one terminal state-change event says, before enrichment."""
@@ -225,6 +232,8 @@ def _redrive_count(detail: Mapping[str, Any]) -> int:
 
 
 def _batch_identity(detail: Mapping[str, Any], common: dict[str, Any]) -> StateChange:
+    if _batch_child(detail):
+        raise PartOfARun("child of an array or multi-node job")
     return StateChange(
         **common,
         run_id=_text(detail, "jobId"),
@@ -247,6 +256,13 @@ def _emr_serverless_identity(detail: Mapping[str, Any], common: dict[str, Any]) 
         tagged_resource=application_id,
         detail=detail,
     )
+
+
+def _batch_child(detail: Mapping[str, Any]) -> bool:
+    """An array job's child carries its `arrayProperties.index` (the parent carries `size` instead); a node of a
+    multi-node parallel job its `nodeDetails.nodeIndex`."""
+    array, node = detail.get("arrayProperties"), detail.get("nodeDetails")
+    return (isinstance(array, Mapping) and "index" in array) or (isinstance(node, Mapping) and "nodeIndex" in node)
 
 
 _IDENTITIES: dict[str, Callable[[Mapping[str, Any], dict[str, Any]], StateChange]] = {
