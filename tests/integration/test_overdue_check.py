@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from botocore.exceptions import ClientError
@@ -193,6 +194,24 @@ def test_a_failed_publish_releases_the_episode_for_the_next_tick(aws: Aws, lambd
     tick(LAST_RUN_END + timedelta(hours=31), lambda_context)
     tick(LAST_RUN_END + timedelta(hours=32), lambda_context)
     assert len(aws.published()) == 1
+
+
+@pytest.mark.parametrize("first_day", [datetime(2024, 3, 27), datetime(2024, 10, 24)], ids=["spring", "autumn"])
+def test_a_daily_job_scheduled_in_local_time_never_pages_across_a_dst_change(aws: Aws, first_day: datetime) -> None:
+    # Given a job that runs daily at 02:00 London time: 23 h or 25 h apart in UTC around a clock change
+    london = ZoneInfo("Europe/London")
+    deps = overdue_check.dependencies()
+    checked = 0
+    for day in range(7):
+        ended = (first_day + timedelta(days=day)).replace(hour=2, tzinfo=london).astimezone(UTC)
+        record_run(aws, ended_at=ended, run_id=f"r-{day}")
+        # When the hourly check runs every hour until the next day's run
+        for hour in range(1, 26):
+            checked += logic.check(deps, ended + timedelta(hours=hour)).scanned
+
+    # Then it read the job near each gap's end and never found it overdue (24 h + 2 h grace covers a 25 h gap)
+    assert checked > 0
+    assert aws.published() == []
 
 
 class FunctionKilled(BaseException):
