@@ -386,11 +386,21 @@ def email_text(alert: Alert, links: AlertLinks) -> str:
     return "\n".join(lines)
 
 
+#: What Slack's markdown reads as markup in text: `<...>` is a link or a mention (`<!channel>` pages everyone),
+#: `&` starts those characters' escapes. Names and error texts reach the description as producers sent them.
+_MARKDOWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def _markdown_text(value: str) -> str:
+    """A value shown as text in client markdown: never a link or a mention, whatever a name or an error holds."""
+    return value.translate(_MARKDOWN_ESCAPES)
+
+
 def chat_notification(alert: Alert, links: AlertLinks) -> dict[str, Any]:
     """AWS Chatbot's custom notification (Slack, Teams): a title, a description in client markdown, next steps."""
     icon = {Severity.CRITICAL: ":rotating_light:", Severity.WARNING: ":warning:"}.get(alert.severity, ":bell:")
     job_name = str(alert.body.get("job_name"))
-    description = "\n".join(f"*{label}:* {value}" for label, value in _facts(alert))
+    description = "\n".join(f"*{label}:* {_markdown_text(value)}" for label, value in _facts(alert))
     dashboard = links.investigation(alert.client, job_name, _moment(alert))
     link_text = "Open the dashboard" if links.dashboard_url else "Open the Athena query editor"
     return {
