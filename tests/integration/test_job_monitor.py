@@ -819,3 +819,76 @@ def test_when_the_batch_read_fails_or_leaves_keys_unprocessed_the_records_read_t
 )
 def test_the_line_between_retrying_and_setting_aside(error: BaseException, transient: bool) -> None:
     assert lambda_aws.is_transient(error) is transient
+
+
+def deliver_like_an_event_source_mapping(records: list[dict[str, Any]], context: Any, *, batch_size: int) -> int:
+    """Deliver `records` as one shard to the handler: each batch from the first record not yet done, retried from
+    its first reported failure (ReportBatchItemFailures). Returns how many batches reported a failure."""
+    event = kinesis_event(records)
+    pending = event["Records"]
+    retried = 0
+    while pending:
+        batch = {"Records": pending[:batch_size]}
+        failed = {item["itemIdentifier"] for item in invoke(batch, context)["batchItemFailures"]}
+        if not failed:
+            pending = pending[batch_size:]
+            continue
+        retried += 1
+        assert retried < 1_000, "the shard never moved on"
+        pending = pending[[record["kinesis"]["sequenceNumber"] in failed for record in pending].index(True) :]
+    return retried
+
+
+def test_under_faults_redelivery_and_reordering_every_failure_pages_once_and_every_state_converges(
+    aws: Aws, lambda_context: Any
+) -> None:
+    # Given 30 days of runs of five client/jobs whose names share separators, case and spacing, with failures,
+    # spikes and failed runs retried under the same run_id, delivered roughly in order with neighbours swapped
+    # and 40 records delivered again
+    rng = random.Random(20241128)
+    jobs = [("acme", "daily"), ("acme", "Daily"), ("acme#x", "y"), ("acme", "x#y "), ("caf\u00e9", "daily")]
+    runs = []
+    for index, (client, job_name) in enumerate(jobs):
+        for day in range(30):
+            status = rng.choice(["SUCCEEDED"] * 6 + ["FAILED", "TIMED_OUT"])
+            duration = 3_600 * (5 if day > 10 and rng.random() < 0.1 else rng.uniform(0.9, 1.1))
+            ended_at = DAY0 + timedelta(days=day, minutes=index)
+            run_id = f"r-{index}-{day}"
+            names = {"run_id": run_id, "client": client, "job_name": job_name, "duration_seconds": duration}
+            runs.append(clean_job_run(status=status, ended_at=ended_at, **names))
+            if status != "SUCCEEDED" and rng.random() < 0.3:  # retried, and succeeded, under the same run_id
+                runs.append(clean_job_run(ended_at=ended_at + timedelta(minutes=30), **names))
+    delivered = list(runs)
+    for position in range(len(delivered) - 1):
+        if rng.random() < 0.2:
+            delivered[position], delivered[position + 1] = delivered[position + 1], delivered[position]
+    delivered += [rng.choice(runs) for _ in range(40)]
+    # ... while DynamoDB throttles 8 % of writes and reads and SNS fails 10 % of publishes
+    throttle = lambda _kwargs: aws_error("ThrottlingException") if rng.random() < 0.08 else None  # noqa: E731
+    flaky_sns = lambda _kwargs: ConnectionError("SNS unreachable") if rng.random() < 0.1 else None  # noqa: E731
+    dynamodb = Faulty(
+        aws.dynamodb, **dict.fromkeys(("update_item", "put_item", "get_item", "batch_get_item"), throttle)
+    )
+
+    # When a shard's event source mapping delivers them in batches of 25, retrying from each first failure
+    with pytest.MonkeyPatch.context() as patch:
+        with_clients(patch, dynamodb=dynamodb, sns=Faulty(aws.sns, publish=flaky_sns))
+        retried = deliver_like_an_event_source_mapping(delivered, lambda_context, batch_size=25)
+
+    # Then the faults did cause retries, every failed run paged exactly once, and no other alert repeated
+    assert retried > 0
+    pages = Counter((a["body"]["alert_type"], a["body"]["client"], a["body"]["job_name"], a["body"]["run_id"])
+                    for a in aws.published())  # fmt: skip
+    assert [page for page, count in pages.items() if count > 1] == []
+    failed = {(run["client"], run["job_name"], run["run_id"]) for run in runs if run["status"] != "SUCCEEDED"}
+    assert {page[1:] for page in pages if page[0] == "job_failed"} == failed
+    # ... and each client/job's state holds its latest run and a history of distinct successful runs in end order
+    for client, job_name in jobs:
+        state = aws.state(client, job_name)
+        own = [run for run in runs if (run["client"], run["job_name"]) == (client, job_name)]
+        assert state.last_ended_at == max(run["ended_at"] for run in own)
+        succeeded = {run["run_id"] for run in own if run["status"] == "SUCCEEDED"}
+        history = [entry.run_id for entry in state.history]
+        assert len(history) == len(set(history)) and set(history) <= succeeded
+        assert [entry.ended_at for entry in state.history] == sorted(entry.ended_at for entry in state.history)
+    assert quarantined(aws) == []
