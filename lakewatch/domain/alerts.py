@@ -236,8 +236,10 @@ def run_overdue(
     now: datetime,
     expected_interval_hours: float,
     grace_hours: float,
+    last_run_status: str | None = None,
 ) -> Alert:
-    """A client/job whose last run ended too long ago; one per episode, keyed by that last run's end."""
+    """A client/job whose last run ended too long ago; one per episode, keyed by that last run's end. The last
+    run's status tells the reader whether the job stopped after a failure or after a run that went well."""
     hours_since = (now - last_ended_at).total_seconds() / 3_600
     subject = fit_subject(
         "OVERDUE: ",
@@ -250,6 +252,7 @@ def run_overdue(
         "client": client,
         "job_name": job_name,
         "last_run_id": last_run_id,
+        "last_run_status": last_run_status,
         "event_time": iso_utc(now),
         "last_run_at": iso_utc(last_ended_at),
         "hours_since_last_run": _round(hours_since, 2),
@@ -338,11 +341,12 @@ def _facts(alert: Alert) -> list[tuple[str, str]]:
     cost = "" if body.get("cost_usd") is None else f", cost {body['cost_usd']} USD"
     data = "" if body.get("data_processed_gb") is None else f", {body['data_processed_gb']} GB processed"
     if alert.alert_type is AlertType.RUN_OVERDUE:
+        status = f" ({body['last_run_status']})" if body.get("last_run_status") else ""
         expected = f"expected every {body['expected_interval_hours']:g} h + {body['grace_hours']:g} h grace"
         return [
             ("What", f"no run for {body['hours_since_last_run']:g} h ({expected})"),
             ("Client / job", job),
-            ("Last run", f"{body.get('last_run_id') or '?'}, ended {body['last_run_at']}"),
+            ("Last run", f"{body.get('last_run_id') or '?'}{status}, ended {body['last_run_at']}"),
             ("Checked at", body["event_time"]),
         ]  # fmt: skip
     facts = [

@@ -109,22 +109,28 @@ def overdue_alert(state: JobState, settings: Settings, now: datetime) -> tuple[b
     or while another check's claim on it is live."""
     if not state.last_ended_at:
         return False, None
-    last_ended = tables.parse_clean_utc(state.last_ended_at)
     expected = settings.expected_interval_hours(state.client, state.job_name)
-    if now - last_ended <= timedelta(hours=expected + settings.grace_hours):
+    if now - tables.parse_clean_utc(state.last_ended_at) <= timedelta(hours=expected + settings.grace_hours):
         return False, None
     if state.overdue_alerted_for == state.last_ended_at or _live_claim(
         state.overdue_alerted_for, state.last_ended_at, now
     ):
         return True, None
-    return True, alerts.run_overdue(
+    return True, episode_alert(state, settings, now)
+
+
+def episode_alert(state: JobState, settings: Settings, now: datetime, last_status: str | None = None) -> alerts.Alert:
+    """The `run_overdue` alert of the episode `state` is in. `last_status` is the last run's, when known: the
+    index does not project it, the claim returns it."""
+    return alerts.run_overdue(
         client=state.client,
         job_name=state.job_name,
         last_run_id=state.last_run_id,
-        last_ended_at=last_ended,
+        last_ended_at=tables.parse_clean_utc(state.last_ended_at or ""),
         now=now,
-        expected_interval_hours=expected,
+        expected_interval_hours=settings.expected_interval_hours(state.client, state.job_name),
         grace_hours=settings.grace_hours,
+        last_run_status=last_status,
     )
 
 
@@ -133,14 +139,19 @@ def _key(state: JobState) -> dict[str, Any]:
 
 
 def claim_episode(dynamodb: Any, table_name: str, state: JobState, now: datetime) -> bool:
-    """True when this call claimed the episode; False when another check did, or a new run re-armed it.
+    """True when this call claimed the episode; False when another check did, or a new run re-armed it."""
+    return _claim(dynamodb, table_name, state, now) is not None
+
+
+def _claim(dynamodb: Any, table_name: str, state: JobState, now: datetime) -> dict[str, Any] | None:
+    """The claimed item (all of it, so the alert can say what the index does not project), or None.
 
     Conditional on the item still holding what `state` was read with (`overdue_alerted_for` absent, a past
     episode, or a claim whose lease is over), so of two checks that read the same item only one wins."""
     seen = state.overdue_alerted_for
     unchanged = "attribute_not_exists(overdue_alerted_for)" if seen is None else "overdue_alerted_for = :seen"
     try:
-        dynamodb.update_item(
+        response = dynamodb.update_item(
             TableName=table_name,
             Key=_key(state),
             UpdateExpression="SET overdue_alerted_for = :claim, overdue_alerted_at = :now",
@@ -151,12 +162,13 @@ def claim_episode(dynamodb: Any, table_name: str, state: JobState, now: datetime
                 ":now": {"S": alerts.iso_utc(now)},
                 **({} if seen is None else {":seen": {"S": seen}}),
             },
+            ReturnValues="ALL_NEW",
         )
     except ClientError as error:
         if is_condition_failure(error):
-            return False
+            return None
         raise
-    return True
+    return response.get("Attributes", {})
 
 
 def mark_sent(dynamodb: Any, table_name: str, state: JobState, now: datetime) -> bool:
@@ -210,8 +222,10 @@ def check(deps: Dependencies, now: datetime, *, page_size: int | None = None) ->
         summary.scanned += 1
         is_overdue, alert = overdue_alert(state, deps.settings, now)
         summary.overdue += is_overdue
-        if alert is None or not claim_episode(deps.dynamodb, table_name, state, now):
+        claimed = None if alert is None else _claim(deps.dynamodb, table_name, state, now)
+        if claimed is None:
             continue
+        alert = episode_alert(state, deps.settings, now, claimed.get("last_status", {}).get("S") or None)
         try:
             deps.sns.publish(
                 TopicArn=deps.settings.alerts_topic_arn,

@@ -66,6 +66,7 @@ def test_not_overdue_within_interval_plus_grace_then_alerted(aws: Aws, lambda_co
         "client": "acme-retail",
         "job_name": "nightly_sales",
         "last_run_id": "r-1",
+        "last_run_status": "SUCCEEDED",
         "last_run_at": "2024-05-01T03:00:00Z",
         "hours_since_last_run": 27.0,
         "expected_interval_hours": 24.0,
@@ -73,6 +74,16 @@ def test_not_overdue_within_interval_plus_grace_then_alerted(aws: Aws, lambda_co
         "event_time": "2024-05-02T06:00:00Z",
     }
     assert {key: body[key] for key in expected} == expected
+
+
+def test_the_alert_says_whether_the_job_stopped_after_a_failure(aws: Aws, lambda_context: Any) -> None:
+    # Given a job whose last run failed, then nothing for 27 h
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1", status="FAILED")
+
+    # When the check alerts, Then it names the last run's status
+    tick(LAST_RUN_END + timedelta(hours=27), lambda_context)
+    [alert] = aws.published()
+    assert (alert["body"]["last_run_id"], alert["body"]["last_run_status"]) == ("r-1", "FAILED")
 
 
 def test_one_alert_per_episode_then_re_armed_by_the_next_run(aws: Aws, lambda_context: Any) -> None:

@@ -112,6 +112,17 @@ def test_run_overdue_names_the_gap_and_the_expected_interval() -> None:
     assert alert.dedupe_id == "2024-05-01T03:30:00Z"
 
 
+def test_the_overdue_email_says_how_the_last_run_ended() -> None:
+    alert = alerts.run_overdue(
+        client="acme-retail", job_name="nightly_sales", last_run_id="r-8", last_ended_at=ENDED,
+        now=ENDED + timedelta(hours=27), expected_interval_hours=24, grace_hours=2, last_run_status="FAILED",
+    )  # fmt: skip
+    assert alert.body["last_run_status"] == "FAILED"
+    assert "Last run:     r-8 (FAILED), ended 2024-05-01T03:30:00Z" in alerts.email_text(
+        alert, alerts.AlertLinks("eu-west-1")
+    )
+
+
 def test_a_long_identity_is_shortened_but_the_figures_survive() -> None:
     # Given names far too long for a subject, with a line break smuggled in
     alert = failed(client="a" * 80, job_name="very_long_job_name\nwith_newline", run_id="r-" + "9" * 40)
