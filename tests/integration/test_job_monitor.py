@@ -15,10 +15,10 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from job_monitor import handler as job_monitor
 from job_monitor import logic
-from job_monitor.records import parse_job_run
+from job_monitor.records import MalformedRecord, parse_job_run
 from lambda_common import aws as lambda_aws
 
-from lakewatch.domain import baseline
+from lakewatch.domain import baseline, tables
 from tests.factories import Aws, alerting_aws, clean_job_run, kinesis_event
 
 DAY0 = datetime(2024, 3, 1, 3, 0, tzinfo=UTC)
@@ -672,6 +672,22 @@ def test_a_run_dated_beyond_the_accepted_range_never_moves_the_last_run(aws: Aws
     # Then it is quarantined as invalid ended_at and the overdue check still sees the 1 May run
     assert [(row["reason"], row["field"]) for row in quarantined(aws)] == [("invalid_field", "ended_at")]
     assert aws.state() == before
+
+
+@pytest.mark.parametrize("clock", [timedelta(0), timedelta(milliseconds=-1), timedelta(days=3)])
+def test_a_run_at_the_very_end_of_the_range_the_transform_accepted_is_processed(aws: Aws, clock: timedelta) -> None:
+    # Given a run the transform accepted at the last instant of its range (ingestion + MAX_EVENT_LEAD)
+    ingested = datetime(2024, 5, 1, 3, 30, tzinfo=UTC)
+    row = clean_job_run(run_id="r-edge", status="FAILED", ended_at=ingested + tables.MAX_EVENT_LEAD)
+    row["ingested_at"] = clean_job_run(ended_at=ingested - timedelta(seconds=5))["ingested_at"]
+    run = parse_job_run(json.dumps(row).encode())
+
+    # When job_monitor's clock reads the same, a millisecond earlier (another machine), or days later (a retry),
+    # Then the run is processed, and a microsecond later it would not be
+    logic.check_processable(run, ingested + clock)
+    late = parse_job_run(json.dumps({**row, "ended_at": row["ended_at"][:-1] + "1"}).encode())
+    with pytest.raises(MalformedRecord):
+        logic.check_processable(late, ingested + clock)
 
 
 def test_client_jobs_whose_names_share_a_separator_keep_apart(aws: Aws, lambda_context: Any) -> None:
