@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,10 +25,16 @@ from urllib.parse import quote, urlencode
 
 from lakewatch.domain import pii
 
-#: SNS rejects a subject of 100 characters or more ("less than 100 characters"); the design allows at most
-#: 100. 99 satisfies both.
+#: SNS rejects a subject of 100 characters or more ("less than 100 characters"); the contract allows at most
+#: 100. 99 satisfies both. Counted in UTF-16 code units (an emoji counts two), the stricter reading of
+#: "characters", so a subject never depends on which one SNS applies.
 MAX_SUBJECT_LENGTH = 99
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: Unicode categories SNS refuses in a subject ("no line breaks or control characters") or that make it read
+#: other than it is: controls beyond ASCII (U+0085 NEL, what a Latin-1 reading of cp1252's "..." gives; U+009B),
+#: format characters (zero-width spaces, bidirectional overrides), line and paragraph separators, surrogates,
+#: private-use and unassigned code points. Names reach the subject as the producer sent them.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _ELLIPSIS = "..."
 
 
@@ -70,8 +77,13 @@ class Alert:
 
     @property
     def message_attributes(self) -> dict[str, dict[str, str]]:
-        """SNS `MessageAttributes` (all String), what subscription filter policies match on."""
-        values = {"alert_type": str(self.alert_type), "severity": str(self.severity), "client": self.client}
+        """SNS `MessageAttributes` (all String), what subscription filter policies match on. A control or format
+        character in a client name becomes a space, as in the subject (SNS refuses the ASCII controls)."""
+        values = {
+            "alert_type": str(self.alert_type),
+            "severity": str(self.severity),
+            "client": single_line(self.client),
+        }
         return {name: {"DataType": "String", "StringValue": value} for name, value in values.items() if value}
 
 
@@ -97,13 +109,37 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def single_line(text: str) -> str:
+    """`text` with every run of control, format, separator or unassigned characters replaced by one space."""
+    if not text.isascii():
+        text = "".join("\x00" if unicodedata.category(char) in _UNSAFE_CATEGORIES else char for char in text)
+    return _CONTROL.sub(" ", text)
+
+
+def _utf16_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _utf16_prefix(text: str, units: int) -> str:
+    """The longest prefix of `text` of at most `units` UTF-16 code units (never half an emoji)."""
+    if _utf16_length(text) <= units:
+        return text
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > units:
+            return text[:index]
+    return text
+
+
 def fit_subject(prefix: str, identity: str, suffix: str) -> str:
-    """`prefix + identity + suffix` within MAX_SUBJECT_LENGTH, shortening the identity (never the figures)."""
-    prefix, identity, suffix = (_CONTROL.sub(" ", part) for part in (prefix, identity, suffix))
-    room = MAX_SUBJECT_LENGTH - len(prefix) - len(suffix)
-    if len(identity) > room:
-        identity = identity[: max(room - len(_ELLIPSIS), 0)] + _ELLIPSIS
-    return (prefix + identity + suffix)[:MAX_SUBJECT_LENGTH]
+    """`prefix + identity + suffix` on one line within MAX_SUBJECT_LENGTH, shortening the identity (never the
+    figures)."""
+    prefix, identity, suffix = (single_line(part) for part in (prefix, identity, suffix))
+    room = MAX_SUBJECT_LENGTH - _utf16_length(prefix) - _utf16_length(suffix)
+    if _utf16_length(identity) > room:
+        identity = _utf16_prefix(identity, max(room - len(_ELLIPSIS), 0)) + _ELLIPSIS
+    return _utf16_prefix(prefix + identity + suffix, MAX_SUBJECT_LENGTH)
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
@@ -200,8 +236,10 @@ def run_overdue(
     now: datetime,
     expected_interval_hours: float,
     grace_hours: float,
+    last_run_status: str | None = None,
 ) -> Alert:
-    """A client/job whose last run ended too long ago; one per episode, keyed by that last run's end."""
+    """A client/job whose last run ended too long ago; one per episode, keyed by that last run's end. The last
+    run's status tells the reader whether the job stopped after a failure or after a run that went well."""
     hours_since = (now - last_ended_at).total_seconds() / 3_600
     subject = fit_subject(
         "OVERDUE: ",
@@ -214,6 +252,7 @@ def run_overdue(
         "client": client,
         "job_name": job_name,
         "last_run_id": last_run_id,
+        "last_run_status": last_run_status,
         "event_time": iso_utc(now),
         "last_run_at": iso_utc(last_ended_at),
         "hours_since_last_run": _round(hours_since, 2),
@@ -302,11 +341,12 @@ def _facts(alert: Alert) -> list[tuple[str, str]]:
     cost = "" if body.get("cost_usd") is None else f", cost {body['cost_usd']} USD"
     data = "" if body.get("data_processed_gb") is None else f", {body['data_processed_gb']} GB processed"
     if alert.alert_type is AlertType.RUN_OVERDUE:
+        status = f" ({body['last_run_status']})" if body.get("last_run_status") else ""
         expected = f"expected every {body['expected_interval_hours']:g} h + {body['grace_hours']:g} h grace"
         return [
             ("What", f"no run for {body['hours_since_last_run']:g} h ({expected})"),
             ("Client / job", job),
-            ("Last run", f"{body.get('last_run_id') or '?'}, ended {body['last_run_at']}"),
+            ("Last run", f"{body.get('last_run_id') or '?'}{status}, ended {body['last_run_at']}"),
             ("Checked at", body["event_time"]),
         ]  # fmt: skip
     facts = [
@@ -350,11 +390,21 @@ def email_text(alert: Alert, links: AlertLinks) -> str:
     return "\n".join(lines)
 
 
+#: What Slack's markdown reads as markup in text: `<...>` is a link or a mention (`<!channel>` pages everyone),
+#: `&` starts those characters' escapes. Names and error texts reach the description as producers sent them.
+_MARKDOWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def _markdown_text(value: str) -> str:
+    """A value shown as text in client markdown: never a link or a mention, whatever a name or an error holds."""
+    return value.translate(_MARKDOWN_ESCAPES)
+
+
 def chat_notification(alert: Alert, links: AlertLinks) -> dict[str, Any]:
     """AWS Chatbot's custom notification (Slack, Teams): a title, a description in client markdown, next steps."""
     icon = {Severity.CRITICAL: ":rotating_light:", Severity.WARNING: ":warning:"}.get(alert.severity, ":bell:")
     job_name = str(alert.body.get("job_name"))
-    description = "\n".join(f"*{label}:* {value}" for label, value in _facts(alert))
+    description = "\n".join(f"*{label}:* {_markdown_text(value)}" for label, value in _facts(alert))
     dashboard = links.investigation(alert.client, job_name, _moment(alert))
     link_text = "Open the dashboard" if links.dashboard_url else "Open the Athena query editor"
     return {

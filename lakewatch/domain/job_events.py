@@ -126,6 +126,13 @@ class UnusableEvent(ValueError):
     """
 
 
+class PartOfARun(UnusableEvent):
+    """The end of a piece of a run, not of a run: a child of an AWS Batch array job, or a node of a multi-node
+    parallel job. Its parent job announces the run's own end (failed when a child failed), so a child counted as a
+    run would page once per failed child (an array job has up to 10,000) and put child durations in the job's
+    baseline."""
+
+
 @dataclass(frozen=True, slots=True)
 class StateChange:
     """What one terminal state-change event says, before enrichment."""
@@ -202,18 +209,31 @@ def _glue_identity(detail: Mapping[str, Any], common: dict[str, Any]) -> StateCh
 
 
 def _step_functions_identity(detail: Mapping[str, Any], common: dict[str, Any]) -> StateChange:
+    """A redriven execution keeps its ARN and name but ends again, possibly failing again: each redrive is a run
+    of its own (`<name>/redrive-<n>`, a `/` no execution name can hold), or its end would share the first end's
+    `event_id` (one row in the lake) and `run_id` (one failure alert for two failures)."""
     execution_arn, machine_arn = _text(detail, "executionArn"), _text(detail, "stateMachineArn")
+    redrives = _redrive_count(detail)
+    suffix = f"/redrive-{redrives}" if redrives else ""
     return StateChange(
         **common,
-        run_id=_text(detail, "name"),
+        run_id=_text(detail, "name") + suffix,
         job_name=machine_arn.rsplit(":", 1)[-1],
-        identity=execution_arn,
+        identity=execution_arn + suffix,
         tagged_resource=machine_arn,
         detail=detail,
     )
 
 
+def _redrive_count(detail: Mapping[str, Any]) -> int:
+    """How many times a Step Functions execution was redriven (`redriveCount`; 0 when absent or not a count)."""
+    count = detail.get("redriveCount")
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
+
+
 def _batch_identity(detail: Mapping[str, Any], common: dict[str, Any]) -> StateChange:
+    if _batch_child(detail):
+        raise PartOfARun("child of an array or multi-node job")
     return StateChange(
         **common,
         run_id=_text(detail, "jobId"),
@@ -236,6 +256,13 @@ def _emr_serverless_identity(detail: Mapping[str, Any], common: dict[str, Any]) 
         tagged_resource=application_id,
         detail=detail,
     )
+
+
+def _batch_child(detail: Mapping[str, Any]) -> bool:
+    """An array job's child carries its `arrayProperties.index` (the parent carries `size` instead); a node of a
+    multi-node parallel job its `nodeDetails.nodeIndex`."""
+    array, node = detail.get("arrayProperties"), detail.get("nodeDetails")
+    return (isinstance(array, Mapping) and "index" in array) or (isinstance(node, Mapping) and "nodeIndex" in node)
 
 
 _IDENTITIES: dict[str, Callable[[Mapping[str, Any], dict[str, Any]], StateChange]] = {
@@ -387,8 +414,12 @@ def emr_serverless_cost(job_run: Mapping[str, Any], prices: Prices) -> float | N
 
 
 def step_functions_facts(change: StateChange) -> RunFacts:
-    """`startDate` / `stopDate` (epoch milliseconds) are in the event; a failure's `error` and `cause` too."""
-    started, ended = moment(change.detail.get("startDate")), moment(change.detail.get("stopDate"))
+    """`startDate` / `stopDate` (epoch milliseconds) are in the event; a failure's `error` and `cause` too.
+
+    A redriven execution's run starts at its `redriveDate`: `startDate` is the first attempt's, and the hours
+    between a failure and its redrive are no part of how long the job takes."""
+    redriven = moment(change.detail.get("redriveDate")) if _redrive_count(change.detail) else None
+    started, ended = redriven or moment(change.detail.get("startDate")), moment(change.detail.get("stopDate"))
     if started is None or ended is None:
         raise UnusableEvent("no startDate/stopDate")
     parts = [str(change.detail[key]) for key in ("error", "cause") if change.detail.get(key)]

@@ -25,6 +25,7 @@ from job_events.settings import Settings
 METRIC_NAMES = {
     Verdict.PUT: "JobEventsPut",
     Verdict.NOT_MONITORED: "JobEventsNotMonitored",
+    Verdict.PART_OF_A_RUN: "JobEventsPartOfARun",
     Verdict.UNUSABLE: "JobEventsUnusable",
 }
 

@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 
 from lakewatch.domain import job_events
-from lakewatch.domain.job_events import StateChange, UnusableEvent
+from lakewatch.domain.job_events import PartOfARun, StateChange, UnusableEvent
 
 #: How long a resource's tags are trusted: a re-tagged job is picked up within this many seconds.
 TAG_CACHE_SECONDS = 900.0
@@ -39,6 +39,8 @@ _encoder = msgspec.json.Encoder()
 class Verdict(enum.StrEnum):
     PUT = "put"
     NOT_MONITORED = "not_monitored"
+    #: A piece of a run (`job_events.PartOfARun`): its parent job's event reports the run.
+    PART_OF_A_RUN = "part_of_a_run"
     UNUSABLE = "unusable"
 
 
@@ -91,6 +93,8 @@ def process_event(
 ) -> Outcome:
     try:
         change = job_events.parse_state_change(event)
+    except PartOfARun as part:
+        return Outcome(Verdict.PART_OF_A_RUN, service=job_events.BATCH.name, reason=str(part))
     except UnusableEvent as unusable:
         return Outcome(Verdict.UNUSABLE, reason=str(unusable))
     service = change.service.name

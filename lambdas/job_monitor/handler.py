@@ -104,8 +104,33 @@ def quarantine_key(record: KinesisStreamRecord) -> str:
     return f"{tables.QUARANTINE_ROOT}/{QUARANTINE_SOURCE}/{tables.PARTITION_KEY}={day}/{name}.jsonl"
 
 
+#: The keys of a clean `job_runs` row: what a quarantined record keeps with its values.
+_CLEAN_KEYS = frozenset((*tables.JOB_RUNS.column_names, tables.PARTITION_KEY))
+#: Longest name of an unexpected key a quarantine row keeps (its value never): a field name, not a sentence.
+_MAX_KEPT_NAME_LENGTH = 64
+
+
+def _scrubbed(value: dict[str, Any]) -> dict[str, Any]:
+    """The quarantine form of a decoded record, by allowlist. A clean row carries no PII, but a record set aside
+    is by definition not quite one (a raw event written to the wrong stream, a producer bug), so: clean columns
+    keep their values with cards and e-mails masked (`pii.scrub`); any other key keeps its name, when it reads
+    as a field name that is not PII, and loses its value (a `customerName` holds a name no mask recognises)."""
+    scrubbed: dict[str, Any] = {}
+    for name, item in value.items():
+        if name in _CLEAN_KEYS:
+            scrubbed[name] = pii.scrub(item)
+        elif (
+            name not in pii.PII_FIELDS
+            and name.isidentifier()
+            and len(name) <= _MAX_KEPT_NAME_LENGTH
+            and pii.mask_text(name) == name
+        ):
+            scrubbed[name] = pii.REDACTED
+    return scrubbed
+
+
 def _quarantined_record(data: bytes) -> tuple[str | None, Any]:
-    """(event_id, record) for a quarantine row: the clean row as decoded (clean rows carry no PII), or the
+    """(event_id, record) for a quarantine row: the record as decoded and scrubbed (`_scrubbed`), or the
     fingerprint of bytes that are not a JSON object."""
     try:
         value = msgspec.json.decode(data)
@@ -113,8 +138,9 @@ def _quarantined_record(data: bytes) -> tuple[str | None, Any]:
         return None, pii.fingerprint(data)
     if not isinstance(value, dict):
         return None, pii.fingerprint(data)
-    event_id = value.get("event_id")
-    return (event_id if isinstance(event_id, str) else None), value
+    record = _scrubbed(value)
+    event_id = record.get("event_id")
+    return (event_id if isinstance(event_id, str) else None), record
 
 
 def quarantine(deps: Dependencies, record: KinesisStreamRecord, reason: Reason, field: str | None) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -55,6 +55,8 @@ ALERT_MARKER_TTL_SECONDS = 14 * 86_400
 #: claim over at once: the mapping only redelivers a record after the attempt that held it has ended.
 ALERT_CLAIM_LEASE_SECONDS = 120
 _SENDING, _SENT = "sending", "sent"
+#: How far the transform's clock (which stamped `ingested_at`) may run ahead of this function's.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class RetryLater(RuntimeError):
@@ -441,8 +443,10 @@ def check_processable(run: JobRun, now: datetime) -> None:
 
     The transform already rejects such runs; this is the cheap second line, so that one bad record is set
     aside instead of failing its batch forever, and a run "ending" in 2030 never moves `last_ended_at` out
-    of the overdue check's reach. The range is taken from the earlier of the record's ingestion and now,
-    the same rule as the transform's.
+    of the overdue check's reach. The range is the transform's, from the record's ingestion time, but never
+    from later than `MAX_CLOCK_SKEW` after now: a record whose `ingested_at` is itself in the future does not
+    widen it, and a run the transform accepted at the range's very end is not refused because this function's
+    clock reads a hair earlier than the transform's did.
     """
     row = run.row
     if len(baseline.partition_key(row.client, row.job_name).encode()) > baseline.MAX_PARTITION_KEY_BYTES:
@@ -451,7 +455,7 @@ def check_processable(run: JobRun, now: datetime) -> None:
     longest_marker = baseline.alert_marker_sk(max(alerts.AlertType, key=len), row.run_id)
     if len(longest_marker.encode()) > baseline.MAX_SORT_KEY_BYTES:
         raise MalformedRecord(Reason.INVALID_FIELD, "run_id", "too long for a DynamoDB key")
-    earliest, latest = tables.accepted_event_times(min(run.ingested_at, now))
+    earliest, latest = tables.accepted_event_times(min(run.ingested_at, now + MAX_CLOCK_SKEW))
     if not earliest <= run.ended_at <= latest:
         raise MalformedRecord(Reason.INVALID_FIELD, "ended_at", "outside the accepted event-time range")
 

@@ -21,6 +21,8 @@ from lakewatch.domain.tables import format_clean_timestamp, parse_clean_utc
 
 _DECODER = msgspec.json.Decoder(events.CleanJobRun)
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+#: Where msgspec says a value of the row failed (a number beyond a float, such as 1e400): a column, by name.
+_INVALID_FIELD = re.compile(r"at `\$\.([A-Za-z_]+)")
 _REQUIRED_TEXT = ("event_id", "run_id", "client", "job_name", "status")
 _OPTIONAL_TEXT = ("instance_size", "error_message")
 _OPTIONAL_NUMBERS = ("data_processed_gb", "cost_usd")
@@ -86,11 +88,15 @@ def parse_job_run(data: bytes) -> JobRun:
     try:
         row = _DECODER.decode(data)
     except msgspec.ValidationError as error:
-        # The generated type declares names only: a JSON value that is not an object, or a missing column.
+        # The generated type declares names only: a JSON value that is not an object, a missing column, or a
+        # number no float holds.
         missing = _MISSING_FIELD.search(str(error))
-        if missing is None:
-            raise MalformedRecord(Reason.NOT_AN_OBJECT, None, "not a JSON object") from None
-        raise MalformedRecord(Reason.MISSING_FIELD, missing.group(1), "missing") from None
+        if missing is not None:
+            raise MalformedRecord(Reason.MISSING_FIELD, missing.group(1), "missing") from None
+        invalid = _INVALID_FIELD.search(str(error))
+        if invalid is not None:
+            raise MalformedRecord(Reason.INVALID_FIELD, invalid.group(1), "out of range") from None
+        raise MalformedRecord(Reason.NOT_AN_OBJECT, None, "not a JSON object") from None
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         raise MalformedRecord(Reason.INVALID_JSON, None, "not valid JSON") from None
     for name in _REQUIRED_TEXT:

@@ -232,6 +232,33 @@ def test_an_event_that_is_not_a_terminal_job_state_change_is_dropped_not_retried
     assert pipeline.job_runs_put() == []
 
 
+def test_the_children_of_a_failed_array_job_put_nothing_and_its_own_end_one_run(
+    pipeline: Pipeline, lambda_context: Any
+) -> None:
+    # Given a tagged Batch array job of three children, one of which failed, so the array job failed
+    tag_everything(pipeline)
+    parent = load_aws_event("batch_failed")
+    parent_id = parent["detail"]["jobId"]
+    children = []
+    for index in range(3):
+        child = load_aws_event("batch_failed" if index == 1 else "batch_succeeded")
+        child_id = f"{parent_id}:{index}"
+        child["detail"].update(
+            jobId=child_id,
+            jobArn=f"arn:aws:batch:us-east-1:123456789012:job/{child_id}",
+            arrayProperties={"index": index},
+        )
+        children.append(child)
+    parent["detail"]["arrayProperties"] = {"size": 3, "statusSummary": {"FAILED": 1, "SUCCEEDED": 2}}
+
+    # When EventBridge delivers every child's end, then the array job's
+    verdicts = [invoke(event, lambda_context)["verdict"] for event in [*children, parent]]
+
+    # Then only the array job became a run: one failure, one page, whatever the number of children
+    assert verdicts == ["part_of_a_run"] * 3 + ["put"]
+    assert [(run["run_id"], run["status"]) for run in pipeline.job_runs_put()] == [(parent_id, "FAILED")]
+
+
 def test_a_run_that_get_job_run_does_not_know_raises_for_the_asynchronous_retry(
     pipeline: Pipeline, lambda_context: Any
 ) -> None:

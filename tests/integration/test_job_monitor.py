@@ -15,10 +15,10 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from job_monitor import handler as job_monitor
 from job_monitor import logic
-from job_monitor.records import parse_job_run
+from job_monitor.records import MalformedRecord, parse_job_run
 from lambda_common import aws as lambda_aws
 
-from lakewatch.domain import baseline
+from lakewatch.domain import baseline, tables
 from tests.factories import Aws, alerting_aws, clean_job_run, kinesis_event
 
 DAY0 = datetime(2024, 3, 1, 3, 0, tzinfo=UTC)
@@ -260,6 +260,53 @@ def test_a_batch_of_only_poison_is_quarantined_not_raised(aws: Aws, lambda_conte
     assert invoke(event, lambda_context) == {"batchItemFailures": []}
     [row] = quarantined(aws)
     assert (row["reason"], set(row["record"])) == ("invalid_json", {"length", "sha256"})
+
+
+def test_a_record_set_aside_keeps_no_pii_whatever_it_holds(aws: Aws, lambda_context: Any) -> None:
+    # Given records on job-runs-clean that are not clean rows: a raw job_run event (a producer writing to the
+    # wrong stream) and a clean-looking row with a bad status, both carrying a card number, an e-mail address
+    # and a customer's name, under contract and other names, at the top and nested
+    secrets = ("4111 1111 1111 1111", "4111-1111-1111-1111", "jane.doe@example.com", "Jane Doe")
+    raw_event = {
+        "event_type": "job_run",
+        "client": "acme-retail",
+        "error_message": "card 4111 1111 1111 1111 of jane.doe@example.com declined",
+        "customer_name": "Jane Doe",
+        "customerName": "Jane Doe",
+        "notes": {"holder": "Jane Doe", "card": "4111-1111-1111-1111"},
+        "Jane Doe": 1,
+    }
+    bad_row = clean_job_run(run_id="r-q", status="BOGUS", error_message="jane.doe@example.com 4111 1111 1111 1111")
+    event = kinesis_event([raw_event, {**bad_row, "customer_name": "Jane Doe"}])
+
+    # When job_monitor sets them aside
+    assert invoke(event, lambda_context) == {"batchItemFailures": []}
+
+    # Then the quarantine rows still say what broke, and keep the names of unexpected keys, but no secret
+    rows = quarantined(aws)
+    assert [(row["reason"], row["field"]) for row in rows] == [
+        ("missing_field", "event_id"),
+        ("invalid_field", "status"),
+    ]
+    text = json.dumps(rows)
+    assert [secret for secret in secrets if secret in text] == []
+    assert rows[0]["record"]["customerName"] == rows[0]["record"]["notes"] == "[redacted]"
+    assert (rows[1]["record"]["run_id"], rows[1]["record"]["status"], rows[1]["event_id"]) == (
+        "r-q",
+        "BOGUS",
+        "evt-r-q",
+    )
+
+
+def test_a_number_no_float_holds_is_an_invalid_field_not_a_non_object(aws: Aws, lambda_context: Any) -> None:
+    # Given a clean-looking row whose duration is 1e400 (JSON allows it; a float does not)
+    data = json.dumps(clean_job_run(run_id="r-big", status="FAILED")).replace("3600.0", "1e400").encode()
+
+    # When job_monitor processes it, Then it is set aside naming the column, and nothing else happens
+    assert invoke(kinesis_event([data]), lambda_context) == {"batchItemFailures": []}
+    [row] = quarantined(aws)
+    assert (row["reason"], row["field"]) == ("invalid_field", "duration_seconds")
+    assert aws.published() == [] and aws.state().version == 0
 
 
 class FlakySns:
@@ -627,6 +674,22 @@ def test_a_run_dated_beyond_the_accepted_range_never_moves_the_last_run(aws: Aws
     assert aws.state() == before
 
 
+@pytest.mark.parametrize("clock", [timedelta(0), timedelta(milliseconds=-1), timedelta(days=3)])
+def test_a_run_at_the_very_end_of_the_range_the_transform_accepted_is_processed(aws: Aws, clock: timedelta) -> None:
+    # Given a run the transform accepted at the last instant of its range (ingestion + MAX_EVENT_LEAD)
+    ingested = datetime(2024, 5, 1, 3, 30, tzinfo=UTC)
+    row = clean_job_run(run_id="r-edge", status="FAILED", ended_at=ingested + tables.MAX_EVENT_LEAD)
+    row["ingested_at"] = clean_job_run(ended_at=ingested - timedelta(seconds=5))["ingested_at"]
+    run = parse_job_run(json.dumps(row).encode())
+
+    # When job_monitor's clock reads the same, a millisecond earlier (another machine), or days later (a retry),
+    # Then the run is processed, and a microsecond later it would not be
+    logic.check_processable(run, ingested + clock)
+    late = parse_job_run(json.dumps({**row, "ended_at": row["ended_at"][:-1] + "1"}).encode())
+    with pytest.raises(MalformedRecord):
+        logic.check_processable(late, ingested + clock)
+
+
 def test_client_jobs_whose_names_share_a_separator_keep_apart(aws: Aws, lambda_context: Any) -> None:
     # Given two different client/jobs that a "client#job" key would merge, each with a failed run "r-1"
     runs = [
@@ -772,3 +835,76 @@ def test_when_the_batch_read_fails_or_leaves_keys_unprocessed_the_records_read_t
 )
 def test_the_line_between_retrying_and_setting_aside(error: BaseException, transient: bool) -> None:
     assert lambda_aws.is_transient(error) is transient
+
+
+def deliver_like_an_event_source_mapping(records: list[dict[str, Any]], context: Any, *, batch_size: int) -> int:
+    """Deliver `records` as one shard to the handler: each batch from the first record not yet done, retried from
+    its first reported failure (ReportBatchItemFailures). Returns how many batches reported a failure."""
+    event = kinesis_event(records)
+    pending = event["Records"]
+    retried = 0
+    while pending:
+        batch = {"Records": pending[:batch_size]}
+        failed = {item["itemIdentifier"] for item in invoke(batch, context)["batchItemFailures"]}
+        if not failed:
+            pending = pending[batch_size:]
+            continue
+        retried += 1
+        assert retried < 1_000, "the shard never moved on"
+        pending = pending[[record["kinesis"]["sequenceNumber"] in failed for record in pending].index(True) :]
+    return retried
+
+
+def test_under_faults_redelivery_and_reordering_every_failure_pages_once_and_every_state_converges(
+    aws: Aws, lambda_context: Any
+) -> None:
+    # Given 30 days of runs of five client/jobs whose names share separators, case and spacing, with failures,
+    # spikes and failed runs retried under the same run_id, delivered roughly in order with neighbours swapped
+    # and 40 records delivered again
+    rng = random.Random(20241128)
+    jobs = [("acme", "daily"), ("acme", "Daily"), ("acme#x", "y"), ("acme", "x#y "), ("caf\u00e9", "daily")]
+    runs = []
+    for index, (client, job_name) in enumerate(jobs):
+        for day in range(30):
+            status = rng.choice(["SUCCEEDED"] * 6 + ["FAILED", "TIMED_OUT"])
+            duration = 3_600 * (5 if day > 10 and rng.random() < 0.1 else rng.uniform(0.9, 1.1))
+            ended_at = DAY0 + timedelta(days=day, minutes=index)
+            run_id = f"r-{index}-{day}"
+            names = {"run_id": run_id, "client": client, "job_name": job_name, "duration_seconds": duration}
+            runs.append(clean_job_run(status=status, ended_at=ended_at, **names))
+            if status != "SUCCEEDED" and rng.random() < 0.3:  # retried, and succeeded, under the same run_id
+                runs.append(clean_job_run(ended_at=ended_at + timedelta(minutes=30), **names))
+    delivered = list(runs)
+    for position in range(len(delivered) - 1):
+        if rng.random() < 0.2:
+            delivered[position], delivered[position + 1] = delivered[position + 1], delivered[position]
+    delivered += [rng.choice(runs) for _ in range(40)]
+    # ... while DynamoDB throttles 8 % of writes and reads and SNS fails 10 % of publishes
+    throttle = lambda _kwargs: aws_error("ThrottlingException") if rng.random() < 0.08 else None  # noqa: E731
+    flaky_sns = lambda _kwargs: ConnectionError("SNS unreachable") if rng.random() < 0.1 else None  # noqa: E731
+    dynamodb = Faulty(
+        aws.dynamodb, **dict.fromkeys(("update_item", "put_item", "get_item", "batch_get_item"), throttle)
+    )
+
+    # When a shard's event source mapping delivers them in batches of 25, retrying from each first failure
+    with pytest.MonkeyPatch.context() as patch:
+        with_clients(patch, dynamodb=dynamodb, sns=Faulty(aws.sns, publish=flaky_sns))
+        retried = deliver_like_an_event_source_mapping(delivered, lambda_context, batch_size=25)
+
+    # Then the faults did cause retries, every failed run paged exactly once, and no other alert repeated
+    assert retried > 0
+    pages = Counter((a["body"]["alert_type"], a["body"]["client"], a["body"]["job_name"], a["body"]["run_id"])
+                    for a in aws.published())  # fmt: skip
+    assert [page for page, count in pages.items() if count > 1] == []
+    failed = {(run["client"], run["job_name"], run["run_id"]) for run in runs if run["status"] != "SUCCEEDED"}
+    assert {page[1:] for page in pages if page[0] == "job_failed"} == failed
+    # ... and each client/job's state holds its latest run and a history of distinct successful runs in end order
+    for client, job_name in jobs:
+        state = aws.state(client, job_name)
+        own = [run for run in runs if (run["client"], run["job_name"]) == (client, job_name)]
+        assert state.last_ended_at == max(run["ended_at"] for run in own)
+        succeeded = {run["run_id"] for run in own if run["status"] == "SUCCEEDED"}
+        history = [entry.run_id for entry in state.history]
+        assert len(history) == len(set(history)) and set(history) <= succeeded
+        assert [entry.ended_at for entry in state.history] == sorted(entry.ended_at for entry in state.history)
+    assert quarantined(aws) == []

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from botocore.exceptions import ClientError
@@ -65,6 +66,7 @@ def test_not_overdue_within_interval_plus_grace_then_alerted(aws: Aws, lambda_co
         "client": "acme-retail",
         "job_name": "nightly_sales",
         "last_run_id": "r-1",
+        "last_run_status": "SUCCEEDED",
         "last_run_at": "2024-05-01T03:00:00Z",
         "hours_since_last_run": 27.0,
         "expected_interval_hours": 24.0,
@@ -72,6 +74,16 @@ def test_not_overdue_within_interval_plus_grace_then_alerted(aws: Aws, lambda_co
         "event_time": "2024-05-02T06:00:00Z",
     }
     assert {key: body[key] for key in expected} == expected
+
+
+def test_the_alert_says_whether_the_job_stopped_after_a_failure(aws: Aws, lambda_context: Any) -> None:
+    # Given a job whose last run failed, then nothing for 27 h
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1", status="FAILED")
+
+    # When the check alerts, Then it names the last run's status
+    tick(LAST_RUN_END + timedelta(hours=27), lambda_context)
+    [alert] = aws.published()
+    assert (alert["body"]["last_run_id"], alert["body"]["last_run_status"]) == ("r-1", "FAILED")
 
 
 def test_one_alert_per_episode_then_re_armed_by_the_next_run(aws: Aws, lambda_context: Any) -> None:
@@ -195,6 +207,84 @@ def test_a_failed_publish_releases_the_episode_for_the_next_tick(aws: Aws, lambd
     assert len(aws.published()) == 1
 
 
+@pytest.mark.parametrize("first_day", [datetime(2024, 3, 27), datetime(2024, 10, 24)], ids=["spring", "autumn"])
+def test_a_daily_job_scheduled_in_local_time_never_pages_across_a_dst_change(aws: Aws, first_day: datetime) -> None:
+    # Given a job that runs daily at 02:00 London time: 23 h or 25 h apart in UTC around a clock change
+    london = ZoneInfo("Europe/London")
+    deps = overdue_check.dependencies()
+    checked = 0
+    for day in range(7):
+        ended = (first_day + timedelta(days=day)).replace(hour=2, tzinfo=london).astimezone(UTC)
+        record_run(aws, ended_at=ended, run_id=f"r-{day}")
+        # When the hourly check runs every hour until the next day's run
+        for hour in range(1, 26):
+            checked += logic.check(deps, ended + timedelta(hours=hour)).scanned
+
+    # Then it read the job near each gap's end and never found it overdue (24 h + 2 h grace covers a 25 h gap)
+    assert checked > 0
+    assert aws.published() == []
+
+
+class FunctionKilled(BaseException):
+    """What a Lambda timeout or an out-of-memory kill is to the code: nothing runs after it, no handler sees it."""
+
+
+class DyingSns:
+    """An SNS client whose publish never returns: the function dies in it (timeout in a slow publish, OOM)."""
+
+    def publish(self, **kwargs: Any) -> Any:
+        raise FunctionKilled
+
+
+def test_a_check_that_dies_between_claim_and_publish_does_not_lose_the_episode(aws: Aws, lambda_context: Any) -> None:
+    # Given an overdue job, and a check that claims its episode and then dies while publishing
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
+    deps = overdue_check.dependencies()
+    dying = logic.Dependencies(deps.settings, deps.dynamodb, DyingSns())
+    with pytest.raises(FunctionKilled):
+        logic.check(dying, LAST_RUN_END + timedelta(hours=30))
+
+    # When EventBridge retries that tick (same scheduled time), Then it leaves the claim alone (it may be live)
+    assert tick(LAST_RUN_END + timedelta(hours=30), lambda_context)["alerted"] == 0
+
+    # When the next tick runs, Then the claim's lease is over and the episode is alerted, once
+    assert tick(LAST_RUN_END + timedelta(hours=31), lambda_context)["alerted"] == 1
+    assert tick(LAST_RUN_END + timedelta(hours=32), lambda_context)["alerted"] == 0
+    assert [alert["body"]["last_run_id"] for alert in aws.published()] == ["r-1"]
+    assert aws.state().overdue_alerted_for == aws.state().last_ended_at
+
+
+class BrokenForOneClient:
+    """An SNS client that raises an unexpected (non-AWS) error for one client's alert only."""
+
+    def __init__(self, real: Any, client: str) -> None:
+        self._real, self._client = real, client
+
+    def publish(self, **kwargs: Any) -> Any:
+        if kwargs["MessageAttributes"]["client"]["StringValue"] == self._client:
+            raise ValueError("unexpected")
+        return self._real.publish(**kwargs)
+
+
+def test_an_unexpected_publish_error_for_one_job_neither_stops_the_others_nor_loses_its_episode(
+    aws: Aws, lambda_context: Any
+) -> None:
+    # Given two overdue jobs, and publishing failing with a non-AWS error for the first one read
+    record_run(aws, ended_at=LAST_RUN_END, run_id="r-g", client="globex")
+    record_run(aws, ended_at=LAST_RUN_END + timedelta(minutes=1), run_id="r-a")
+    deps = overdue_check.dependencies()
+    broken = logic.Dependencies(deps.settings, deps.dynamodb, BrokenForOneClient(deps.sns, "globex"))
+
+    # When the check runs, Then the other job is still alerted, and the failure is counted
+    summary = logic.check(broken, LAST_RUN_END + timedelta(hours=30))
+    assert (summary.alerted, summary.failed) == (1, 1)
+    assert [alert["body"]["client"] for alert in aws.published()] == ["acme-retail"]
+
+    # When the next tick runs with SNS healthy, Then the failed job's episode is alerted
+    assert tick(LAST_RUN_END + timedelta(hours=31), lambda_context)["alerted"] == 1
+    assert [alert["body"]["client"] for alert in aws.published()] == ["globex"]
+
+
 def test_the_handler_fails_visibly_when_an_alert_could_not_be_sent(aws: Aws, lambda_context: Any) -> None:
     # Given SNS unreachable
     record_run(aws, ended_at=LAST_RUN_END, run_id="r-1")
@@ -286,8 +376,8 @@ def test_the_check_reads_only_jobs_that_may_be_overdue_from_the_index_never_scan
     summary = logic.check(dataclasses.replace(deps, dynamodb=dynamodb), now)
 
     # Then it queried the index once, read only the stopped job (the shortest interval is 1 h + 2 h grace),
-    # and alerted it
-    assert dynamodb.calls == Counter({"query": 1, "update_item": 1})
+    # and alerted it (claim, then mark sent)
+    assert dynamodb.calls == Counter({"query": 1, "update_item": 2})
     assert (summary.scanned, summary.overdue, summary.alerted) == (1, 1, 1)
     assert [alert["body"]["last_run_id"] for alert in aws.published()] == ["r-old"]
 

@@ -99,6 +99,20 @@ def test_https_gets_an_aws_chatbot_custom_notification(alert_type: str) -> None:
     assert chat["metadata"]["threadId"] == "acme retail/nightly_sales"
 
 
+def test_a_name_or_error_cannot_become_a_link_or_mention_in_chat() -> None:
+    # Given a job name that is Slack markup for a link, and an error text that mentions the whole channel
+    alert = alerts.job_failed(
+        client="acme retail", job_name="<https://phish.example|Open the dashboard>", run_id="r-1", status="FAILED",
+        started_at=STARTED, ended_at=ENDED, duration_seconds=60, error_message="<!channel> disk & memory full",
+    )  # fmt: skip
+
+    # Then the chat description shows them as text: only the dashboard link is a link
+    description = json.loads(_messages(alert, GRAFANA)["https"])["content"]["description"]
+    assert "&lt;https://phish.example|Open the dashboard&gt;" in description
+    assert "&lt;!channel&gt; disk &amp; memory full" in description
+    assert description.count("<") == description.count(">") == 1
+
+
 @pytest.mark.parametrize("alert_type", ALERTS)
 def test_without_a_grafana_workspace_the_links_go_to_the_console(alert_type: str) -> None:
     text = _messages(ALERTS[alert_type], CONSOLE)["email"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -111,6 +112,17 @@ def test_run_overdue_names_the_gap_and_the_expected_interval() -> None:
     assert alert.dedupe_id == "2024-05-01T03:30:00Z"
 
 
+def test_the_overdue_email_says_how_the_last_run_ended() -> None:
+    alert = alerts.run_overdue(
+        client="acme-retail", job_name="nightly_sales", last_run_id="r-8", last_ended_at=ENDED,
+        now=ENDED + timedelta(hours=27), expected_interval_hours=24, grace_hours=2, last_run_status="FAILED",
+    )  # fmt: skip
+    assert alert.body["last_run_status"] == "FAILED"
+    assert "Last run:     r-8 (FAILED), ended 2024-05-01T03:30:00Z" in alerts.email_text(
+        alert, alerts.AlertLinks("eu-west-1")
+    )
+
+
 def test_a_long_identity_is_shortened_but_the_figures_survive() -> None:
     # Given names far too long for a subject, with a line break smuggled in
     alert = failed(client="a" * 80, job_name="very_long_job_name\nwith_newline", run_id="r-" + "9" * 40)
@@ -119,6 +131,39 @@ def test_a_long_identity_is_shortened_but_the_figures_survive() -> None:
     assert len(alert.subject) <= alerts.MAX_SUBJECT_LENGTH < 100
     assert "\n" not in alert.subject
     assert alert.subject.startswith("FAILED: aaaa")
+    assert alert.subject.endswith("... (TIMED_OUT after 2h 14m)")
+
+
+#: Characters SNS refuses in a subject or that make one read other than it is, as producers send them in names.
+UNSAFE_IN_NAMES = {
+    "C0 control": "acme\x01retail",
+    "NEL (a Latin-1 reading of cp1252's ellipsis)": "acme\x85retail",
+    "C1 control sequence introducer": "acme\x9bretail",
+    "line separator": "acme\u2028retail",
+    "paragraph separator": "acme\u2029retail",
+    "zero-width space": "acme\u200bretail",
+    "right-to-left override": "acme\u202eliater",
+    "byte order mark": "\ufeffacme-retail",
+}
+
+
+@pytest.mark.parametrize("client", UNSAFE_IN_NAMES.values(), ids=UNSAFE_IN_NAMES.keys())
+def test_subjects_and_the_client_attribute_hold_no_control_or_format_character(client: str) -> None:
+    # Given a client name carrying a character SNS refuses in a subject ("no line breaks or control characters")
+    for alert in (failed(client=client), failed(job_name=client), failed(run_id=client)):
+        # Then the subject and the client attribute read on one line, the character replaced by a space
+        for text in (alert.subject, alert.message_attributes["client"]["StringValue"]):
+            assert [char for char in text if unicodedata.category(char)[0] == "C" or char in "\u2028\u2029"] == []
+    # ... and the body keeps the name as sent (it is JSON, where any character is escaped)
+    assert failed(client=client).body["client"] == client
+
+
+def test_the_subject_limit_holds_in_utf16_code_units_and_never_splits_an_emoji() -> None:
+    # Given names of astral characters, each two UTF-16 code units (how a Java service counts "characters")
+    alert = failed(client="\U0001f600" * 60, job_name="caf\u00e9")
+
+    # Then the subject is within the limit however SNS counts, shortened with "...", the figures whole
+    assert len(alert.subject.encode("utf-16-le")) // 2 <= alerts.MAX_SUBJECT_LENGTH
     assert alert.subject.endswith("... (TIMED_OUT after 2h 14m)")
 
 

@@ -208,6 +208,49 @@ def test_step_functions_times_come_from_the_event() -> None:
     assert change.run_id == "execution-name"
 
 
+def test_each_redrive_of_a_step_functions_execution_is_a_run_of_its_own() -> None:
+    # Given an execution that failed, then was redriven (same ARN, same name) and failed again two hours later
+    first = load_aws_event("states_failed")
+    again = copy.deepcopy(first)
+    again["detail"].update(
+        {"redriveCount": 1, "redriveDate": 1551232346847, "startDate": 1551225146847, "stopDate": 1551232946847}
+    )
+    original, redriven = (job_events.parse_state_change(event) for event in (first, again))
+
+    # Then the second end is another run: its own event_id (not de-duplicated away) and run_id (its own alert)
+    assert original.event_id != redriven.event_id
+    assert (original.run_id, redriven.run_id) == ("execution-name", "execution-name/redrive-1")
+    # ... which lasted from its redrive (10 minutes), not from the first attempt's start
+    facts = job_events.step_functions_facts(redriven)
+    assert (facts.ended_at - facts.started_at).total_seconds() == 600
+    # ... and an execution never redriven keeps the identity it always had
+    first["detail"].update({"redriveCount": 0, "redriveDate": None})
+    unchanged = job_events.parse_state_change(first)
+    assert (unchanged.event_id, unchanged.run_id) == (original.event_id, original.run_id)
+
+
+@pytest.mark.parametrize(
+    ("piece", "job_id"),
+    [
+        ({"arrayProperties": {"index": 7}}, "4c7599ae-0a82-49aa-ba5a-4727fcce14a8:7"),
+        ({"nodeDetails": {"nodeIndex": 1, "isMainNode": False}}, "4c7599ae-0a82-49aa-ba5a-4727fcce14a8#1"),
+    ],
+    ids=["array-child", "multi-node-node"],
+)
+def test_a_batch_child_job_is_part_of_its_parents_run_not_a_run(piece: dict[str, Any], job_id: str) -> None:
+    # Given the end of an array job's child (or a multi-node job's node), as Batch announces every job's end
+    event = load_aws_event("batch_failed")
+    event["detail"].update(piece, jobId=job_id, jobArn=f"arn:aws:batch:us-east-1:123456789012:job/{job_id}")
+
+    # Then it is no run of its own (its parent's end is)
+    with pytest.raises(job_events.PartOfARun):
+        job_events.parse_state_change(event)
+    # ... while the array job itself, which carries its size and status summary instead, is one
+    parent = load_aws_event("batch_failed")
+    parent["detail"]["arrayProperties"] = {"size": 10, "statusSummary": {"FAILED": 1, "SUCCEEDED": 9}}
+    assert job_events.parse_state_change(parent).status == "FAILED"
+
+
 def test_a_batch_job_that_never_started_ran_for_no_time() -> None:
     event = load_aws_event("batch_failed")
     del event["detail"]["startedAt"]
