@@ -455,7 +455,7 @@ def _needles(secret: str) -> tuple[str, ...]:
 def _readable_bytes(path: Path) -> bytes:
     """A file's bytes as a search should see them: a Parquet file rewritten without compression or dictionaries
     (every string value then stands whole in the bytes, nested ones included); any other file (or a file named
-    .parquet that is none) as it is."""
+    .parquet that is none) as it is, followed by its JSON escapes undone when it has some."""
     if path.suffix == ".parquet":
         try:
             table = pq.read_table(path)
@@ -464,7 +464,18 @@ def _readable_bytes(path: Path) -> bytes:
         plain = pa.BufferOutputStream()
         pq.write_table(table, plain, compression="none", use_dictionary=False)
         return plain.getvalue().to_pybytes()
-    return path.read_bytes()
+    content = path.read_bytes()
+    if content.find(b"\\u") >= 0:  # JSON that escaped non-ASCII text (report.html's data does): search it unescaped too
+        content += b"\n" + _JSON_ESCAPE.sub(_unescaped, content)
+    return content
+
+
+#: A JSON escape of one UTF-16 code unit: a backslash, `u` and four hex digits.
+_JSON_ESCAPE = re.compile(rb"\\u([0-9a-fA-F]{4})")
+
+
+def _unescaped(match: re.Match[bytes]) -> bytes:
+    return chr(int(match[1], 16)).encode("utf-8", "surrogatepass")
 
 
 def _pii_leaks(out: Path, secrets: list[str]) -> list[str]:

@@ -3,6 +3,7 @@ as their readers see them."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -75,3 +76,13 @@ def test_a_secret_in_a_compressed_parquet_file_is_found_in_any_column_nested_or_
 def test_a_card_number_that_lost_its_separators_is_still_found(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text('{"note": "4929123456781234"}')
     assert _pii_leaks(tmp_path, ["4929 1234 5678 1234"]) == [f"4929123456781234 in {tmp_path / 'summary.json'}"]
+
+
+def test_a_secret_in_json_that_escaped_its_non_ascii_letters_is_found(tmp_path: Path) -> None:
+    # Given the report's embedded data, which json.dumps wrote with non-ASCII letters escaped
+    report = tmp_path / "report.html"
+    report.write_text(f'<script type="application/json">{json.dumps({"labels": ["Zoë Nguyen"]})}</script>')
+    assert "Zoë" not in report.read_text()
+
+    # When the demo looks for leaks, Then the name is found as a reader of the page would see it
+    assert _pii_leaks(tmp_path, ["Zoë Nguyen"]) == [f"Zoë Nguyen in {report}"]
