@@ -4,7 +4,8 @@ A Kinesis event to `transform` holds every producer's bytes: card numbers (the `
 never decodes), names and e-mail addresses, base64-encoded, which hides them from nobody. Powertools logs the whole
 event at INFO when `POWERTOOLS_LOGGER_LOG_EVENT=true`, an operator's first reflex when debugging a function; the
 handlers turn that off in code, where the environment cannot turn it back on. Powertools reads the variable when
-the handler module is imported, so each check imports the handler afresh in a child process.
+the handler module is imported, so each check imports the handler afresh in a child process. And a function
+switched to DEBUG does not log botocore's request and response bodies, the PII key's among them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ast
 import base64
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -104,3 +106,26 @@ def test_every_handler_turns_event_logging_off_in_code(path: Path) -> None:
             keyword.arg == "log_event" and isinstance(keyword.value, ast.Constant) and keyword.value.value is False
             for keyword in decorator.keywords
         )
+
+
+def test_the_pii_key_never_reaches_a_log_when_a_function_logs_at_debug(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a function switched to DEBUG (Lambda then sets the root logger to DEBUG: botocore's loggers follow)
+    from lambda_common import aws
+    from moto import mock_aws
+    from transform import handler as transform_handler
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    caplog.set_level(logging.DEBUG)
+    secret = "pii-key-that-must-stay-secret-0123456789"
+    with mock_aws():
+        secrets = aws.client("secretsmanager")
+        arn = secrets.create_secret(Name="lakewatch-pii-key", SecretString=secret)["ARN"]
+
+        # When the transform reads its PII key
+        assert transform_handler.fetch_pii_key(secrets, arn) == secret.encode()
+
+    # Then botocore has logged the calls, but neither the request nor the response body that holds the key
+    assert any(record.name.startswith("botocore") for record in caplog.records)
+    assert secret not in caplog.text
