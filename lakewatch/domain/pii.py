@@ -112,8 +112,9 @@ _EMAIL_AT = re.compile(r"@|%40|\s?[(\[]at[)\]]\s?", re.IGNORECASE)
 #: The local part of an address read backwards from its `@`: RFC 5322's unquoted characters (letters and digits of
 #: any script too), at most 64, or a quoted string (`"jane doe"@example.com`).
 _EMAIL_LOCAL_REVERSED = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}|\"[^\"\r\n]{1,64}\"")
-#: The domain after an `@`: names with or without dots (`root@localhost`) or an address literal (`[192.0.2.1]`).
-_EMAIL_DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)*|\[[\w.:]{1,64}\]")
+#: The domain after an `@`: names with or without dots (`root@localhost`) or an address literal (`[192.0.2.1]`,
+#: `[IPv6:2001:db8::1]`; never a mask such as `[email]`, so masking twice changes nothing more).
+_EMAIL_DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)*|\[(?:[0-9.]{7,15}|IPv6:[0-9A-Fa-f:.]{2,45})\]", re.IGNORECASE)
 #: The domain after a spelt-out `(at)`: it needs a dot (or a spelt-out `(dot)`), so "meet (at) noon" stays.
 _SPELT_EMAIL_DOMAIN = re.compile(r"[\w-]+(?:(?:\.|\s?[(\[]dot[)\]]\s?)[\w-]+)+", re.IGNORECASE)
 #: Characters every `_EMAIL_AT` match holds one of: text without any has no address to look for.
