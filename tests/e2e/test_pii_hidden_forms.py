@@ -2,12 +2,13 @@
 (no-break and thin spaces, non-breaking hyphens, line breaks, zero-width characters, superscript and fullwidth
 digits; quoted, address-literal, URL-encoded, fullwidth and spelt-out addresses), planted in every string field of
 both event types, under unknown keys of rejected records, and in every column of a Windows-1252 till file. No
-output may show one to a reader: every output is searched as a person reads it (Unicode compatibility form,
-separators and invisible characters dropped), not only for the bytes that were planted."""
+output (report.html included) may show one to a reader: every output is searched as a person reads it (Unicode
+compatibility form, separators and invisible characters dropped), not only for the bytes that were planted."""
 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
+from lakewatch.report.build import REPORT_FILE, ReportOptions, build_report
 from tests.pii_samples import luhn_complete
 
 NOW = datetime(2024, 6, 10, 12, 0, tzinfo=UTC)
@@ -163,6 +165,7 @@ def hunt(tmp_path_factory: pytest.TempPathFactory) -> tuple[Planter, RunReport, 
     (pos / "chesterfield_2024-06-08.csv").write_bytes(("\r\n".join(_till_lines(plant)) + "\r\n").encode("cp1252"))
     out = work / "out"
     report = local_run(LocalRunOptions(events=events, pos_csv=pos, out=out, now=NOW, batch_size=7))
+    build_report(ReportOptions(lake=out / "lake", out=out, now=NOW))
     return plant, report, out
 
 
@@ -171,6 +174,8 @@ def _as_read(path: Path) -> str:
     if path.suffix == ".parquet":
         return json.dumps(pq.read_table(path).to_pylist(), default=str, ensure_ascii=False)
     text = path.read_bytes().decode("utf-8", errors="replace")
+    if path.suffix == ".html":  # the report's data is JSON with non-ASCII letters escaped
+        text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda escape: chr(int(escape[1], 16)), text)
     if path.suffix in (".jsonl", ".json"):
         decoded = []
         for line in text.splitlines():
@@ -194,6 +199,7 @@ def test_the_hunt_reached_every_output(hunt: tuple[Planter, RunReport, Path]) ->
     assert sum(report.quarantined.values()) >= 60
     assert any((out / "quarantine" / "pos_csv").rglob("*.jsonl"))
     assert (out / "alerts.jsonl").stat().st_size > 0
+    assert (out / REPORT_FILE).stat().st_size > 0
 
 
 def test_no_planted_card_or_address_can_be_read_in_any_output(hunt: tuple[Planter, RunReport, Path]) -> None:
