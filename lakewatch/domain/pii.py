@@ -447,19 +447,9 @@ def _scrub_object(record: dict[str, Any], key: bytes, depth: int) -> dict[str, A
         if name in QUARANTINE_FIELDS:
             scrubbed[name] = _scrub_value(value, key, as_id=name in ID_FIELDS, depth=depth + 1)
         elif name not in PII_FIELDS:
-            scrubbed[quarantine_key_name(name, key)] = REDACTED
+            plain = _PLAIN_KEY.fullmatch(name) is not None and mask_text(name) == name
+            scrubbed[name if plain else token(name, key)] = REDACTED
     return scrubbed
-
-
-def quarantine_key_name(name: str, key: bytes) -> str:
-    """How a record's key is named in quarantine (in the scrubbed record and in a rejection's field path): a
-    contract field as itself, any other key as itself only when it looks like a plain field name and holds nothing
-    `mask_text` masks, else its keyed token. A key may be anything a producer put there: a customer's name, an
-    address, a card number."""
-    if name in CONTRACT_FIELDS or name in PII_FIELDS:
-        return name
-    plain = _PLAIN_KEY.fullmatch(name) is not None and mask_text(name) == name
-    return name if plain else token(name, key)
 
 
 def _scrub_value(value: Any, key: bytes, *, as_id: bool, depth: int) -> Any:

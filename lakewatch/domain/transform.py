@@ -168,7 +168,7 @@ def _clean_event(event: events.Sale | events.JobRun, data: bytes, batch: _Batch)
     try:
         # A backslash is rare and cheaper to rule out; `find`, as in `pii.may_hold_pii`, is cheaper than `in`.
         if data.find(_BACKSLASH) >= 0 and _ESCAPED_NUL in data:
-            _reject_nul_characters(data, batch.pii_key)
+            _reject_nul_characters(data)
         if pii.may_hold_pii(_stored_texts(event)):
             _protect_strings(event, batch.pii_key)
         if type(event) is events.Sale:
@@ -380,29 +380,27 @@ def _require_text(value: str, field: str) -> None:
         raise _Invalid(Reason.INVALID_FIELD, field)
 
 
-def _reject_nul_characters(data: bytes, pii_key: bytes) -> None:
+def _reject_nul_characters(data: bytes) -> None:
     """No stored string may hold a NUL (Parquet readers and C tools cut text there). Only called when the
     bytes spell one (`\\u0000`), so valid records never pay for the generic decode."""
-    path = _nul_path(_JSON_DECODER.decode(data), "", pii_key)
+    path = _nul_path(_JSON_DECODER.decode(data), "")
     if path is not None:
         raise _Invalid(Reason.INVALID_FIELD, path or None)
 
 
-def _nul_path(value: Any, path: str, pii_key: bytes) -> str | None:
-    """The path (`items[0].product`) of the first string or key holding a NUL character, if any; a key outside the
-    contract is named as the quarantined record names it (`pii.quarantine_key_name`: a key may be a name)."""
+def _nul_path(value: Any, path: str) -> str | None:
+    """The path (`items[0].product`) of the first string or key holding a NUL character, if any."""
     if isinstance(value, str):
         return path if "\x00" in value else None
     if isinstance(value, dict):
         for name, item in value.items():
-            shown = pii.quarantine_key_name(name, pii_key)
-            where = f"{path}.{shown}" if path else shown
-            found = where if "\x00" in name else _nul_path(item, where, pii_key)
+            where = f"{path}.{name}" if path else name
+            found = where if "\x00" in name else _nul_path(item, where)
             if found is not None:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = _nul_path(item, f"{path}[{index}]", pii_key)
+            found = _nul_path(item, f"{path}[{index}]")
             if found is not None:
                 return found
     return None
