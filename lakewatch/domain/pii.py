@@ -21,11 +21,12 @@ structured         event_type, event_time, channel, status, ...   validated agai
 CSVs are built from clean rows, so they inherit this protection; POS baskets go through the same transform,
 so `top_products` does too.
 
-Card-like numbers: 13 to 19 digits, separated by up to two of space, tab, `-`, `.`, `/`, `_`, en dash or em
-dash between any two digits. Luhn validity is deliberately *not* required: a mistyped card number is still a
-card number to its owner, and masking an ordinary 13+ digit number in free text costs little. Canonical UUIDs
-are identifiers and stay whole (see `_UUID`). E-mail addresses: anything `local@domain`, with or without a dot
-in the domain (`root@localhost`).
+Card-like numbers: 13 to 19 digits, separated by up to two of any space, any dash, `.`, `/` or `_` between any two
+digits; text that is not ASCII is also read as a person sees it (`_visible_form`: no invisible characters,
+fullwidth and superscript digits as digits). Luhn validity is deliberately *not* required: a mistyped card number
+is still a card number to its owner, and masking an ordinary 13+ digit number in free text costs little. Canonical
+UUIDs are identifiers and stay whole (see `_UUID`). E-mail addresses: anything `local@domain`, with or without a dot
+in the domain (`root@localhost`), quoted local parts and address literals, `%40`, and `(at)` / `[at]` spelt out.
 
 Quarantined records are scrubbed by allowlist (`scrub_record`): only contract fields are kept, after the rules
 above; any other key keeps its name (when plain) but not its value; the customer survives as `customer_key`.
@@ -90,8 +91,11 @@ if sum(map(len, _ROLES)) != len(CONTRACT_FIELDS) or frozenset().union(*_ROLES) !
 
 # --------------------------------------------------------------------------------------------- patterns
 
-#: What may stand between two digits of a card number as people and systems write them.
-_CARD_SEPARATOR = r"[ \t\-./_\u2013\u2014]"
+#: What may stand between two digits of a card number as people and systems write them: any space (no-break,
+#: thin and ideographic spaces, tabs and line breaks included), any dash (hyphen-minus, hyphen, non-breaking hyphen,
+#: figure, en and em dash, horizontal bar, minus sign), `.`, `/`, `_`. Fullwidth forms and invisible characters
+#: (zero-width spaces, soft hyphens) are seen through by `_visible_form`.
+_CARD_SEPARATOR = r"[\s\-./_\u2010-\u2015\u2212]"
 #: 13-19 digits, up to two separators between any two; never part of a longer digit run.
 _CARD_LIKE = rf"(?<!\d)\d(?:{_CARD_SEPARATOR}{{0,2}}\d){{12,18}}(?!\d)"
 #: A UUID in its canonical 8-4-4-4-12 hex form. Event and run ids are often UUIDs, and about 1 in 45 random
@@ -100,10 +104,24 @@ _CARD_LIKE = rf"(?<!\d)\d(?:{_CARD_SEPARATOR}{{0,2}}\d){{12,18}}(?!\d)"
 #: so it is kept whole; card-like runs anywhere else in the same text are still masked.
 _UUID = r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f-])"
 _UUID_OR_CARD_LIKE = re.compile(f"(?P<uuid>{_UUID})|{_CARD_LIKE}")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
+#: Where an address is joined: `@`, its URL encoding `%40` (an address inside a link), or `(at)` / `[at]` as people
+#: spell it out to fool harvesters (a person still reads an address). Addresses are found from here outwards, so
+#: the time to mask a text grows with its length, not with its square (a regex starting with the local part tries
+#: every position of a long word again).
+_EMAIL_AT = re.compile(r"@|%40|\s?[(\[]at[)\]]\s?", re.IGNORECASE)
+#: The local part of an address read backwards from its `@`: RFC 5322's unquoted characters (letters and digits of
+#: any script too), at most 64, or a quoted string (`"jane doe"@example.com`).
+_EMAIL_LOCAL_REVERSED = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}|\"[^\"\r\n]{1,64}\"")
+#: The domain after an `@`: names with or without dots (`root@localhost`) or an address literal (`[192.0.2.1]`,
+#: `[IPv6:2001:db8::1]`; never a mask such as `[email]`, so masking twice changes nothing more).
+_EMAIL_DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)*|\[(?:[0-9.]{7,15}|IPv6:[0-9A-Fa-f:.]{2,45})\]", re.IGNORECASE)
+#: The domain after a spelt-out `(at)`: it needs a dot (or a spelt-out `(dot)`), so "meet (at) noon" stays.
+_SPELT_EMAIL_DOMAIN = re.compile(r"[\w-]+(?:(?:\.|\s?[(\[]dot[)\]]\s?)[\w-]+)+", re.IGNORECASE)
+#: Characters every `_EMAIL_AT` match holds one of: text without any has no address to look for.
+_EMAIL_MARKS = "@%)]"
 #: What every card-like run is: a digit, then at least 12 more digits or separators. A necessary condition,
 #: far cheaper to look for than the run itself (no backtracking).
-_CARD_HINT = re.compile(r"\d[\d \t\-./_\u2013\u2014]{12}")
+_CARD_HINT = re.compile(rf"\d(?:\d|{_CARD_SEPARATOR}){{12}}")
 _SHORTEST_CARD_LIKE = 13
 CARD_MASK = "[card]"
 EMAIL_MASK = "[email]"
@@ -134,10 +152,11 @@ CUSTOMER_KEY_MEMO_CAPACITY = 16_384
 def mask_text(text: str) -> str:
     """`text` with card-like numbers and e-mail addresses masked.
 
-    Most field values are too short to hold a card number and have no `@`: they are returned unscanned. The
-    rest are remembered (`_recent_masks`): catalogue text (products, sizes, stores) repeats in every batch.
+    Most field values are too short to hold a card number and hold nothing an address is joined by: they are
+    returned unscanned. The rest are remembered (`_recent_masks`): catalogue text (products, sizes, stores) repeats
+    in every batch.
     """
-    if len(text) < _SHORTEST_CARD_LIKE and "@" not in text:
+    if len(text) < _SHORTEST_CARD_LIKE and text.isascii() and not _may_hold_email(text):
         return text
     masked = _recent_masks.get(text)
     if masked is None:
@@ -150,33 +169,111 @@ def mask_text(text: str) -> str:
 
 
 def _mask(text: str) -> str:
+    """Masked as a person reads it: text that is not plain ASCII may hide a card number or an address from a
+    pattern but not from a reader (`_visible_form`: split by zero-width spaces or soft hyphens, written in
+    superscript or fullwidth digits, a fullwidth at sign). Such text is stored in its visible form, masked; text
+    without anything to mask is stored exactly as sent."""
+    masked = _mask_as_written(text)
+    if text.isascii():
+        return masked
+    visible = _visible_form(text)
+    if visible == text:
+        return masked
+    visible_masked = _mask_as_written(visible)
+    if visible_masked == visible:
+        return masked
+    # Both forms hold something to mask. Masking the visible form leaves no fragment of what the written form
+    # only partly matched (`j<zero-width space>ane@…`); the written form, masked first, also keeps masked a run
+    # that folding joined to a longer one (a lone combining mark between digits). The form with more masks wins.
+    both = _mask_as_written(_visible_form(masked))
+    return both if _mask_count(both) > _mask_count(visible_masked) else visible_masked
+
+
+def _mask_count(text: str) -> int:
+    return text.count(CARD_MASK) + text.count(EMAIL_MASK)
+
+
+def _mask_as_written(text: str) -> str:
     if _CARD_HINT.search(text) is not None:
         text = _UUID_OR_CARD_LIKE.sub(_card_mask, text)
-    if "@" in text:  # every e-mail address has one
-        text = _EMAIL.sub(EMAIL_MASK, text)
+    if _may_hold_email(text):
+        text = _mask_emails(text)
     return text
+
+
+def _may_hold_email(text: str) -> bool:
+    return "@" in text or "%" in text or ")" in text or "]" in text
+
+
+def _mask_emails(text: str) -> str:
+    """`text` with every e-mail address (`_EMAIL_AT` with a local part before it and a domain after) masked."""
+    reversed_text = text[::-1]
+    pieces: list[str] = []
+    done = 0  # text before this index is in `pieces`
+    for at in _EMAIL_AT.finditer(text):
+        start, end = at.span()
+        if end <= done:
+            continue
+        domain_pattern = _EMAIL_DOMAIN if at[0] in ("@", "%40") else _SPELT_EMAIL_DOMAIN
+        domain = domain_pattern.match(text, end)
+        local = _EMAIL_LOCAL_REVERSED.match(reversed_text, len(text) - start)
+        if domain is None or local is None:
+            continue
+        pieces += (text[done : max(done, start - len(local[0]))], EMAIL_MASK)
+        done = domain.end()
+    if not pieces:
+        return text
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _visible_form(text: str) -> str:
+    """`text` as a person reads it: Unicode compatibility form (NFKC: fullwidth and superscript digits and
+    letters, the fullwidth at sign and punctuation become their plain forms) without invisible characters (format
+    characters such as zero-width spaces, joiners and soft hyphens; combining marks left on their own)."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(char for char in text if unicodedata.category(char) not in _INVISIBLE_CATEGORIES)
+
+
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me"})
 
 
 def may_hold_pii(texts: Iterable[str]) -> bool:
     """False when none of these strings can hold what `mask_text` masks (true of nearly every row's strings).
 
     A necessary condition, checked in C on all the strings at once instead of string by string in Python: an
-    e-mail address has an `@`, and a card-like run shows as 13 digits in a row once its separators are dropped.
-    Non-ASCII text (en dashes, non-Latin digits, fullwidth forms) always makes the answer True, and the strings are
-    then checked one by one. The strings are joined by a newline, which no card-like run or address spans.
+    e-mail address holds one of `_EMAIL_MARKS`, and a card-like run shows as 13 digits in a row once its common
+    separators are dropped (a rare one, such as a line break, is looked at closer). Non-ASCII text (no-break spaces,
+    zero-width characters, non-Latin digits, fullwidth forms) always makes the answer True, and the strings are then
+    checked one by one. The strings are joined by a NUL, which is no separator, so no card-like run spans two.
     """
-    joined = "\n".join(texts)
-    if not joined.isascii() or "@" in joined:
+    joined = "\0".join(texts)
+    if not joined.isascii():
         return True
-    digits = joined.encode().translate(_DIGIT_MARKS, _CARD_SEPARATOR_BYTES)
+    marks = joined.encode().translate(_PII_MARKS, _CARD_SEPARATOR_BYTES)
     # `find`, not `in`: on CPython 3.11 `needle in bytes` first tries the needle as an int and pays for the
     # TypeError (counted with callgrind).
-    return digits.find(_CARD_DIGITS) >= 0
+    return marks.find(b"@") >= 0 or marks.find(_CARD_DIGITS) >= 0
 
 
+#: The ASCII characters `_CARD_SEPARATOR` matches (derived, so the shortcut never disagrees with the pattern).
+_ASCII_CARD_SEPARATORS = frozenset(chr(code) for code in range(128) if re.fullmatch(_CARD_SEPARATOR, chr(code)))
+#: The separators `may_hold_pii` deletes: the common ones. The time `bytes.translate` takes grows with the number of
+#: bytes it deletes, so the rare ones (line breaks, vertical tab, form feed, the C0 information separators) are marked
+#: like `_EMAIL_MARKS` instead: a row holding one is checked string by string.
 _CARD_SEPARATOR_BYTES = b" \t-./_"
-#: The `may_hold_pii` translation: digits become `#`, every other byte `.` (card separators are deleted first).
-_DIGIT_MARKS = bytes(ord("#") if byte in b"0123456789" else ord(".") for byte in range(256))
+#: The `may_hold_pii` translation: digits become `#`, `_EMAIL_MARKS` and the rare separators `@`, every other byte
+#: `.` (the common card separators are deleted first).
+_PII_MARKS = bytes(
+    ord("#")
+    if chr(byte) in "0123456789"
+    else ord("@")
+    if chr(byte) in _EMAIL_MARKS or (chr(byte) in _ASCII_CARD_SEPARATORS and byte not in _CARD_SEPARATOR_BYTES)
+    else ord(".")
+    for byte in range(256)
+)
+if not set(_CARD_SEPARATOR_BYTES.decode()) <= _ASCII_CARD_SEPARATORS:
+    raise RuntimeError("may_hold_pii may only delete what _CARD_SEPARATOR matches")
 _CARD_DIGITS = b"#" * _SHORTEST_CARD_LIKE
 
 

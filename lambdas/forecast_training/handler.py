@@ -24,7 +24,7 @@ def dependencies() -> Dependencies:
     )
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)  # never the raw event, whatever POWERTOOLS_LOGGER_LOG_EVENT says
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def _report(outcome: Outcome) -> None:
         logger.info("job state change handled", event_id=outcome.event_id, **details)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)  # never the raw event, whatever POWERTOOLS_LOGGER_LOG_EVENT says
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -36,11 +36,11 @@ def test_mask_text_masks_card_numbers_and_emails_but_not_ordinary_numbers(text: 
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="0123456789 -@._abc+\u0663", max_size=60))
+@given(st.text(alphabet="0123456789 -@._abc+%()[]t\u0663\u200b\uff20", max_size=60))
 def test_mask_text_shortcuts_never_change_the_result(text: str) -> None:
-    # Given text dense in digits, separators and @ (where the cheap pre-checks matter most)
-    # When it is masked, Then the result is exactly both substitutions applied in order
-    assert pii.mask_text(text) == pii._EMAIL.sub("[email]", pii._UUID_OR_CARD_LIKE.sub(pii._card_mask, text))
+    # Given text dense in digits, separators and what addresses are joined by (where the cheap pre-checks matter)
+    # When it is masked, Then the result is what masking without the shortcuts and the memo gives
+    assert pii.mask_text(text) == pii._mask(text)
 
 
 @settings(max_examples=300, deadline=None)
