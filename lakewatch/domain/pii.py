@@ -21,12 +21,13 @@ structured         event_type, event_time, channel, status, ...   validated agai
 CSVs are built from clean rows, so they inherit this protection; POS baskets go through the same transform,
 so `top_products` does too.
 
-Card-like numbers: 13 to 19 digits, separated by up to two of any space, any dash, `.`, `/` or `_` between any two
-digits; text that is not ASCII is also read as a person sees it (`_visible_form`: no invisible characters,
-fullwidth and superscript digits as digits). Luhn validity is deliberately *not* required: a mistyped card number
-is still a card number to its owner, and masking an ordinary 13+ digit number in free text costs little. Canonical
-UUIDs are identifiers and stay whole (see `_UUID`). E-mail addresses: anything `local@domain`, with or without a dot
-in the domain (`root@localhost`), quoted local parts and address literals, `%40`, and `(at)` / `[at]` spelt out.
+Card-like numbers: 13 digits or more (a card has 13 to 19; one run together with its expiry date is still one),
+separated by up to two of any space, any dash, `.`, `/` or `_` between any two digits; text that is not ASCII is also
+read as a person sees it (`_visible_form`: no invisible characters, fullwidth and superscript digits as digits). Luhn
+validity is deliberately *not* required: a mistyped card number is still a card number to its owner, and masking an
+ordinary 13+ digit number in free text costs little. Canonical UUIDs are identifiers and stay whole (see `_UUID`).
+E-mail addresses: anything `local@domain`, with or without a dot in the domain (`root@localhost`), quoted local parts
+and address literals, `%40`, and `(at)` / `[at]` spelt out.
 
 Quarantined records are scrubbed by allowlist (`scrub_record`): only contract fields are kept, after the rules
 above; any other key keeps its name (when plain) but not its value; the customer survives as `customer_key`.
@@ -96,8 +97,9 @@ if sum(map(len, _ROLES)) != len(CONTRACT_FIELDS) or frozenset().union(*_ROLES) !
 #: figure, en and em dash, horizontal bar, minus sign), `.`, `/`, `_`. Fullwidth forms and invisible characters
 #: (zero-width spaces, soft hyphens) are seen through by `_visible_form`.
 _CARD_SEPARATOR = r"[\s\-./_\u2010-\u2015\u2212]"
-#: 13-19 digits, up to two separators between any two; never part of a longer digit run.
-_CARD_LIKE = rf"(?<!\d)\d(?:{_CARD_SEPARATOR}{{0,2}}\d){{12,18}}(?!\d)"
+#: 13 digits or more, up to two separators between any two, masked whole. Cards have 13-19 digits, but a card
+#: number run together with its expiry date or security code (`41111111111111111226`) is still a card number.
+_CARD_LIKE = rf"(?<!\d)\d(?:{_CARD_SEPARATOR}{{0,2}}\d){{12,}}"
 #: A UUID in its canonical 8-4-4-4-12 hex form. Event and run ids are often UUIDs, and about 1 in 45 random
 #: UUIDs holds a run of 13+ digits and dashes that `_CARD_LIKE` alone would mask, breaking the very id
 #: on-call searches quarantine and error messages by. A canonical UUID is an identifier, not a card number,

@@ -28,7 +28,9 @@ KEY = b"k" * 32
         ("2024-05-01 12:00:00 took 3600 s", "2024-05-01 12:00:00 took 3600 s"),
         ("run 12345678-1234-1234-1234-123456789012 failed", "run 12345678-1234-1234-1234-123456789012 failed"),
         ("4111111111111111 on 7f3e0c12-9d4b-4e1a-8c2f-0123456789ab", "[card] on 7f3e0c12-9d4b-4e1a-8c2f-0123456789ab"),
-        ("12345678-1234-1234-1234-1234567890123", "[card]-[card]"),  # one digit too many: not a UUID
+        ("12345678-1234-1234-1234-1234567890123", "[card]"),  # one digit too many: not a UUID
+        ("card 41111111111111111226 declined", "card [card] declined"),  # with its expiry date run on
+        ("card 4111 1111 1111 1111 1226 737", "card [card]"),  # with its expiry date and security code
     ],
 )
 def test_mask_text_masks_card_numbers_and_emails_but_not_ordinary_numbers(text: str, expected: str) -> None:
