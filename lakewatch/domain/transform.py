@@ -277,7 +277,9 @@ def _clean_job_run(run: events.JobRun, batch: _Batch) -> Clean:
         raise _Invalid(Reason.INVALID_FIELD, "ended_at")
     duration = _duration(run.duration_seconds, (ended - started).total_seconds())
     cost_usd = None if run.cost_usd is None else _to_units(run.cost_usd, _COST_UNITS) / _COST_UNITS
-    error_message = None if run.error_message is None else _error_message(run.error_message)
+    # Optional text is stored as null or as words: an empty string says as little as an absent field, and
+    # job_monitor sets aside a clean run whose optional text is empty (it would never page for that failure).
+    error_message = _error_message(run.error_message) if run.error_message else None
     dt = ended_at[:_DATE_LENGTH]
     # Positional, in CleanJobRun's field order (JOB_RUNS.column_names + dt); the unit tests pin every column.
     row = events.CleanJobRun(
@@ -291,7 +293,7 @@ def _clean_job_run(run: events.JobRun, batch: _Batch) -> Clean:
         duration,
         run.data_processed_gb,
         cost_usd,
-        run.instance_size,
+        run.instance_size or None,
         error_message,
         batch.ingested_at,
         dt,

@@ -367,6 +367,38 @@ def test_optional_job_run_fields_may_be_absent_or_null() -> None:
     assert (row["data_processed_gb"], row["cost_usd"], row["instance_size"], row["error_message"]) == (None,) * 4
 
 
+@pytest.mark.parametrize("field", ["instance_size", "error_message"])
+def test_an_empty_optional_job_run_text_is_stored_as_absent(field: str) -> None:
+    # Given a failed run whose producer sends an empty string where it has nothing to say
+    event = load_event("job_run", status="FAILED", **{field: ""})
+
+    # Then the row says "absent", as job_monitor reads its optional text (null or words)
+    assert clean_row(event)[field] is None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"error_message": ""},
+        {"instance_size": ""},
+        {"error_message": " ", "instance_size": "\u2028"},
+        {"error_message": "\U0001f600" * 1200, "instance_size": "\u202e"},
+        {"cost_usd": 0, "data_processed_gb": -0.0, "duration_seconds": 3600.4},
+    ],
+    ids=["empty error", "empty instance", "blank text", "long astral text", "zero figures"],
+)
+def test_job_monitor_accepts_every_clean_job_run_the_transform_writes(overrides: dict[str, Any]) -> None:
+    # Given a valid failed run with odd but valid optional values, as the transform writes it to job-runs-clean
+    from job_monitor.records import parse_job_run
+
+    result = run(load_event("job_run", **overrides))
+    assert isinstance(result, Clean), result
+
+    # Then job_monitor can process it (a run it quarantined would never page for its failure)
+    parsed = parse_job_run(result.payload)
+    assert parsed.failed
+
+
 # ------------------------------------------------------------------------------- bytes that are not events
 
 
