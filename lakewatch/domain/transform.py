@@ -86,6 +86,11 @@ class _Invalid(Exception):
 _EVENT_DECODER = msgspec.json.Decoder(events.Event)
 _JSON_DECODER = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
+#: The slow path's decoder and encoder for valid JSON holding a number beyond float range (`1e400`), which the
+#: typed decoder skips in an ignored field but `_JSON_DECODER` refuses: numbers with a fraction or an exponent
+#: are read as `Decimal` and written back as the same JSON number, so a record round-trips exactly.
+_EXACT_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+_EXACT_ENCODER = msgspec.json.Encoder(decimal_format="number")
 #: What the decoders raise on bytes that are not (decodable) JSON. `ValidationError` is a `DecodeError` too,
 #: so it is always caught before these.
 _UNREADABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
@@ -385,7 +390,7 @@ def _require_text(value: str, field: str) -> None:
 def _reject_nul_characters(data: bytes) -> None:
     """No stored string may hold a NUL (Parquet readers and C tools cut text there). Only called when the
     bytes spell one (`\\u0000`), so valid records never pay for the generic decode."""
-    path = _nul_path(_JSON_DECODER.decode(data), "")
+    path = _nul_path(_EXACT_DECODER.decode(data), "")
     if path is not None:
         raise _Invalid(Reason.INVALID_FIELD, path or None)
 
@@ -490,6 +495,8 @@ def _slow_path(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Cl
     """Why a record failed typed decoding; or, if only `event_type`'s case was off, its clean row."""
     try:
         decoded = _JSON_DECODER.decode(data)
+    except msgspec.ValidationError:  # a number beyond float range: the bytes are JSON all the same
+        return _beyond_float_range(data, error, batch)
     except _UNREADABLE as unreadable:
         return _unreadable(data, unreadable)
     if not isinstance(decoded, dict):
@@ -503,6 +510,31 @@ def _slow_path(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Cl
             error = retry_error
     reason, field = _reason_of(str(error))
     return _rejected(decoded, reason, field, batch)
+
+
+def _beyond_float_range(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Clean | Rejected:
+    """The verdict on valid JSON holding a number no float can hold (`1e400`) that failed typed decoding.
+
+    The typed error names the contract field at fault (the number itself, or another rule when the number sits
+    in an ignored field); `event_type` in another case is retried as in `_slow_path`. The record is kept as its
+    length and hash only: a number that size may be a card number that lost its quotes, and the scrubbing rules
+    work on floats.
+    """
+    try:
+        decoded = _EXACT_DECODER.decode(data)
+    except _UNREADABLE as unreadable:  # e.g. nested too deep after the number that stopped the first decoder
+        return _unreadable(data, unreadable)
+    if not isinstance(decoded, dict):
+        return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data))
+    event_type = decoded.get(events.EVENT_TYPE_FIELD)
+    if isinstance(event_type, str) and event_type != event_type.strip().lower():
+        canonical = {**decoded, events.EVENT_TYPE_FIELD: event_type.strip().lower()}
+        try:
+            return _clean_event(_EVENT_DECODER.decode(_EXACT_ENCODER.encode(canonical)), data, batch)
+        except msgspec.ValidationError as retry_error:
+            error = retry_error
+    reason, field = _reason_of(str(error))
+    return Rejected(reason, field, _protected_event_id(decoded, batch), pii.fingerprint(data))
 
 
 def _unreadable(data: bytes, error: Exception) -> Rejected:
@@ -520,7 +552,10 @@ def _rejected_after_decoding(data: bytes, invalid: _Invalid, batch: _Batch) -> R
     """The verdict on a record that decoded but broke a rule a type cannot express."""
     try:
         decoded = _JSON_DECODER.decode(data)
-    except _UNREADABLE:  # e.g. an ignored unknown field holding a number out of float range
+    except msgspec.ValidationError:  # an ignored unknown field holding a number beyond float range
+        event_id = _protected_event_id(_EXACT_DECODER.decode(data), batch)
+        return Rejected(invalid.reason, invalid.field, event_id, pii.fingerprint(data))
+    except _UNREADABLE:
         return Rejected(invalid.reason, invalid.field, None, pii.fingerprint(data))
     return _rejected(decoded, invalid.reason, invalid.field, batch)
 
@@ -544,11 +579,15 @@ def _reason_of(message: str) -> tuple[Reason, str | None]:
 
 def _rejected(decoded: dict[str, Any], reason: Reason, field: str | None, batch: _Batch) -> Rejected:
     """A rejection keeping what is safe of the record (`pii.scrub_record`) and its protected event_id."""
-    event_id = decoded.get("event_id")
-    if not isinstance(event_id, str) or not 0 < len(event_id) <= events.MAX_EVENT_ID_LENGTH:
-        event_id = None
-    else:
-        event_id = pii.protect_id(event_id, batch.pii_key)
+    event_id = _protected_event_id(decoded, batch)
     if field is not None:
         field = pii.mask_text(field)  # a path names a key, and an unknown key may be anything
     return Rejected(reason, field, event_id, pii.scrub_record(decoded, batch.pii_key))
+
+
+def _protected_event_id(decoded: object, batch: _Batch) -> str | None:
+    """A rejected record's `event_id` as a quarantine row keeps it: protected like a stored id, if it is one."""
+    event_id = decoded.get("event_id") if isinstance(decoded, dict) else None
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= events.MAX_EVENT_ID_LENGTH:
+        return None
+    return pii.protect_id(event_id, batch.pii_key)

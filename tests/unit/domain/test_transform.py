@@ -578,6 +578,48 @@ def test_a_nul_character_in_any_string_is_an_invalid_field(event: str, overrides
     assert (result.reason, result.field) == (Reason.INVALID_FIELD, field)
 
 
+@pytest.mark.parametrize("number", [b"1e400", b"-1e999", b"[1, 2e308]"])
+def test_a_nul_beside_an_ignored_number_beyond_float_range_is_an_invalid_field(number: bytes) -> None:
+    # Given a NUL in a product, and an unknown field holding a number no float can hold (valid JSON)
+    event = load_event("sale_web", items=[{"product": "Mocha\x00", "unit_price": 78.97}])
+    data = encode(event)[:-1] + b', "producer_extra": ' + number + b"}"
+
+    # Then it is rejected for its NUL, as without the number: not as an unexpected error
+    result = rejected(data)
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "items[0].product")
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "number"),
+    [
+        ("sale_web", "total_price", b"1e400"),
+        ("sale_web", "discount", b"-1e400"),
+        ("job_run", "cost_usd", b"1E999"),
+        ("job_run", "duration_seconds", b"9e308"),
+    ],
+)
+def test_a_contract_number_beyond_float_range_is_an_invalid_field_not_invalid_json(
+    event: str, field: str, number: bytes
+) -> None:
+    # Given an event whose number field holds valid JSON that no float can hold
+    data = encode(load_event(event, **{field: 0}))
+    data = data.replace(f'"{field}": 0'.encode(), f'"{field}": '.encode() + number)
+
+    # Then the producer is told which field is out of range (the bytes are JSON), and only a hash is kept
+    result = rejected(data)
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, field)
+    assert set(result.record) == {"length", "sha256"}
+
+
+def test_an_ignored_number_beyond_float_range_does_not_depend_on_the_case_of_event_type() -> None:
+    # Given the same valid sale with an unknown field holding 1e400, its event_type spelt in two cases
+    data = encode(load_event("sale_web"))[:-1] + b', "producer_extra": 1e400}'
+
+    # Then both are the same clean row: the unknown field is ignored either way
+    assert isinstance(run(data), Clean)
+    assert run(data.replace(b'"event_type": "sale"', b'"event_type": "SALE"')) == run(data)
+
+
 def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
     row = clean_row(load_event("sale_web", order_id="C:\\u0000"))
     assert row["order_id"] == "C:\\u0000"
