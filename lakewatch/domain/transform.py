@@ -173,7 +173,7 @@ def _clean_event(event: events.Sale | events.JobRun, data: bytes, batch: _Batch)
     try:
         # A backslash is rare and cheaper to rule out; `find`, as in `pii.may_hold_pii`, is cheaper than `in`.
         if data.find(_BACKSLASH) >= 0 and _ESCAPED_NUL in data:
-            _reject_nul_characters(data)
+            _reject_nul_characters(data, batch.pii_key)
         if pii.may_hold_pii(_stored_texts(event)):
             _protect_strings(event, batch.pii_key)
         if type(event) is events.Sale:
@@ -387,30 +387,42 @@ def _require_text(value: str, field: str) -> None:
         raise _Invalid(Reason.INVALID_FIELD, field)
 
 
-def _reject_nul_characters(data: bytes) -> None:
+def _reject_nul_characters(data: bytes, key: bytes) -> None:
     """No stored string may hold a NUL (Parquet readers and C tools cut text there). Only called when the
     bytes spell one (`\\u0000`), so valid records never pay for the generic decode."""
-    path = _nul_path(_EXACT_DECODER.decode(data), "")
+    path = _nul_path(_EXACT_DECODER.decode(data), "", key)
     if path is not None:
         raise _Invalid(Reason.INVALID_FIELD, path or None)
 
 
-def _nul_path(value: Any, path: str) -> str | None:
-    """The path (`items[0].product`) of the first string or key holding a NUL character, if any."""
+def _nul_path(value: Any, path: str, key: bytes) -> str | None:
+    """The path (`items[0].product`) of the first string or key holding a NUL character, if any.
+
+    A key outside the contract ends the path, named as the quarantined record names it
+    (`pii.quarantine_name`): quarantine keeps no more of it, and its name may be anything, personal data too.
+    """
     if isinstance(value, str):
         return path if "\x00" in value else None
     if isinstance(value, dict):
         for name, item in value.items():
-            where = f"{path}.{name}" if path else name
-            found = where if "\x00" in name else _nul_path(item, where)
+            if name in pii.CONTRACT_FIELDS:
+                found = _nul_path(item, f"{path}.{name}" if path else name, key)
+            elif "\x00" in name or _nul_path(item, "", key) is not None:
+                found = _joined(path, pii.quarantine_name(name, key))
+            else:
+                found = None
             if found is not None:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = _nul_path(item, f"{path}[{index}]")
+            found = _nul_path(item, f"{path}[{index}]", key)
             if found is not None:
                 return found
     return None
+
+
+def _joined(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
 
 
 def _to_units(amount: float, units: int) -> int:
@@ -578,10 +590,12 @@ def _reason_of(message: str) -> tuple[Reason, str | None]:
 
 
 def _rejected(decoded: dict[str, Any], reason: Reason, field: str | None, batch: _Batch) -> Rejected:
-    """A rejection keeping what is safe of the record (`pii.scrub_record`) and its protected event_id."""
+    """A rejection keeping what is safe of the record (`pii.scrub_record`) and its protected event_id.
+
+    `field` is safe to store as it is: a path holds contract names, indexes and, for a NUL under an unknown key,
+    that key as quarantine names it (`_nul_path`); masking it would cut a token that happens to hold 13 digits.
+    """
     event_id = _protected_event_id(decoded, batch)
-    if field is not None:
-        field = pii.mask_text(field)  # a path names a key, and an unknown key may be anything
     return Rejected(reason, field, event_id, pii.scrub_record(decoded, batch.pii_key))
 
 

@@ -620,6 +620,29 @@ def test_an_ignored_number_beyond_float_range_does_not_depend_on_the_case_of_eve
     assert run(data.replace(b'"event_type": "sale"', b'"event_type": "SALE"')) == run(data)
 
 
+@pytest.mark.parametrize("name", ["Jane Doe", "ops@example.com", "x" * 5000, "Jane Doe\x00", "4111 1111 1111 1111"])
+def test_the_path_of_a_nul_under_an_unknown_key_names_it_as_the_quarantined_record_does(name: str) -> None:
+    # Given a NUL under (or in) an unknown key whose name is personal data, or very long
+    event = load_event("sale_web")
+    event[name] = "free text\x00"
+
+    # Then the field path shows that key as the scrubbed record does (a keyed token), never as sent
+    result = rejected(event)
+    (token,) = set(result.record) - set(event) - {"customer_key"}
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, token)
+    assert token.startswith(pii.TOKEN_PREFIX)
+
+
+def test_the_path_of_a_nul_ends_at_the_unknown_key_whose_value_quarantine_redacts() -> None:
+    # Given a NUL deep inside an unknown field, under a key that is personal data
+    event = load_event("sale_web", items=[{"product": "Latte", "unit_price": 73.97, "extra": {"Jane Doe": "\x00"}}])
+
+    # Then the path ends at the unknown key the quarantined record keeps (its value is redacted there)
+    result = rejected(event)
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "items[0].extra")
+    assert result.record["items"][0]["extra"] == pii.REDACTED
+
+
 def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
     row = clean_row(load_event("sale_web", order_id="C:\\u0000"))
     assert row["order_id"] == "C:\\u0000"
