@@ -551,13 +551,37 @@ def _beyond_float_range(data: bytes, error: msgspec.ValidationError, batch: _Bat
 
 def _unreadable(data: bytes, error: Exception) -> Rejected:
     """The verdict on bytes that are not decodable JSON: only their length and hash are kept."""
-    if isinstance(error, UnicodeDecodeError):
+    if isinstance(error, UnicodeDecodeError) or _has_lone_surrogate(data):
         field: str | None = ENCODING_FIELD
     elif isinstance(error, RecursionError):
         field = NESTING_FIELD
     else:  # a KPL aggregate is never valid JSON, so it is told apart only here
         field = KPL_FIELD if data.startswith(KPL_MAGIC) else None
     return Rejected(Reason.INVALID_JSON, field, None, pii.fingerprint(data))
+
+
+#: A JSON escape: `\\uXXXX` (the code unit captured) or a backslash and the character it escapes.
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+_HIGH_SURROGATES = range(0xD800, 0xDC00)
+_LOW_SURROGATES = range(0xDC00, 0xE000)
+
+
+def _has_lone_surrogate(data: bytes) -> bool:
+    """Whether a string escape names half a UTF-16 surrogate pair (`"\\ud83d"`: text cut inside an emoji), which
+    no UTF-8 can hold. Walks the escapes in order, so an escaped backslash before `ud800` is not an escape."""
+    pair_end = -1  # where the low half must start, just after a high half
+    for escape in _ESCAPE.finditer(data):
+        unit = escape[1]
+        code = -1 if unit is None else int(unit, 16)
+        if pair_end >= 0:
+            if escape.start() != pair_end or code not in _LOW_SURROGATES:
+                return True
+            pair_end = -1
+        elif code in _HIGH_SURROGATES:
+            pair_end = escape.end()
+        elif code in _LOW_SURROGATES:
+            return True
+    return pair_end >= 0
 
 
 def _rejected_after_decoding(data: bytes, invalid: _Invalid, batch: _Batch) -> Rejected:

@@ -455,6 +455,18 @@ def test_a_quarantine_row_has_the_documented_keys() -> None:
 
 
 @pytest.mark.parametrize(
+    "data",
+    [
+        b'{"event_type":"sale","items":[{"product":"Latte \\ud83d\\ude00"}]',  # a whole pair, then cut short
+        b'{"event_type":"sale","order_id":"C:\\\\ud800",}',  # the text `\\ud800`, then a stray comma
+    ],
+)
+def test_broken_json_beside_whole_surrogate_pairs_is_invalid_json_without_a_hint(data: bytes) -> None:
+    result = rejected(data)
+    assert (result.reason, result.field) == (Reason.INVALID_JSON, None)
+
+
+@pytest.mark.parametrize(
     ("data", "field"),
     [
         (b'{"a":"\xff"}', "encoding"),
@@ -462,6 +474,12 @@ def test_a_quarantine_row_has_the_documented_keys() -> None:
         (b"[" * 1000 + b"]" * 1000, "nesting"),
         (b'{"event_type":"sale","extra":' + b"[" * 5000 + b"]" * 5000 + b"}", "nesting"),
         (b'{"event_type":"refund","extra":' + b"[" * 5000 + b"]" * 5000 + b"}", "nesting"),
+        # Text cut in the middle of a UTF-16 surrogate pair (an emoji split by a producer's truncation)
+        (b'{"event_type":"sale","items":[{"product":"Latte \\ud83d"}]}', "encoding"),
+        (b'{"event_type":"sale","items":[{"product":"Latte \\uD83D, decaf"}]}', "encoding"),
+        (b'{"event_type":"sale","order_id":"\\ude00 A-1"}', "encoding"),
+        (b'{"event_type":"sale","order_id":"\\udc00\\ud800"}', "encoding"),
+        (b'{"\\ud800":1}', "encoding"),
     ],
 )
 def test_undecodable_bytes_are_invalid_json_with_a_hint_and_never_raise(data: bytes, field: str) -> None:
