@@ -521,7 +521,18 @@ def _slow_path(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Cl
         except msgspec.ValidationError as retry_error:
             error = retry_error
     reason, field = _reason_of(str(error))
+    if reason is Reason.UNKNOWN_EVENT_TYPE and _casefolded(event_type) in _EVENT_TYPES:
+        # The type the record ends with is known, so it named another one too (a duplicated key: the typed
+        # decoder goes by the first, the generic one keeps the last): invalid, not unknown.
+        reason = Reason.INVALID_FIELD
     return _rejected(decoded, reason, field, batch)
+
+
+_EVENT_TYPES = frozenset({events.SALE, events.JOB_RUN})
+
+
+def _casefolded(value: object) -> str:
+    return value.strip().casefold() if isinstance(value, str) else ""
 
 
 def _beyond_float_range(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Clean | Rejected:

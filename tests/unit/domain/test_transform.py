@@ -463,6 +463,20 @@ def test_a_quarantine_row_has_the_documented_keys() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("first", "last"), [("sale", "job_run"), ("job_run", "sale"), ("SALE", "job_run"), ("sale", "refund")]
+)
+def test_a_record_naming_two_event_types_is_an_invalid_event_type_not_an_unknown_one(first: str, last: str) -> None:
+    # Given a producer bug: `event_type` twice in one object, with different values
+    data = b'{"event_type": "' + first.encode() + b'", ' + encode(load_event("sale_web", event_type=...))[1:]
+    data = data[:-1] + b', "event_type": "' + last.encode() + b'"}'
+
+    # Then the record is quarantined for its event_type; "unknown" only when the type it ends with is unknown
+    result = rejected(data)
+    expected = Reason.UNKNOWN_EVENT_TYPE if last == "refund" else Reason.INVALID_FIELD
+    assert (result.reason, result.field) == (expected, "event_type")
+
+
 # ------------------------------------------------------------------- poison records: one verdict, never a raise
 
 
