@@ -513,35 +513,18 @@ def _slow_path(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Cl
         return _unreadable(data, unreadable)
     if not isinstance(decoded, dict):
         return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data))
-    event_type = decoded.get(events.EVENT_TYPE_FIELD)
-    if isinstance(event_type, str) and event_type != event_type.strip().lower():
-        canonical = {**decoded, events.EVENT_TYPE_FIELD: event_type.strip().lower()}
-        try:
-            return _clean_event(_EVENT_DECODER.decode(_ENCODER.encode(canonical)), data, batch)
-        except msgspec.ValidationError as retry_error:
-            error = retry_error
-    reason, field = _reason_of(str(error))
-    if reason is Reason.UNKNOWN_EVENT_TYPE and _casefolded(event_type) in _EVENT_TYPES:
-        # The type the record ends with is known, so it named another one too (a duplicated key: the typed
-        # decoder goes by the first, the generic one keeps the last): invalid, not unknown.
-        reason = Reason.INVALID_FIELD
-    return _rejected(decoded, reason, field, batch)
-
-
-_EVENT_TYPES = frozenset({events.SALE, events.JOB_RUN})
-
-
-def _casefolded(value: object) -> str:
-    return value.strip().casefold() if isinstance(value, str) else ""
+    verdict = _typed_verdict(decoded, _ENCODER, data, error, batch)
+    if type(verdict) is tuple:
+        return _rejected(decoded, *verdict, batch)
+    return verdict
 
 
 def _beyond_float_range(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Clean | Rejected:
     """The verdict on valid JSON holding a number no float can hold (`1e400`) that failed typed decoding.
 
     The typed error names the contract field at fault (the number itself, or another rule when the number sits
-    in an ignored field); `event_type` in another case is retried as in `_slow_path`. The record is kept as its
-    length and hash only: a number that size may be a card number that lost its quotes, and the scrubbing rules
-    work on floats.
+    in an ignored field). The record is kept as its length and hash only: a number that size may be a card
+    number that lost its quotes, and the scrubbing rules work on floats.
     """
     try:
         decoded = _EXACT_DECODER.decode(data)
@@ -549,15 +532,41 @@ def _beyond_float_range(data: bytes, error: msgspec.ValidationError, batch: _Bat
         return _unreadable(data, unreadable)
     if not isinstance(decoded, dict):
         return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data))
+    verdict = _typed_verdict(decoded, _EXACT_ENCODER, data, error, batch)
+    if type(verdict) is tuple:
+        return Rejected(*verdict, _protected_event_id(decoded, batch), pii.fingerprint(data))
+    return verdict
+
+
+def _typed_verdict(
+    decoded: dict[str, Any], encoder: msgspec.json.Encoder, data: bytes, error: msgspec.ValidationError, batch: _Batch
+) -> Clean | Rejected | tuple[Reason, str | None]:
+    """The verdict of a record that decodes as a JSON object but failed typed decoding with `error`.
+
+    `event_type` in another case (`SALE`) is retried in its canonical one (re-encoded by `encoder`, which must
+    write back the numbers `decoded` holds), giving the record's own verdict; otherwise the reason and field
+    path of the typed error.
+    """
     event_type = decoded.get(events.EVENT_TYPE_FIELD)
     if isinstance(event_type, str) and event_type != event_type.strip().lower():
         canonical = {**decoded, events.EVENT_TYPE_FIELD: event_type.strip().lower()}
         try:
-            return _clean_event(_EVENT_DECODER.decode(_EXACT_ENCODER.encode(canonical)), data, batch)
+            return _clean_event(_EVENT_DECODER.decode(encoder.encode(canonical)), data, batch)
         except msgspec.ValidationError as retry_error:
             error = retry_error
     reason, field = _reason_of(str(error))
-    return Rejected(reason, field, _protected_event_id(decoded, batch), pii.fingerprint(data))
+    if reason is Reason.UNKNOWN_EVENT_TYPE and _casefolded(event_type) in _EVENT_TYPES:
+        # The type the record ends with is known, so it named another one too (a duplicated key: the typed
+        # decoder goes by the first, the generic one keeps the last): invalid, not unknown.
+        reason = Reason.INVALID_FIELD
+    return reason, field
+
+
+_EVENT_TYPES = frozenset({events.SALE, events.JOB_RUN})
+
+
+def _casefolded(value: object) -> str:
+    return value.strip().casefold() if isinstance(value, str) else ""
 
 
 def _unreadable(data: bytes, error: Exception) -> Rejected:
