@@ -826,6 +826,13 @@ def test_a_quarantined_sale_fixed_and_re_driven_keeps_its_customer() -> None:
     assert row["customer_key"] == clean_row(load_event("sale_web"))["customer_key"]
 
 
+@pytest.mark.parametrize("currency", ["GBP\n", "gbp\n", "EUR\r\n", " GBP"])
+def test_a_currency_with_a_line_break_or_space_is_an_invalid_field(currency: str) -> None:
+    # A trailing newline once passed the three-letter rule (a regex `$` matches before it) and reached the lake
+    result = rejected(load_event("sale_web", currency=currency))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "currency")
+
+
 def test_a_customer_key_on_input_never_overrides_the_customer_fields() -> None:
     forged = "0" * 32
     assert clean_row(load_event("sale_web", customer_key=forged))["customer_key"] != forged
@@ -833,7 +840,7 @@ def test_a_customer_key_on_input_never_overrides_the_customer_fields() -> None:
     assert clean_row({**anonymous, "customer_key": forged})["customer_key"] == forged
 
 
-@pytest.mark.parametrize("malformed", ["Jane Doe", "ABCDEF" * 6, "0" * 31, 42])
+@pytest.mark.parametrize("malformed", ["Jane Doe", "ABCDEF" * 6, "0" * 31, 42, "0" * 32 + "\n"])
 def test_a_customer_key_that_is_not_a_key_is_an_invalid_field_and_not_kept(malformed: object) -> None:
     anonymous = {k: v for k, v in load_event("sale_web").items() if k not in {"customer_id", "customer_name"}}
     result = rejected({**anonymous, "customer_key": malformed})
