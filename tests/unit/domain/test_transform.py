@@ -433,6 +433,24 @@ def test_unparseable_records_are_kept_only_as_length_and_hash(data: bytes, reaso
     assert result.record == pii.fingerprint(data)
 
 
+def test_the_largest_clean_row_still_fits_one_kinesis_record() -> None:
+    # Given the record that grows most into its clean row: 256 KiB of the smallest items the contract accepts
+    # (each gains size, flavour, quantity and line_total: about 2.9 times its bytes)
+    sale = load_event(
+        "sale_web", items=[], total_price=0, discount=..., order_id=..., customer_id=..., customer_name=...
+    )
+    sale.pop("card_number")
+    room = MAX_RECORD_BYTES - len(json.dumps(sale, separators=(",", ":")))
+    sale["items"] = [{"product": "a", "unit_price": 0}] * (room // len('{"product":"a","unit_price":0},'))
+    data = json.dumps(sale, separators=(",", ":")).encode()
+    assert MAX_RECORD_BYTES - 64 < len(data) <= MAX_RECORD_BYTES
+
+    # Then its clean row fits the 1 MiB of a Kinesis record (and Firehose's 1,000 KiB), with room for a column
+    result = run(data)
+    assert isinstance(result, Clean)
+    assert len(result.payload) < 900 * 1024
+
+
 def test_a_record_over_256_kib_is_too_large_before_any_parsing() -> None:
     # Given a well-formed sale padded beyond 256 KiB
     event = load_event("sale_web", padding="x" * MAX_RECORD_BYTES)
