@@ -77,8 +77,11 @@ Label = Annotated[str, Meta(max_length=MAX_LABEL_LENGTH)]
 #: is rejected there (its UTC date, hence its partition, is unknowable).
 IsoTime = Annotated[str, Meta(min_length=1, max_length=MAX_TIME_LENGTH)]
 SchemaVersion = Annotated[int, Meta(ge=1)]
-#: A `customer_key` as `pii.customer_key` writes it: 16 bytes of keyed hash, in lower-case hex.
-CUSTOMER_KEY_PATTERN = "^[0-9a-f]{32}$"
+#: A `customer_key` as `pii.customer_key` writes it: 16 bytes of keyed hash, in lower-case hex. Patterns end in
+#: `\Z`, not `$`: msgspec matches them with Python's `re`, where `$` also matches before a trailing newline.
+CUSTOMER_KEY_PATTERN = r"^[0-9a-f]{32}\Z"
+#: A currency code: three letters (stored upper case).
+CURRENCY_PATTERN = r"^[A-Za-z]{3}\Z"
 CustomerKey = Annotated[str, Meta(pattern=CUSTOMER_KEY_PATTERN)]
 NonNegative = Annotated[float, Meta(ge=0)]
 
@@ -122,7 +125,7 @@ class Sale(Struct, tag_field=EVENT_TYPE_FIELD, tag=SALE, kw_only=True, gc=False)
     items: Annotated[list[SaleItem], Meta(min_length=1)]
     discount: Annotated[float, Meta(ge=0, le=MAX_DISCOUNT)] | None = None
     total_price: Annotated[float, Meta(ge=0, le=MAX_TOTAL_PRICE)]
-    currency: Annotated[str, Meta(pattern="^[A-Za-z]{3}$")] | None = None
+    currency: Annotated[str, Meta(pattern=CURRENCY_PATTERN)] | None = None
 
 
 class JobRun(Struct, tag_field=EVENT_TYPE_FIELD, tag=JOB_RUN, kw_only=True, gc=False):

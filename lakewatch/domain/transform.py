@@ -86,6 +86,11 @@ class _Invalid(Exception):
 _EVENT_DECODER = msgspec.json.Decoder(events.Event)
 _JSON_DECODER = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
+#: The slow path's decoder and encoder for valid JSON holding a number beyond float range (`1e400`), which the
+#: typed decoder skips in an ignored field but `_JSON_DECODER` refuses: numbers with a fraction or an exponent
+#: are read as `Decimal` and written back as the same JSON number, so a record round-trips exactly.
+_EXACT_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+_EXACT_ENCODER = msgspec.json.Encoder(decimal_format="number")
 #: What the decoders raise on bytes that are not (decodable) JSON. `ValidationError` is a `DecodeError` too,
 #: so it is always caught before these.
 _UNREADABLE = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
@@ -168,7 +173,7 @@ def _clean_event(event: events.Sale | events.JobRun, data: bytes, batch: _Batch)
     try:
         # A backslash is rare and cheaper to rule out; `find`, as in `pii.may_hold_pii`, is cheaper than `in`.
         if data.find(_BACKSLASH) >= 0 and _ESCAPED_NUL in data:
-            _reject_nul_characters(data)
+            _reject_nul_characters(data, batch.pii_key)
         if pii.may_hold_pii(_stored_texts(event)):
             _protect_strings(event, batch.pii_key)
         if type(event) is events.Sale:
@@ -277,7 +282,9 @@ def _clean_job_run(run: events.JobRun, batch: _Batch) -> Clean:
         raise _Invalid(Reason.INVALID_FIELD, "ended_at")
     duration = _duration(run.duration_seconds, (ended - started).total_seconds())
     cost_usd = None if run.cost_usd is None else _to_units(run.cost_usd, _COST_UNITS) / _COST_UNITS
-    error_message = None if run.error_message is None else _error_message(run.error_message)
+    # Optional text is stored as null or as words: an empty string says as little as an absent field, and
+    # job_monitor sets aside a clean run whose optional text is empty (it would never page for that failure).
+    error_message = _error_message(run.error_message) if run.error_message else None
     dt = ended_at[:_DATE_LENGTH]
     # Positional, in CleanJobRun's field order (JOB_RUNS.column_names + dt); the unit tests pin every column.
     row = events.CleanJobRun(
@@ -291,7 +298,7 @@ def _clean_job_run(run: events.JobRun, batch: _Batch) -> Clean:
         duration,
         run.data_processed_gb,
         cost_usd,
-        run.instance_size,
+        run.instance_size or None,
         error_message,
         batch.ingested_at,
         dt,
@@ -380,30 +387,42 @@ def _require_text(value: str, field: str) -> None:
         raise _Invalid(Reason.INVALID_FIELD, field)
 
 
-def _reject_nul_characters(data: bytes) -> None:
+def _reject_nul_characters(data: bytes, key: bytes) -> None:
     """No stored string may hold a NUL (Parquet readers and C tools cut text there). Only called when the
     bytes spell one (`\\u0000`), so valid records never pay for the generic decode."""
-    path = _nul_path(_JSON_DECODER.decode(data), "")
+    path = _nul_path(_EXACT_DECODER.decode(data), "", key)
     if path is not None:
         raise _Invalid(Reason.INVALID_FIELD, path or None)
 
 
-def _nul_path(value: Any, path: str) -> str | None:
-    """The path (`items[0].product`) of the first string or key holding a NUL character, if any."""
+def _nul_path(value: Any, path: str, key: bytes) -> str | None:
+    """The path (`items[0].product`) of the first string or key holding a NUL character, if any.
+
+    A key outside the contract ends the path, named as the quarantined record names it
+    (`pii.quarantine_name`): quarantine keeps no more of it, and its name may be anything, personal data too.
+    """
     if isinstance(value, str):
         return path if "\x00" in value else None
     if isinstance(value, dict):
         for name, item in value.items():
-            where = f"{path}.{name}" if path else name
-            found = where if "\x00" in name else _nul_path(item, where)
+            if name in pii.CONTRACT_FIELDS:
+                found = _nul_path(item, f"{path}.{name}" if path else name, key)
+            elif "\x00" in name or _nul_path(item, "", key) is not None:
+                found = _joined(path, pii.quarantine_name(name, key))
+            else:
+                found = None
             if found is not None:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = _nul_path(item, f"{path}[{index}]")
+            found = _nul_path(item, f"{path}[{index}]", key)
             if found is not None:
                 return found
     return None
+
+
+def _joined(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
 
 
 def _to_units(amount: float, units: int) -> int:
@@ -488,24 +507,71 @@ def _slow_path(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Cl
     """Why a record failed typed decoding; or, if only `event_type`'s case was off, its clean row."""
     try:
         decoded = _JSON_DECODER.decode(data)
+    except msgspec.ValidationError:  # a number beyond float range: the bytes are JSON all the same
+        return _beyond_float_range(data, error, batch)
     except _UNREADABLE as unreadable:
         return _unreadable(data, unreadable)
     if not isinstance(decoded, dict):
         return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data))
+    verdict = _typed_verdict(decoded, _ENCODER, data, error, batch)
+    if type(verdict) is tuple:
+        return _rejected(decoded, *verdict, batch)
+    return verdict
+
+
+def _beyond_float_range(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Clean | Rejected:
+    """The verdict on valid JSON holding a number no float can hold (`1e400`) that failed typed decoding.
+
+    The typed error names the contract field at fault (the number itself, or another rule when the number sits
+    in an ignored field). The record is kept as its length and hash only: a number that size may be a card
+    number that lost its quotes, and the scrubbing rules work on floats.
+    """
+    try:
+        decoded = _EXACT_DECODER.decode(data)
+    except _UNREADABLE as unreadable:  # e.g. nested too deep after the number that stopped the first decoder
+        return _unreadable(data, unreadable)
+    if not isinstance(decoded, dict):
+        return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data))
+    verdict = _typed_verdict(decoded, _EXACT_ENCODER, data, error, batch)
+    if type(verdict) is tuple:
+        return Rejected(*verdict, _protected_event_id(decoded, batch), pii.fingerprint(data))
+    return verdict
+
+
+def _typed_verdict(
+    decoded: dict[str, Any], encoder: msgspec.json.Encoder, data: bytes, error: msgspec.ValidationError, batch: _Batch
+) -> Clean | Rejected | tuple[Reason, str | None]:
+    """The verdict of a record that decodes as a JSON object but failed typed decoding with `error`.
+
+    `event_type` in another case (`SALE`) is retried in its canonical one (re-encoded by `encoder`, which must
+    write back the numbers `decoded` holds), giving the record's own verdict; otherwise the reason and field
+    path of the typed error.
+    """
     event_type = decoded.get(events.EVENT_TYPE_FIELD)
     if isinstance(event_type, str) and event_type != event_type.strip().lower():
         canonical = {**decoded, events.EVENT_TYPE_FIELD: event_type.strip().lower()}
         try:
-            return _clean_event(_EVENT_DECODER.decode(_ENCODER.encode(canonical)), data, batch)
+            return _clean_event(_EVENT_DECODER.decode(encoder.encode(canonical)), data, batch)
         except msgspec.ValidationError as retry_error:
             error = retry_error
     reason, field = _reason_of(str(error))
-    return _rejected(decoded, reason, field, batch)
+    if reason is Reason.UNKNOWN_EVENT_TYPE and _casefolded(event_type) in _EVENT_TYPES:
+        # The type the record ends with is known, so it named another one too (a duplicated key: the typed
+        # decoder goes by the first, the generic one keeps the last): invalid, not unknown.
+        reason = Reason.INVALID_FIELD
+    return reason, field
+
+
+_EVENT_TYPES = frozenset({events.SALE, events.JOB_RUN})
+
+
+def _casefolded(value: object) -> str:
+    return value.strip().casefold() if isinstance(value, str) else ""
 
 
 def _unreadable(data: bytes, error: Exception) -> Rejected:
     """The verdict on bytes that are not decodable JSON: only their length and hash are kept."""
-    if isinstance(error, UnicodeDecodeError):
+    if isinstance(error, UnicodeDecodeError) or _has_lone_surrogate(data):
         field: str | None = ENCODING_FIELD
     elif isinstance(error, RecursionError):
         field = NESTING_FIELD
@@ -514,11 +580,38 @@ def _unreadable(data: bytes, error: Exception) -> Rejected:
     return Rejected(Reason.INVALID_JSON, field, None, pii.fingerprint(data))
 
 
+#: A JSON escape: `\\uXXXX` (the code unit captured) or a backslash and the character it escapes.
+_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+_HIGH_SURROGATES = range(0xD800, 0xDC00)
+_LOW_SURROGATES = range(0xDC00, 0xE000)
+
+
+def _has_lone_surrogate(data: bytes) -> bool:
+    """Whether a string escape names half a UTF-16 surrogate pair (`"\\ud83d"`: text cut inside an emoji), which
+    no UTF-8 can hold. Walks the escapes in order, so an escaped backslash before `ud800` is not an escape."""
+    pair_end = -1  # where the low half must start, just after a high half
+    for escape in _ESCAPE.finditer(data):
+        unit = escape[1]
+        code = -1 if unit is None else int(unit, 16)
+        if pair_end >= 0:
+            if escape.start() != pair_end or code not in _LOW_SURROGATES:
+                return True
+            pair_end = -1
+        elif code in _HIGH_SURROGATES:
+            pair_end = escape.end()
+        elif code in _LOW_SURROGATES:
+            return True
+    return pair_end >= 0
+
+
 def _rejected_after_decoding(data: bytes, invalid: _Invalid, batch: _Batch) -> Rejected:
     """The verdict on a record that decoded but broke a rule a type cannot express."""
     try:
         decoded = _JSON_DECODER.decode(data)
-    except _UNREADABLE:  # e.g. an ignored unknown field holding a number out of float range
+    except msgspec.ValidationError:  # an ignored unknown field holding a number beyond float range
+        event_id = _protected_event_id(_EXACT_DECODER.decode(data), batch)
+        return Rejected(invalid.reason, invalid.field, event_id, pii.fingerprint(data))
+    except _UNREADABLE:
         return Rejected(invalid.reason, invalid.field, None, pii.fingerprint(data))
     return _rejected(decoded, invalid.reason, invalid.field, batch)
 
@@ -541,12 +634,18 @@ def _reason_of(message: str) -> tuple[Reason, str | None]:
 
 
 def _rejected(decoded: dict[str, Any], reason: Reason, field: str | None, batch: _Batch) -> Rejected:
-    """A rejection keeping what is safe of the record (`pii.scrub_record`) and its protected event_id."""
-    event_id = decoded.get("event_id")
-    if not isinstance(event_id, str) or not 0 < len(event_id) <= events.MAX_EVENT_ID_LENGTH:
-        event_id = None
-    else:
-        event_id = pii.protect_id(event_id, batch.pii_key)
-    if field is not None:
-        field = pii.mask_text(field)  # a path names a key, and an unknown key may be anything
+    """A rejection keeping what is safe of the record (`pii.scrub_record`) and its protected event_id.
+
+    `field` is safe to store as it is: a path holds contract names, indexes and, for a NUL under an unknown key,
+    that key as quarantine names it (`_nul_path`); masking it would cut a token that happens to hold 13 digits.
+    """
+    event_id = _protected_event_id(decoded, batch)
     return Rejected(reason, field, event_id, pii.scrub_record(decoded, batch.pii_key))
+
+
+def _protected_event_id(decoded: object, batch: _Batch) -> str | None:
+    """A rejected record's `event_id` as a quarantine row keeps it: protected like a stored id, if it is one."""
+    event_id = decoded.get("event_id") if isinstance(decoded, dict) else None
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= events.MAX_EVENT_ID_LENGTH:
+        return None
+    return pii.protect_id(event_id, batch.pii_key)

@@ -30,6 +30,7 @@ on event_id), a quarantine row of source `stream`, or an on-failure record of th
 
 from __future__ import annotations
 
+import codecs
 import importlib
 import logging
 import os
@@ -205,7 +206,12 @@ class RunReport:
 
 
 def read_event_lines(path: Path) -> tuple[list[bytes], int]:
-    """The payloads of EVENTS.jsonl, as bytes, in order; empty lines cannot be Kinesis records and are counted."""
+    """The payloads of EVENTS.jsonl, as bytes, in order; empty lines cannot be Kinesis records and are counted.
+
+    A UTF-8 byte-order mark (Windows editors write one) marks the file, so it is not kept as part of the first
+    record; a UTF-16 or UTF-32 file (Windows PowerShell's `>` writes UTF-16) is a one-line error, since every one
+    of its lines would otherwise be quarantined as invalid JSON.
+    """
     try:
         content = path.read_bytes()
     except FileNotFoundError:
@@ -214,12 +220,20 @@ def read_event_lines(path: Path) -> tuple[list[bytes], int]:
         raise LocalRunError(f"events path is a directory, expected a JSON-lines file: {path}") from None
     except OSError as error:
         raise LocalRunError(f"cannot read events file {path}: {error.strerror}") from None
-    lines = content.split(b"\n")
+    if content.startswith(_WIDE_BYTE_ORDER_MARKS):
+        raise LocalRunError(
+            f"events file {path} is UTF-16 or UTF-32 text (it starts with a byte-order mark): save it as UTF-8"
+        )
+    lines = content.removeprefix(codecs.BOM_UTF8).split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     payloads = [line.removesuffix(b"\r") for line in lines]
     kept = [payload for payload in payloads if payload]
     return kept, len(payloads) - len(kept)
+
+
+#: Byte-order marks of the encodings an events file must not be in (UTF-32 LE's begins with UTF-16 LE's).
+_WIDE_BYTE_ORDER_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)
 
 
 def sequence_number(index: int) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import gzip
 import json
 import os
 from collections import Counter
@@ -523,3 +524,51 @@ def test_the_sample_event_carrying_wire_contract_records_is_routed_like_the_buil
     assert response == {"batchItemFailures": []}
     assert [row["event_id"] for row in aws.stream_payloads(SALES_STREAM)] == ["sale-web-0001"]
     assert [row["event_id"] for row in aws.stream_payloads(JOB_RUNS_STREAM)] == ["run-evt-0001"]
+
+
+def test_a_cloudwatch_logs_subscription_wired_to_the_stream_is_quarantined_record_by_record(
+    aws: Aws, lambda_context: Any
+) -> None:
+    # Given what a CloudWatch Logs subscription filter puts on a stream: gzip-compressed DATA_MESSAGE documents (as in
+    # the Kinesis / CloudWatch Logs samples of the Powertools test events), here one carrying a card number
+    message = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/aws/lambda/checkout",
+        "logStream": "2024/05/01/[$LATEST]0123456789abcdef",
+        "subscriptionFilters": ["to-events-raw"],
+        "logEvents": [{"id": "1", "timestamp": 1714560000000, "message": "paid with 4111 1111 1111 1111"}],
+    }
+    compressed = gzip.compress(json.dumps(message).encode())
+    event = kinesis_event([compressed, gzip.compress(b'{"messageType": "CONTROL_MESSAGE"}'), load_event("sale_web")])
+
+    # When the transform handles the batch
+    response = transform_handler.handler(event, lambda_context)
+
+    # Then the binary records are quarantined by their fingerprint alone and the sale beside them is delivered
+    assert response == {"batchItemFailures": []}
+    rows = aws.quarantine_rows()
+    assert [(row["reason"], row["field"], row["record"]["length"]) for row in rows] == [
+        ("invalid_json", None, len(compressed)),
+        ("invalid_json", None, len(gzip.compress(b'{"messageType": "CONTROL_MESSAGE"}'))),
+    ]
+    assert b"4111" not in b"".join(aws.quarantine_objects().values())
+    assert [row["event_id"] for row in aws.stream_payloads(SALES_STREAM)] == ["sale-web-0001"]
+
+
+def test_the_keys_of_a_tumbling_window_event_do_not_change_the_outcome(aws: Aws, lambda_context: Any) -> None:
+    # Given a Kinesis event with the keys Lambda adds for a tumbling window (Powertools' tumbling-window sample shape)
+    event = kinesis_event([load_event("sale_web"), b"Hello, this is a test."])
+    event |= {
+        "window": {"start": "2024-05-01T12:00:00Z", "end": "2024-05-01T12:02:00Z"},
+        "state": {"1": 282},
+        "shardId": "shardId-000000000006",
+        "eventSourceARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/events-raw",
+        "isFinalInvokeForWindow": False,
+        "isWindowTerminatedEarly": False,
+    }
+
+    # When the transform handles it, then the records are routed as without those keys
+    assert transform_handler.handler(event, lambda_context) == {"batchItemFailures": []}
+    assert [row["event_id"] for row in aws.stream_payloads(SALES_STREAM)] == ["sale-web-0001"]
+    assert [row["reason"] for row in aws.quarantine_rows()] == ["invalid_json"]

@@ -179,6 +179,18 @@ def test_iso_8601_variants_normalise_to_clean_utc_text(text: str, expected: str)
     assert clean_row(load_event("sale_web", event_time=text))["event_time"] == expected
 
 
+@pytest.mark.parametrize("text", ["2024-05-01T24:00:00Z", "2024-05-01T24:00Z", "2024-05-01T24:00:00.000+00:00"])
+def test_midnight_spelt_24_00_is_never_stored_as_hour_24(text: str) -> None:
+    """A guard for a newer Python: up to 3.13 `fromisoformat` refuses `24:00`, CPython's main branch reads it as the
+    next day's 00:00 (ISO 8601's end of day). Either way no row may hold hour 24 or the previous day's partition
+    (the fast path cuts the clean text from the input, so it would copy `24:00:00` if the parser let it through)."""
+    result = run(load_event("sale_web", event_time=text))
+    if isinstance(result, Rejected):
+        assert (result.reason, result.field) == (Reason.INVALID_FIELD, "event_time")
+    else:
+        assert (json.loads(result.payload)["event_time"], result.dt) == ("2024-05-02 00:00:00.000000", "2024-05-02")
+
+
 @pytest.mark.parametrize("text", ["2024-05-01T12:00:00", "2024-05-01", "yesterday", "2024-13-01T00:00:00Z"])
 def test_a_naive_or_invalid_time_is_an_invalid_field(text: str) -> None:
     result = rejected(load_event("sale_web", event_time=text))
@@ -367,6 +379,38 @@ def test_optional_job_run_fields_may_be_absent_or_null() -> None:
     assert (row["data_processed_gb"], row["cost_usd"], row["instance_size"], row["error_message"]) == (None,) * 4
 
 
+@pytest.mark.parametrize("field", ["instance_size", "error_message"])
+def test_an_empty_optional_job_run_text_is_stored_as_absent(field: str) -> None:
+    # Given a failed run whose producer sends an empty string where it has nothing to say
+    event = load_event("job_run", status="FAILED", **{field: ""})
+
+    # Then the row says "absent", as job_monitor reads its optional text (null or words)
+    assert clean_row(event)[field] is None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"error_message": ""},
+        {"instance_size": ""},
+        {"error_message": " ", "instance_size": "\u2028"},
+        {"error_message": "\U0001f600" * 1200, "instance_size": "\u202e"},
+        {"cost_usd": 0, "data_processed_gb": -0.0, "duration_seconds": 3600.4},
+    ],
+    ids=["empty error", "empty instance", "blank text", "long astral text", "zero figures"],
+)
+def test_job_monitor_accepts_every_clean_job_run_the_transform_writes(overrides: dict[str, Any]) -> None:
+    # Given a valid failed run with odd but valid optional values, as the transform writes it to job-runs-clean
+    from job_monitor.records import parse_job_run
+
+    result = run(load_event("job_run", **overrides))
+    assert isinstance(result, Clean), result
+
+    # Then job_monitor can process it (a run it quarantined would never page for its failure)
+    parsed = parse_job_run(result.payload)
+    assert parsed.failed
+
+
 # ------------------------------------------------------------------------------- bytes that are not events
 
 
@@ -387,6 +431,24 @@ def test_unparseable_records_are_kept_only_as_length_and_hash(data: bytes, reaso
     result = rejected(data)
     assert (result.reason, result.field, result.event_id) == (reason, field, None)
     assert result.record == pii.fingerprint(data)
+
+
+def test_the_largest_clean_row_still_fits_one_kinesis_record() -> None:
+    # Given the record that grows most into its clean row: 256 KiB of the smallest items the contract accepts
+    # (each gains size, flavour, quantity and line_total: about 2.9 times its bytes)
+    sale = load_event(
+        "sale_web", items=[], total_price=0, discount=..., order_id=..., customer_id=..., customer_name=...
+    )
+    sale.pop("card_number")
+    room = MAX_RECORD_BYTES - len(json.dumps(sale, separators=(",", ":")))
+    sale["items"] = [{"product": "a", "unit_price": 0}] * (room // len('{"product":"a","unit_price":0},'))
+    data = json.dumps(sale, separators=(",", ":")).encode()
+    assert MAX_RECORD_BYTES - 64 < len(data) <= MAX_RECORD_BYTES
+
+    # Then its clean row fits the 1 MiB of a Kinesis record (and Firehose's 1,000 KiB), with room for a column
+    result = run(data)
+    assert isinstance(result, Clean)
+    assert len(result.payload) < 900 * 1024
 
 
 def test_a_record_over_256_kib_is_too_large_before_any_parsing() -> None:
@@ -419,7 +481,33 @@ def test_a_quarantine_row_has_the_documented_keys() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("first", "last"), [("sale", "job_run"), ("job_run", "sale"), ("SALE", "job_run"), ("sale", "refund")]
+)
+def test_a_record_naming_two_event_types_is_an_invalid_event_type_not_an_unknown_one(first: str, last: str) -> None:
+    # Given a producer bug: `event_type` twice in one object, with different values
+    data = b'{"event_type": "' + first.encode() + b'", ' + encode(load_event("sale_web", event_type=...))[1:]
+    data = data[:-1] + b', "event_type": "' + last.encode() + b'"}'
+
+    # Then the record is quarantined for its event_type; "unknown" only when the type it ends with is unknown
+    result = rejected(data)
+    expected = Reason.UNKNOWN_EVENT_TYPE if last == "refund" else Reason.INVALID_FIELD
+    assert (result.reason, result.field) == (expected, "event_type")
+
+
 # ------------------------------------------------------------------- poison records: one verdict, never a raise
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"event_type":"sale","items":[{"product":"Latte \\ud83d\\ude00"}]',  # a whole pair, then cut short
+        b'{"event_type":"sale","order_id":"C:\\\\ud800",}',  # the text `\\ud800`, then a stray comma
+    ],
+)
+def test_broken_json_beside_whole_surrogate_pairs_is_invalid_json_without_a_hint(data: bytes) -> None:
+    result = rejected(data)
+    assert (result.reason, result.field) == (Reason.INVALID_JSON, None)
 
 
 @pytest.mark.parametrize(
@@ -430,6 +518,12 @@ def test_a_quarantine_row_has_the_documented_keys() -> None:
         (b"[" * 1000 + b"]" * 1000, "nesting"),
         (b'{"event_type":"sale","extra":' + b"[" * 5000 + b"]" * 5000 + b"}", "nesting"),
         (b'{"event_type":"refund","extra":' + b"[" * 5000 + b"]" * 5000 + b"}", "nesting"),
+        # Text cut in the middle of a UTF-16 surrogate pair (an emoji split by a producer's truncation)
+        (b'{"event_type":"sale","items":[{"product":"Latte \\ud83d"}]}', "encoding"),
+        (b'{"event_type":"sale","items":[{"product":"Latte \\uD83D, decaf"}]}', "encoding"),
+        (b'{"event_type":"sale","order_id":"\\ude00 A-1"}', "encoding"),
+        (b'{"event_type":"sale","order_id":"\\udc00\\ud800"}', "encoding"),
+        (b'{"\\ud800":1}', "encoding"),
     ],
 )
 def test_undecodable_bytes_are_invalid_json_with_a_hint_and_never_raise(data: bytes, field: str) -> None:
@@ -544,6 +638,71 @@ def test_a_whitespace_only_store_is_a_missing_store() -> None:
 def test_a_nul_character_in_any_string_is_an_invalid_field(event: str, overrides: dict[str, Any], field: str) -> None:
     result = rejected(load_event(event, **overrides))
     assert (result.reason, result.field) == (Reason.INVALID_FIELD, field)
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e999", b"[1, 2e308]"])
+def test_a_nul_beside_an_ignored_number_beyond_float_range_is_an_invalid_field(number: bytes) -> None:
+    # Given a NUL in a product, and an unknown field holding a number no float can hold (valid JSON)
+    event = load_event("sale_web", items=[{"product": "Mocha\x00", "unit_price": 78.97}])
+    data = encode(event)[:-1] + b', "producer_extra": ' + number + b"}"
+
+    # Then it is rejected for its NUL, as without the number: not as an unexpected error
+    result = rejected(data)
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "items[0].product")
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "number"),
+    [
+        ("sale_web", "total_price", b"1e400"),
+        ("sale_web", "discount", b"-1e400"),
+        ("job_run", "cost_usd", b"1E999"),
+        ("job_run", "duration_seconds", b"9e308"),
+    ],
+)
+def test_a_contract_number_beyond_float_range_is_an_invalid_field_not_invalid_json(
+    event: str, field: str, number: bytes
+) -> None:
+    # Given an event whose number field holds valid JSON that no float can hold
+    data = encode(load_event(event, **{field: 0}))
+    data = data.replace(f'"{field}": 0'.encode(), f'"{field}": '.encode() + number)
+
+    # Then the producer is told which field is out of range (the bytes are JSON), and only a hash is kept
+    result = rejected(data)
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, field)
+    assert set(result.record) == {"length", "sha256"}
+
+
+def test_an_ignored_number_beyond_float_range_does_not_depend_on_the_case_of_event_type() -> None:
+    # Given the same valid sale with an unknown field holding 1e400, its event_type spelt in two cases
+    data = encode(load_event("sale_web"))[:-1] + b', "producer_extra": 1e400}'
+
+    # Then both are the same clean row: the unknown field is ignored either way
+    assert isinstance(run(data), Clean)
+    assert run(data.replace(b'"event_type": "sale"', b'"event_type": "SALE"')) == run(data)
+
+
+@pytest.mark.parametrize("name", ["Jane Doe", "ops@example.com", "x" * 5000, "Jane Doe\x00", "4111 1111 1111 1111"])
+def test_the_path_of_a_nul_under_an_unknown_key_names_it_as_the_quarantined_record_does(name: str) -> None:
+    # Given a NUL under (or in) an unknown key whose name is personal data, or very long
+    event = load_event("sale_web")
+    event[name] = "free text\x00"
+
+    # Then the field path shows that key as the scrubbed record does (a keyed token), never as sent
+    result = rejected(event)
+    (token,) = set(result.record) - set(event) - {"customer_key"}
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, token)
+    assert token.startswith(pii.TOKEN_PREFIX)
+
+
+def test_the_path_of_a_nul_ends_at_the_unknown_key_whose_value_quarantine_redacts() -> None:
+    # Given a NUL deep inside an unknown field, under a key that is personal data
+    event = load_event("sale_web", items=[{"product": "Latte", "unit_price": 73.97, "extra": {"Jane Doe": "\x00"}}])
+
+    # Then the path ends at the unknown key the quarantined record keeps (its value is redacted there)
+    result = rejected(event)
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "items[0].extra")
+    assert result.record["items"][0]["extra"] == pii.REDACTED
 
 
 def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
@@ -685,6 +844,13 @@ def test_a_quarantined_sale_fixed_and_re_driven_keeps_its_customer() -> None:
     assert row["customer_key"] == clean_row(load_event("sale_web"))["customer_key"]
 
 
+@pytest.mark.parametrize("currency", ["GBP\n", "gbp\n", "EUR\r\n", " GBP"])
+def test_a_currency_with_a_line_break_or_space_is_an_invalid_field(currency: str) -> None:
+    # A trailing newline once passed the three-letter rule (a regex `$` matches before it) and reached the lake
+    result = rejected(load_event("sale_web", currency=currency))
+    assert (result.reason, result.field) == (Reason.INVALID_FIELD, "currency")
+
+
 def test_a_customer_key_on_input_never_overrides_the_customer_fields() -> None:
     forged = "0" * 32
     assert clean_row(load_event("sale_web", customer_key=forged))["customer_key"] != forged
@@ -692,7 +858,7 @@ def test_a_customer_key_on_input_never_overrides_the_customer_fields() -> None:
     assert clean_row({**anonymous, "customer_key": forged})["customer_key"] == forged
 
 
-@pytest.mark.parametrize("malformed", ["Jane Doe", "ABCDEF" * 6, "0" * 31, 42])
+@pytest.mark.parametrize("malformed", ["Jane Doe", "ABCDEF" * 6, "0" * 31, 42, "0" * 32 + "\n"])
 def test_a_customer_key_that_is_not_a_key_is_an_invalid_field_and_not_kept(malformed: object) -> None:
     anonymous = {k: v for k, v in load_event("sale_web").items() if k not in {"customer_id", "customer_name"}}
     result = rejected({**anonymous, "customer_key": malformed})

@@ -15,6 +15,8 @@ from lakewatch.local.runner import (
     ArrivalWatermark,
     EventSourceMapping,
     HourlySchedule,
+    LocalRunError,
+    read_event_lines,
     sequence_number,
     short_gil_slices,
 )
@@ -173,3 +175,23 @@ def test_short_gil_slices_hold_for_the_block_and_are_restored_even_when_it_fails
         assert sys.getswitchinterval() == pytest.approx(GIL_SLICE_SECONDS)
         raise RuntimeError("a step failed")
     assert sys.getswitchinterval() == before
+
+
+def test_an_events_file_saved_with_a_utf8_byte_order_mark_keeps_its_first_record_whole(tmp_path: Path) -> None:
+    # Given a JSON-lines file as Windows editors save UTF-8: a byte-order mark before the first line
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b'\xef\xbb\xbf{"event_type": "sale"}\r\n{"event_type": "job_run"}\r\n')
+
+    # Then the mark belongs to the file, not to the first record
+    assert read_event_lines(events) == ([b'{"event_type": "sale"}', b'{"event_type": "job_run"}'], 0)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_an_events_file_in_utf16_or_utf32_is_a_one_line_error(tmp_path: Path, encoding: str) -> None:
+    # Given JSON lines saved as UTF-16 (what Windows PowerShell's `>` writes) or UTF-32, with their byte-order mark
+    events = tmp_path / "events.jsonl"
+    events.write_bytes('{"event_type": "sale"}\n'.encode(encoding))
+
+    # Then the run stops with a one-line error instead of quarantining every line as invalid JSON
+    with pytest.raises(LocalRunError, match="UTF-8"):
+        read_event_lines(events)
