@@ -166,3 +166,17 @@ def test_forecast_backtest_command_prints_the_table_or_one_line_errors(step, tmp
     assert any(line.startswith("orders_total     all            mean") for line in printed)
     assert main(["forecast-backtest", "--lake", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err == f"lakewatch: error: --lake is not a directory: {tmp_path / 'missing'}\n"
+
+
+def test_one_sale_years_before_the_rest_does_not_make_the_replay_start_years_back():
+    # Given three weeks of hourly orders, and one sale dated 2020 (inside the accepted event times)
+    until = datetime(2024, 7, 1, 12, tzinfo=UTC)
+    hours = [until - hour * HOUR for hour in range(21 * 24)]
+    rows = [("all", hour, 10 + hour.hour) for hour in hours] + [("all", datetime(2020, 1, 2, tzinfo=UTC), 1)]
+    history = series_from_rows(rows)
+    # When the schedule is replayed up to now
+    run = forecasting.replay_series("orders_total", history, until=until, thresholds={})
+    # Then it covers at most the replay window, ending at now, not every hour since 2020
+    origins = sorted({row.origin_hour for row in run.forecasts})
+    assert len(origins) == forecasting.MAX_REPLAY_HOURS + 1
+    assert (origins[0], origins[-1]) == (until - forecasting.MAX_REPLAY_HOURS * HOUR, until)
