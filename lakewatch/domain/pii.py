@@ -132,6 +132,11 @@ _LARGE_NUMBER = 1e12
 NUMBER_MASK = "[number]"
 #: What a quarantined record shows for the value of a key outside the contract.
 REDACTED = "[redacted]"
+#: What a quarantined record shows where another field repeats its own customer's id or name (a producer that
+#: shifted its columns, a name typed into a free-text field).
+CUSTOMER_MASK = "[customer]"
+#: A customer id or name this short is not looked for elsewhere in the record: it would match ordinary words.
+_SHORTEST_ECHOED_CUSTOMER = 3
 #: Quarantine keeps this much nesting (the contract has three levels); anything deeper is redacted.
 _MAX_DEPTH = 8
 #: A key outside the contract keeps its name in quarantine only if it looks like a field name.
@@ -429,9 +434,11 @@ def scrub_record(record: dict[str, Any], key: bytes) -> dict[str, Any]:
     text masked, huge numbers masked), at any depth. Any other key (a misspelt `customerName`, a nested
     `customer.name`, a `cardNumber`) keeps its name when it looks like a field name (else a keyed token) and
     loses its value. The customer survives as `customer_key`, computed exactly as for a clean row, so a record
-    re-driven after a fix keeps its identity.
+    re-driven after a fix keeps its identity. Where another string repeats the record's own customer id or name
+    (as a word, in any case), it is masked as `CUSTOMER_MASK`, or tokenised in an id: names cannot be recognised
+    in general, but a rejected record often carries its own in the wrong field.
     """
-    scrubbed = _scrub_object(record, key, 0)
+    scrubbed = _scrub_object(record, key, 0, _customer_echo(record))
     if "customer_key" in record:  # a key as the lake stores it is no PII; anything else in its place may be
         given = record["customer_key"]
         valid = isinstance(given, str) and _CUSTOMER_KEY_TEXT.fullmatch(given) is not None
@@ -443,11 +450,23 @@ def scrub_record(record: dict[str, Any], key: bytes) -> dict[str, Any]:
     return scrubbed
 
 
-def _scrub_object(record: dict[str, Any], key: bytes, depth: int) -> dict[str, Any]:
+def _customer_echo(record: dict[str, Any]) -> re.Pattern[str] | None:
+    """What finds the record's own customer id or name elsewhere in it, as a word, in any case and spacing."""
+    spellings = [
+        r"\s+".join(map(re.escape, value.split()))
+        for value in (record.get(name) for name in sorted(CUSTOMER_FIELDS))
+        if isinstance(value, str) and len(value.strip()) >= _SHORTEST_ECHOED_CUSTOMER
+    ]
+    if not spellings:
+        return None
+    return re.compile(rf"(?<!\w)(?:{'|'.join(spellings)})(?!\w)", re.IGNORECASE)
+
+
+def _scrub_object(record: dict[str, Any], key: bytes, depth: int, customer: re.Pattern[str] | None) -> dict[str, Any]:
     scrubbed: dict[str, Any] = {}
     for name, value in record.items():
         if name in QUARANTINE_FIELDS:
-            scrubbed[name] = _scrub_value(value, key, as_id=name in ID_FIELDS, depth=depth + 1)
+            scrubbed[name] = _scrub_value(value, key, as_id=name in ID_FIELDS, depth=depth + 1, customer=customer)
         elif name not in PII_FIELDS:
             scrubbed[quarantine_name(name, key)] = REDACTED
     return scrubbed
@@ -459,15 +478,17 @@ def quarantine_name(name: str, key: bytes) -> str:
     return name if plain else token(name, key)
 
 
-def _scrub_value(value: Any, key: bytes, *, as_id: bool, depth: int) -> Any:
+def _scrub_value(value: Any, key: bytes, *, as_id: bool, depth: int, customer: re.Pattern[str] | None) -> Any:
     if isinstance(value, str):
+        if customer is not None and customer.search(value) is not None:
+            return token(value, key) if as_id else customer.sub(CUSTOMER_MASK, mask_text(value))
         return protect_id(value, key) if as_id else mask_text(value)
     if isinstance(value, dict | list) and depth > _MAX_DEPTH:
         return REDACTED
     if isinstance(value, dict):
-        return _scrub_object(value, key, depth)
+        return _scrub_object(value, key, depth, customer)
     if isinstance(value, list):
-        return [_scrub_value(item, key, as_id=as_id, depth=depth + 1) for item in value]
+        return [_scrub_value(item, key, as_id=as_id, depth=depth + 1, customer=customer) for item in value]
     return _scrub_number(value)
 
 

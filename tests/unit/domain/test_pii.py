@@ -230,6 +230,31 @@ def test_quarantine_keeps_only_contract_fields_in_clear_and_the_customer_as_a_ke
     assert "Jane" not in text and "4111" not in text and "c-9" not in text and "jo@" not in text
 
 
+def test_quarantine_masks_the_records_own_customer_where_another_field_repeats_it() -> None:
+    # Given a rejected sale whose producer shifted its columns: the customer's name and id in other fields
+    record = {
+        "event_type": "sale",
+        "customer_name": "Jane  Doe",
+        "customer_id": "cust-4817",
+        "payment_method": "jane doe",
+        "order_id": "CUST-4817/7",
+        "items": [{"product": "Latte for Jane Doe", "size": "Janet's", "flavour": "Doe"}],
+    }
+    # When it is scrubbed for quarantine
+    scrubbed = pii.scrub_record(record, KEY)
+    # Then free text shows the mask, an id its keyed token (still joinable), and words that merely contain it stay
+    assert scrubbed["payment_method"] == pii.CUSTOMER_MASK
+    assert scrubbed["order_id"] == pii.token("CUST-4817/7", KEY)
+    assert scrubbed["items"] == [{"product": "Latte for [customer]", "size": "Janet's", "flavour": "Doe"}]
+    text = json.dumps(scrubbed).casefold()
+    assert "jane doe" not in text and "4817" not in text
+
+
+def test_quarantine_looks_for_no_customer_too_short_to_tell_from_a_word() -> None:
+    scrubbed = pii.scrub_record({"customer_name": "Al", "items": [{"product": "Al fresco latte"}]}, KEY)
+    assert scrubbed["items"] == [{"product": "Al fresco latte"}]
+
+
 def test_quarantine_keeps_no_customer_key_when_the_customer_fields_are_not_text() -> None:
     assert "customer_key" not in pii.scrub_record({"customer_id": 42, "customer_name": None}, KEY)
 
