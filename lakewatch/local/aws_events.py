@@ -143,7 +143,8 @@ def _json_lines(path: Path, *, required: bool = False) -> list[dict[str, Any]]:
             raise FileNotFoundError(f"{path} not found: --aws-events needs {EVENTS_FILE} in its directory")
         return []
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    # Lines end at "\n" only: JSON text may hold U+2028 or U+0085 raw, where `str.splitlines` would also cut.
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -70,3 +70,13 @@ def test_the_demos_job_events_are_terminal_changes_of_tagged_jobs_and_determinis
     assert sorted(change.run_id for change in changes if change.status == "FAILED") == sorted(demo.failed_run_ids)
     assert all(change.tagged_resource in demo.tags for change in changes)
     assert json.dumps(aws_events.demo_aws_events(DEMO_DAY).events.events) == json.dumps(demo.events.events)
+
+
+def test_an_event_holding_a_line_separator_in_a_string_is_read_as_one_event(tmp_path) -> None:
+    # Given an events file written by a JSON encoder that leaves U+2028 and U+0085 raw (valid JSON), CRLF endings
+    events = [{"detail": {"jobName": "nightly\u2028etl", "message": "lost\x85executor"}, "id": "1"}, {"id": "2"}]
+    (tmp_path / aws_events.EVENTS_FILE).write_text(
+        "\r\n".join(json.dumps(event, ensure_ascii=False) for event in events) + "\r\n", encoding="utf-8"
+    )
+    # When the directory is read, Then each line is one event, as written
+    assert aws_events.AwsEvents.read(tmp_path).events == events
