@@ -460,6 +460,8 @@ def _event_time(text: str, field: str, batch: _Batch) -> tuple[datetime, str]:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
+        if text[-1:] == "z":  # RFC 3339 allows UTC as a lower-case `z`, which `fromisoformat` refuses
+            return _event_time(text[:-1] + "Z", field, batch)
         raise _Invalid(Reason.INVALID_FIELD, field) from None
     if moment.tzinfo is UTC and text[4] == text[7] == "-" and text[13:14] == text[16:17] == ":":
         # The form nearly every producer sends: a UTC time in the extended layout `YYYY-MM-DDTHH:MM:SS…`

@@ -173,6 +173,8 @@ def test_a_late_event_is_partitioned_by_its_event_date_not_arrival() -> None:
         ("2024-W18-3T23:59:59Z", "2024-05-01 23:59:59.000000"),
         ("2024-05-01T235959Z", "2024-05-01 23:59:59.000000"),
         ("2024-05-01T235959.5Z", "2024-05-01 23:59:59.500000"),
+        ("2024-05-01t23:59:59z", "2024-05-01 23:59:59.000000"),  # RFC 3339 allows both in lower case
+        ("2024-05-01T23:59:59.5z", "2024-05-01 23:59:59.500000"),
     ],
 )
 def test_iso_8601_variants_normalise_to_clean_utc_text(text: str, expected: str) -> None:
@@ -191,7 +193,10 @@ def test_midnight_spelt_24_00_is_never_stored_as_hour_24(text: str) -> None:
         assert (json.loads(result.payload)["event_time"], result.dt) == ("2024-05-02 00:00:00.000000", "2024-05-02")
 
 
-@pytest.mark.parametrize("text", ["2024-05-01T12:00:00", "2024-05-01", "yesterday", "2024-13-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "text",
+    ["2024-05-01T12:00:00", "2024-05-01", "yesterday", "2024-13-01T00:00:00Z", "z", "2024-05-01T12:00:00+01:00z"],
+)
 def test_a_naive_or_invalid_time_is_an_invalid_field(text: str) -> None:
     result = rejected(load_event("sale_web", event_time=text))
     assert (result.reason, result.field) == (Reason.INVALID_FIELD, "event_time")
