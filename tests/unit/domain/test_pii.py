@@ -189,6 +189,15 @@ def test_an_id_with_a_card_or_email_becomes_a_stable_keyed_token_and_a_clean_id_
     assert token[len(pii.TOKEN_PREFIX) :] != pii.customer_key("acme 4111.1111.1111.1111", KEY)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=40))
+def test_a_token_is_kept_as_it_is_when_protected_again(value: str) -> None:
+    # A re-driven record carries its id's token as its id: protecting it again must not change it
+    token = pii.token(value, KEY)
+    assert pii.protect_id(token, KEY) == token
+    assert not any(char.isdigit() for char in token)
+
+
 def test_every_contract_field_has_exactly_one_pii_role() -> None:
     roles = (pii.CUSTOMER_FIELDS, pii.ID_FIELDS, pii.FREE_TEXT_FIELDS, pii.STRUCTURED_FIELDS)
     assert sorted(name for role in roles for name in role) == sorted(pii.CONTRACT_FIELDS)
