@@ -334,15 +334,15 @@ def _header_name(field: str) -> str:
 
 
 def header_layout(line: str, delimiter: str) -> tuple[str | None, ...] | None:
-    """The column of each position if `line` is a header line (at least three fields name a column, by its CSV
-    or its wire-contract name, in any case and spacing), else None. Unknown header fields map to None: their
-    values are read into nothing."""
+    """The column of each position if `line` is a header line, else None: at least three fields name a column
+    (by its CSV or its wire-contract name, in any case and spacing), each column once, and no field is a till
+    time. Unknown header fields map to None: their values are read into nothing."""
     fields = _split(line.lstrip("\ufeff"), delimiter)
     if not fields:
         return None
     layout = tuple(_HEADER_NAMES.get(_header_name(field)) for field in fields)
     named = [column for column in layout if column is not None]
-    if len(named) < _MIN_HEADER_NAMES or len(set(named)) != len(named):
+    if len(named) < _MIN_HEADER_NAMES or len(set(named)) != len(named) or any(map(_till_time, fields)):
         return None
     return layout
 
