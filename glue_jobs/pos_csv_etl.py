@@ -250,7 +250,8 @@ def binary_kind(data: bytes) -> str | None:
 
 def _utf16_without_bom(head: bytes) -> str | None:
     """`utf-16-le` / `utf-16-be` when every other byte of `head` is NUL (ASCII text in UTF-16), else None."""
-    if len(head) < 2 or len(head) % 2:
+    head = head[: len(head) - len(head) % 2]  # a file cut short may end in half a character
+    if not head:
         return None
     evens, odds = head[0::2], head[1::2]
     if not odds.strip(b"\x00") and b"\x00" not in evens:
@@ -272,7 +273,7 @@ def decode_file(data: bytes) -> tuple[str, str]:
         if data.startswith(bom):
             return encoding, data[len(bom) :].decode(encoding, errors="replace")
     utf16 = _utf16_without_bom(data[:_SNIFF_BYTES])
-    if utf16 is not None and len(data) % 2 == 0:
+    if utf16 is not None:  # a truncated last byte becomes a replacement character
         return utf16, data.decode(utf16, errors="replace")
     bom = data.startswith(codecs.BOM_UTF8)
     body = data[len(codecs.BOM_UTF8) :] if bom else data

@@ -84,6 +84,13 @@ def test_a_utf_16_file_is_read_as_utf_16(data: bytes, encoding: str) -> None:
     assert {location.encoding for location, _ in outcomes(data)} == {encoding}
 
 
+def test_a_utf_16_file_cut_short_keeps_its_whole_rows() -> None:
+    # Given a UTF-16 file whose last byte is missing (half a character), with no byte-order mark
+    data = TEXT.encode("utf-16-le")[:-1]
+    # Then its whole rows are sales, and only the broken end is quarantined
+    assert kinds(data) == [etl.KIND_SALE, etl.KIND_SALE, etl.KIND_QUARANTINE]
+
+
 def test_mixed_encodings_in_one_file_keep_each_line_s_spelling() -> None:
     # Given two tills' files concatenated: a UTF-8 line, then a Windows-1252 line, with the same customer
     line = f"10/06/2022 09:00,Café,{NAME},Large Latte - 2.45,2.45,CASH,\n"
