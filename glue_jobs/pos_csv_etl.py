@@ -13,7 +13,8 @@ duplicate of a stored row (counted). So `lines_read == blank_lines + header_line
 duplicates_dropped + quarantined_total` for every batch. A record whose quoted field holds line ends (a
 spreadsheet cell with a line break) counts once, at its first line. A file that is not text at all (a picture,
 an `.xlsx` workbook, which is a zip) is one quarantine row, `invalid_field` with its fingerprint and what it
-looks like; a file without a line is listed in the summary's `empty_files`.
+looks like; a file over `MAX_FILE_BYTES` is never read and is one `too_large` row with its size; a file without a
+line is listed in the summary's `empty_files`.
 
 Encoding: tills write UTF-8 (with or without a byte-order mark) or Windows-1252 (`Café` as the single byte
 0xE9); spreadsheets also save UTF-16 ("Unicode text", with a byte-order mark or not). A UTF-16 file is read as
@@ -133,6 +134,8 @@ ENCODING_UTF16_LE = "utf-16-le"
 ENCODING_UTF16_BE = "utf-16-be"
 #: Not text at all (`binary_kind`): the file is one quarantine row.
 ENCODING_BINARY = "binary"
+#: Never read (over `MAX_FILE_BYTES`): the file is one quarantine row.
+ENCODING_UNREAD = "unread"
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 #: How much of a file's start tells its encoding or that it is binary.
 _SNIFF_BYTES = 4096
@@ -191,8 +194,13 @@ KIND_BLANK = "blank"
 KIND_HEADER = "header"
 #: A file with no line at all: not a line, only so that the summary names the file.
 KIND_EMPTY_FILE = "empty_file"
-#: One file per row: what `parse_pos_files` reads (`source_file` a path or URI, `content` its raw bytes).
-FILES_DDL = "source_file string, content binary"
+#: One file per row: what `parse_pos_files` reads (`source_file` a path or URI, `content` its raw bytes, `size`
+#: their count). A file over `MAX_FILE_BYTES` is never read: its `content` is null (see `oversized_file`).
+FILES_DDL = "source_file string, content binary, size long"
+#: The largest file read. Till files are a few MB; the job holds each file whole on the driver and in one Spark
+#: row (at most 2 GB), so a file far larger (an export of months, a dump dropped by mistake) would fail every
+#: run until removed, blocking every other till's files: it is quarantined as one row instead.
+MAX_FILE_BYTES = 128 * 1024 * 1024
 #: One row per input line after `parse_pos_files`; `payload` is the clean JSON line or the quarantine row.
 OUTCOME_DDL = "kind string, event_id string, dt string, reason string, payload string, file string, encoding string"
 #: Spark pattern of `tables.CLEAN_TIMESTAMP_FORMAT` (the clean JSON's timestamp text).
@@ -370,6 +378,14 @@ def csv_records(lines: list[str], delimiter: str, max_fields: Callable[[], int])
                 break
         yield index + 1, text
         index += span
+
+
+def oversized_file(source_file: str, size: int, ingested_at: datetime) -> tuple[CsvLocation, LineOutcome]:
+    """The one quarantine row of a file over `MAX_FILE_BYTES`, which is never read: `too_large`, its size."""
+    location = CsvLocation(PurePosixPath(unquote(source_file)).name, ENCODING_UNREAD)
+    problem = f"file over {MAX_FILE_BYTES} bytes: split it and drop the parts"
+    rejected = Rejected(Reason.TOO_LARGE, None, None, {"length": size, "problem": problem})
+    return location, _quarantined(rejected, location, ingested_at)
 
 
 def process_file(
@@ -666,10 +682,19 @@ def _process_partition(
 ) -> Iterator[tuple[str | None, ...]]:
     zone = ZoneInfo(store_timezone)
     for file in files:
-        data = bytes(file["content"] or b"")
-        outcomes = process_file(
-            data, file["source_file"] or "", pii_key=pii_key, ingested_at=ingested_at, store_timezone=zone
-        )
+        source_file = file["source_file"] or ""
+        if file["content"] is None and file["size"]:
+            outcomes: Iterable[tuple[CsvLocation, LineOutcome]] = [
+                oversized_file(source_file, file["size"], ingested_at)
+            ]
+        else:
+            outcomes = process_file(
+                bytes(file["content"] or b""),
+                source_file,
+                pii_key=pii_key,
+                ingested_at=ingested_at,
+                store_timezone=zone,
+            )
         for location, outcome in outcomes:
             yield (
                 outcome.kind,
@@ -702,7 +727,7 @@ def parse_pos_files(
 ) -> DataFrame:
     """`FILES_DDL` rows -> one `OUTCOME_DDL` row per line of every file (see `process_file`)."""
     work = partial(_process_partition, pii_key=pii_key, ingested_at=ingested_at, store_timezone=store_timezone)
-    outcomes = files.select("source_file", "content").rdd.mapPartitions(work)
+    outcomes = files.select("source_file", "content", "size").rdd.mapPartitions(work)
     return files.sparkSession.createDataFrame(outcomes, OUTCOME_DDL)
 
 
@@ -745,7 +770,11 @@ def read_local_files(spark: SparkSession, folder: Path) -> DataFrame:
         for path in folder.resolve().rglob("*")
         if path.is_file() and not any(part.startswith(("_", ".")) for part in path.relative_to(folder.resolve()).parts)
     )
-    return spark.createDataFrame([(path.as_uri(), path.read_bytes()) for path in paths], FILES_DDL)
+    files = []
+    for path in paths:
+        size = path.stat().st_size
+        files.append((path.as_uri(), path.read_bytes() if size <= MAX_FILE_BYTES else None, size))
+    return spark.createDataFrame(files, FILES_DDL)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -763,13 +792,18 @@ def read_s3_files(spark: SparkSession, s3: Any, uris: Iterable[str]) -> DataFram
     for uri in sorted(set(uris)):
         bucket, key = split_s3_uri(uri)
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            response = s3.get_object(Bucket=bucket, Key=key)
         except s3.exceptions.NoSuchKey:
             if unquote(key) == key:
                 raise
             # A file name may come URI-encoded (`a%20b.csv`), as Spark's input_file_name() gives it.
-            body = s3.get_object(Bucket=bucket, Key=unquote(key))["Body"].read()
-        files.append((uri, body))
+            response = s3.get_object(Bucket=bucket, Key=unquote(key))
+        size = response["ContentLength"]
+        if size > MAX_FILE_BYTES:
+            response["Body"].close()  # never read: see MAX_FILE_BYTES
+            files.append((uri, None, size))
+        else:
+            files.append((uri, response["Body"].read(), size))
     return spark.createDataFrame(files, FILES_DDL)
 
 

@@ -306,3 +306,26 @@ def test_the_summary_counts_header_lines_and_names_empty_and_binary_files(spark,
         "photo.png": etl.ENCODING_BINARY,
     }
     assert counts["empty_files"] == ["empty.csv"]
+
+
+def test_a_file_over_the_size_limit_is_one_quarantine_row_and_the_others_go_on(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a drop with a file over the size the job reads (a dump dropped by mistake), beside a till file
+    monkeypatch.setattr(etl, "MAX_FILE_BYTES", 1000)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "dump.csv").write_bytes((ROWS[1] + "\n").encode() * 100)
+    (drop / "leeds.csv").write_bytes(TEXT.encode())
+    # When the job runs
+    counts = etl.run_local(
+        spark, drop, tmp_path / "lake", tmp_path / "quarantine", pii_key=PII_KEY, ingested_at=INGESTED_AT
+    )
+    # Then the large file is one too_large quarantine row with its size, and the till file's sales are stored
+    assert (counts["sales_written"], counts["quarantined"]) == (2, {"too_large": 1})
+    (row,) = [json.loads(line) for path in (tmp_path / "quarantine").rglob("*.jsonl") for line in path.open()]
+    assert (row["sequence_number"], row["record"]["length"], row["record"]["file_encoding"]) == (
+        "dump.csv",
+        len(ROWS[1]) * 100 + 100,
+        etl.ENCODING_UNREAD,
+    )
