@@ -8,7 +8,8 @@ Glue and the local runner (`run_batch`), and the Glue bootstrap (`_glue_main`) u
 it over local Spark with a stand-in `awsglue`).
 
 One CSV line becomes exactly one of: a `sales` row, a quarantine row with a reason, a blank line (ignored and
-counted, never quarantined: tills end files with empty lines), a header line (skipped and counted), or a
+counted, never quarantined: tills end files with empty lines, spreadsheets with lines of delimiters alone), a
+header line (skipped and counted), or a
 duplicate of a stored row (counted). So `lines_read == blank_lines + header_lines + sales_written +
 duplicates_dropped + quarantined_total` for every batch. A record whose quoted field holds line ends (a
 spreadsheet cell with a line break) counts once, at its first line. A file that is not text at all (a picture,
@@ -26,6 +27,8 @@ and every quarantine row of a file carries it (`record.file_encoding`, beside `r
 
 Delimiter: a comma, or `;` / tab (spreadsheets in locales with a decimal comma, "Unicode text"), detected per
 file (`detect_delimiter`); a quarantine row of a file that is not comma separated says which (`record.delimiter`).
+Empty columns a spreadsheet saved after the till's seven on most rows of a file (`padding_columns`) are dropped
+from every row.
 
 The CSV is headerless: `timestamp, store, customer_name, basket_items, total_price, cash_or_card,
 card_number`. A header line (at least three fields naming columns, by their CSV or wire-contract names, in any
@@ -226,6 +229,8 @@ class CsvLocation:
     encoding: str = ENCODING_UTF8
     line_number: int | None = None
     delimiter: str = ","
+    #: Empty columns a spreadsheet saved after the till's on every row (`padding_columns`), dropped from each.
+    padding: int = 0
 
     def diagnostic(self) -> dict[str, Any]:
         where: dict[str, Any] = {"file_encoding": self.encoding, "line_number": self.line_number}
@@ -413,12 +418,13 @@ def process_file(
         yield CsvLocation(name, encoding), LineOutcome(KIND_EMPTY_FILE)
         return
     delimiter = detect_delimiter(lines)
+    padding = padding_columns(lines, delimiter)
     layout: tuple[str | None, ...] = CSV_COLUMNS
     repeats: Counter[str] = Counter()
     # The widest record allowed is read as each is assembled: a header line changes it for the lines after it.
     widest = lambda: max(len(CSV_COLUMNS), len(layout))  # noqa: E731 - the layout in force, read late
     for number, record in csv_records(lines, delimiter, widest):
-        location = CsvLocation(name, encoding, number, delimiter)
+        location = CsvLocation(name, encoding, number, delimiter, padding)
         try:
             header = header_layout(record, delimiter)
             if header is not None:
@@ -464,21 +470,11 @@ def process_line(
     text = line.rstrip("\r\n").removeprefix("\ufeff")  # files concatenated with their byte-order marks
     if not text.strip():
         return LineOutcome(KIND_BLANK)
-    unsafe = _unsafe_line(text)
-    if unsafe is not None:
-        return _quarantined(unsafe, location, ingested_at)
-    fields = _split(text, location.delimiter)
-    if fields is None:  # unreadable as CSV at all: treated as a shifted row
-        fields = [text] * (len(layout) + 1)
-    missing = _missing_column(layout, len(fields))
-    if len(fields) > len(layout) or missing is not None:
-        rejected = Rejected(
-            Reason.MISSING_FIELD if missing is not None else Reason.INVALID_FIELD,
-            WIRE_FIELDS[missing] if missing is not None else None,
-            None,
-            {**pii.fingerprint(text.encode()), "columns": len(fields)},
-        )
-        return _quarantined(rejected, location, ingested_at)
+    fields = _fields(text, location, layout)
+    if fields is None:
+        return LineOutcome(KIND_BLANK)
+    if isinstance(fields, Rejected):
+        return _quarantined(fields, location, ingested_at)
     row = dict.fromkeys(CSV_COLUMNS, "")
     row.update((column, field.strip()) for column, field in zip(layout, fields, strict=False) if column is not None)
     content = row_content(row)
@@ -496,6 +492,52 @@ def process_line(
     if isinstance(result, Clean):
         return LineOutcome(KIND_SALE, result.event_id, result.dt, None, result.payload.decode())
     return _quarantined(_untrusted_columns_shaped(result), location, ingested_at)
+
+
+def _fields(text: str, location: CsvLocation, layout: tuple[str | None, ...]) -> list[str] | Rejected | None:
+    """A line's fields, or why they cannot be read (`Rejected`), or None for a line of empty fields alone (a
+    spreadsheet saves the empty rows of its used range as delimiters alone: `,,,,,,`)."""
+    unsafe = _unsafe_line(text)
+    if unsafe is not None:
+        return unsafe
+    fields = _split(text, location.delimiter)
+    if fields is None:  # unreadable as CSV at all: treated as a shifted row
+        fields = [text] * (len(layout) + 1)
+    padding = location.padding
+    if padding and len(fields) >= len(layout) + padding and not any(field.strip() for field in fields[-padding:]):
+        del fields[-padding:]
+    if not any(field.strip() for field in fields):
+        return None
+    missing = _missing_column(layout, len(fields))
+    if len(fields) > len(layout) or missing is not None:
+        return Rejected(
+            Reason.MISSING_FIELD if missing is not None else Reason.INVALID_FIELD,
+            WIRE_FIELDS[missing] if missing is not None else None,
+            None,
+            {**pii.fingerprint(text.encode()), "columns": len(fields)},
+        )
+    return fields
+
+
+def padding_columns(lines: list[str], delimiter: str) -> int:
+    """How many empty columns a spreadsheet added after the till's seven (the empty cells of its used range,
+    saved on every row): the extra width of most of the first lines, when those extra fields are all empty.
+
+    Decided for the file, not per line: a row with one empty field too many is otherwise a row whose unquoted
+    basket shifted the columns and whose card column is empty, which must not be read as aligned.
+    """
+    widths: Counter[int] = Counter()
+    rows = 0
+    for line in lines[:_SNIFF_LINES]:
+        fields = _split(line, delimiter) or []
+        if any(field.strip() for field in fields):
+            rows += 1
+            if len(fields) > len(CSV_COLUMNS) and not any(field.strip() for field in fields[len(CSV_COLUMNS) :]):
+                widths[len(fields)] += 1
+    if not widths:
+        return 0
+    width, count = widths.most_common(1)[0]
+    return width - len(CSV_COLUMNS) if count * 2 > rows else 0
 
 
 def _unsafe_line(text: str) -> Rejected | None:

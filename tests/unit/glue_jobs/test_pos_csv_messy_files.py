@@ -167,6 +167,26 @@ def test_a_stray_quote_never_swallows_the_next_rows() -> None:
     }
 
 
+def test_a_spreadsheet_s_empty_cells_are_neither_columns_nor_rows() -> None:
+    # Given a file saved by a spreadsheet whose used range is wider and longer than the data: every row with
+    # trailing empty columns, and rows of delimiters alone under the data
+    data = "".join(f"{row},,, \r\n" for row in ROWS) + ",,,,,,,,,,\r\n,,\r\n"
+    # Then the rows are the two sales, and the empty rows count as blank lines
+    the_two_sales(data.encode())
+    assert kinds(data.encode()) == [etl.KIND_SALE, etl.KIND_SALE, etl.KIND_BLANK, etl.KIND_BLANK]
+
+
+def test_a_shifted_row_of_a_padded_file_is_still_shifted() -> None:
+    # Given a padded file (three empty columns on every row) with a row whose unquoted basket takes two columns
+    # and whose card column is empty: with the padding, its last four fields are empty
+    shifted = "10/06/2022 09:02,Leeds,,Latte - 2.45,Tea - 1.00,3.45,CASH,"
+    data = "".join(f"{row},,,\n" for row in (*ROWS, shifted))
+    # Then that row alone is quarantined as shifted (never read as a total of "Tea - 1.00")
+    assert kinds(data.encode()) == [etl.KIND_SALE, etl.KIND_SALE, etl.KIND_QUARANTINE]
+    (rejected,) = quarantined(data.encode())
+    assert (rejected["reason"], rejected["field"], rejected["record"]["columns"]) == ("invalid_field", None, 8)
+
+
 # ------------------------------------------------------------------------------------------ headers
 
 
