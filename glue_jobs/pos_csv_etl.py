@@ -320,7 +320,8 @@ def detect_delimiter(lines: list[str]) -> str:
     """The file's column delimiter: `,`, or `;` / tab as spreadsheets in many locales save "CSV".
 
     A header line names it (the delimiter under which it reads as one); else the delimiter under which most of
-    the first lines have the six or seven columns of a sale. Ties keep the comma.
+    the first lines have the six or seven columns of a sale starting with a till time (a tab-separated basket
+    may hold enough commas to look like six columns), then with any first column. Ties keep the comma.
     """
     sample = [line for line in lines[:_SNIFF_LINES] if line.strip()]
     for line in sample[:1]:
@@ -328,11 +329,18 @@ def detect_delimiter(lines: list[str]) -> str:
             if header_layout(line, delimiter) is not None:
                 return delimiter
 
-    def sale_shaped(delimiter: str) -> int:
-        return sum(_MIN_COLUMNS <= len(_split(line, delimiter) or ()) <= len(CSV_COLUMNS) for line in sample)
+    def sale_shaped(delimiter: str) -> tuple[int, int]:
+        """(lines that are sale-shaped and start with a till time, lines that are sale-shaped)."""
+        timed = shaped = 0
+        for line in sample:
+            fields = _split(line, delimiter) or []
+            if _MIN_COLUMNS <= len(fields) <= len(CSV_COLUMNS):
+                shaped += 1
+                timed += _till_time(fields[0].strip())
+        return timed, shaped
 
     scores = {delimiter: sale_shaped(delimiter) for delimiter in DELIMITERS}
-    return max(DELIMITERS, key=lambda delimiter: (scores[delimiter], delimiter == ","))
+    return max(DELIMITERS, key=lambda delimiter: (*scores[delimiter], delimiter == ","))
 
 
 def _split(text: str, delimiter: str) -> list[str] | None:

@@ -130,6 +130,14 @@ def test_semicolon_and_tab_separated_files_are_read(delimiter: str) -> None:
     ]
 
 
+def test_a_tab_separated_file_whose_baskets_hold_commas_is_read_by_its_tabs() -> None:
+    # Given a tab-separated file whose baskets hold five commas (six columns, were the comma the delimiter)
+    basket = ", ".join(["Latte - 2.00"] * 6)
+    data = "".join(f"10/06/2022 09:0{minute}\tLeeds\t\t{basket}\t12.00\tCASH\t\n" for minute in range(3))
+    # Then each row is a sale of six lattes
+    assert [sale["items"][0]["quantity"] for sale in sales(data.encode())] == [6, 6, 6]
+
+
 def test_a_bad_row_of_a_semicolon_file_says_its_delimiter() -> None:
     data = "10/06/2022 09:00;Leeds;;Large Latte - 2,45;two;CASH;\n10/06/2022 09:01;Leeds;;Latte - 2,45;2,45;CASH;\n"
     (row,) = quarantined(data.encode())
