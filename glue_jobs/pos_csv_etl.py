@@ -89,7 +89,7 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -411,9 +411,24 @@ def process_file(
     without any line is one `KIND_EMPTY_FILE` outcome, so the summary names it. Header lines are skipped and
     counted, and name the columns of the lines after them (reordered, extra or absent columns).
     An unexpected exception on one line (a bug, not bad data: those have their reasons) quarantines that line
-    as `transform_error`, keeping only its fingerprint and the exception's type, never its text.
+    as `transform_error`, keeping only its fingerprint and the exception's type, never its text; one in reading
+    the file itself (its encoding, delimiter, records) quarantines the rest of the file as one such row, from
+    the line after the last outcome, and the batch's other files carry on.
     """
     name = PurePosixPath(unquote(source_file)).name  # Spark's and Glue's file names are URIs
+    last = CsvLocation(name, line_number=0)
+    try:
+        for location, outcome in _file_outcomes(data, name, pii_key, ingested_at, store_timezone):
+            last = location
+            yield location, outcome
+    except Exception as error:  # the last line of defence for the file: never the whole batch
+        rest = replace(last, line_number=(last.line_number or 0) + 1)
+        yield rest, _quarantined(_transform_error(data, error), rest, ingested_at)
+
+
+def _file_outcomes(
+    data: bytes, name: str, pii_key: bytes, ingested_at: datetime, store_timezone: ZoneInfo
+) -> Iterator[tuple[CsvLocation, LineOutcome]]:
     binary = binary_kind(data)
     if binary is not None:
         location = CsvLocation(name, ENCODING_BINARY)
@@ -449,14 +464,15 @@ def process_file(
                     layout=layout,
                 )
         except Exception as error:  # the last line of defence: one line goes to quarantine, never the file
-            rejected = Rejected(
-                Reason.TRANSFORM_ERROR,
-                None,
-                None,
-                {**pii.fingerprint(record.encode("utf-8", "surrogatepass")), "error": type(error).__name__},
+            outcome = _quarantined(
+                _transform_error(record.encode("utf-8", "surrogatepass"), error), location, ingested_at
             )
-            outcome = _quarantined(rejected, location, ingested_at)
         yield location, outcome
+
+
+def _transform_error(data: bytes, error: Exception) -> Rejected:
+    """`transform_error` for what raised unexpectedly: the fingerprint of its bytes and the exception's type."""
+    return Rejected(Reason.TRANSFORM_ERROR, None, None, {**pii.fingerprint(data), "error": type(error).__name__})
 
 
 def process_line(

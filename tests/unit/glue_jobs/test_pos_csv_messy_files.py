@@ -300,6 +300,40 @@ def test_an_empty_file_is_named_not_counted(data: bytes) -> None:
     assert kinds(data) == [etl.KIND_EMPTY_FILE]
 
 
+class _Bug(RuntimeError):
+    """An unexpected failure in reading a file itself (not bad data)."""
+
+
+@pytest.mark.parametrize("broken", ["detect_delimiter", "csv_records"])
+def test_an_unexpected_error_reading_a_file_quarantines_the_rest_of_it(
+    monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
+    # Given a step that reads the file as a whole and fails unexpectedly: before its first record, or after it
+    real_records = etl.csv_records
+
+    def no_delimiter(lines):
+        raise _Bug("unexpected")
+
+    def one_record(lines, *args):
+        records = real_records(lines, *args)
+        yield next(records)
+        raise _Bug("unexpected")
+
+    monkeypatch.setattr(etl, broken, no_delimiter if broken == "detect_delimiter" else one_record)
+    # When a file is processed
+    located = outcomes(TEXT.encode())
+    # Then what was read stands, and the rest of the file is one transform_error row, with its fingerprint only
+    *read, (rest, outcome) = located
+    row = json.loads(outcome.payload or "")
+    assert (len(read), rest.line_number, row["reason"]) == (
+        0 if broken == "detect_delimiter" else 1,
+        len(read) + 1,
+        "transform_error",
+    )
+    assert set(row["record"]) == {"length", "sha256", "error", "file_encoding", "line_number"}
+    assert NAME not in (outcome.payload or "")
+
+
 # ------------------------------------------------------------------------------------------ the summary, on Spark
 
 
