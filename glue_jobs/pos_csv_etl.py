@@ -30,14 +30,14 @@ file (`detect_delimiter`); a quarantine row of a file that is not comma separate
 Empty columns a spreadsheet saved after the till's seven on most rows of a file (`padding_columns`) are dropped
 from every row.
 
-The CSV is headerless: `timestamp, store, customer_name, basket_items, total_price, cash_or_card,
-card_number`. A header line (at least three fields naming columns, by their CSV or wire-contract names, in any
-case and spacing) is skipped and names the columns of the lines after it: reordered, extra (read into nothing)
-or left out (`customer_name` and `card_number` may be; any other is `missing_field` on each row). A header
-repeated mid-file (exports concatenated) is skipped too. Each row is turned into the wire-contract `sale` event
-and handed to `lakewatch.domain.transform.transform_record(..., source="pos_csv")`, so validation, reason codes,
-normalisation, the clean JSON and the keyed `customer_key` are the stream's, not a copy. Only what is specific
-to the CSV text is checked here, with the wire contract's reason codes and field names:
+The CSV is headerless: `timestamp, store, customer_name, basket_items, total_price, cash_or_card, card_number`. A
+header line (at least three fields naming columns, by their CSV or wire-contract names, in any case and spacing) is
+skipped and names the columns of the lines after it: reordered, extra (read into nothing, and named in the
+summary's `ignored_columns`) or left out (`customer_name` and `card_number` may be; any other is `missing_field` on
+each row). A header repeated mid-file (exports concatenated) is skipped too. Each row is turned into the
+wire-contract `sale` event and handed to `lakewatch.domain.transform.transform_record(..., source="pos_csv")`, so
+validation, reason codes, normalisation, the clean JSON and the keyed `customer_key` are the stream's, not a copy.
+Only what is specific to the CSV text is checked here, with the wire contract's reason codes and field names:
 
 - columns: fewer than 6 -> `missing_field` on the first missing column (`card_number` alone may be absent:
   tills omit the trailing empty column of cash sales); more than 7, or a line that is not CSV at all (a stray
@@ -369,6 +369,19 @@ def header_layout(line: str, delimiter: str) -> tuple[str | None, ...] | None:
     return layout
 
 
+def ignored_columns(line: str, delimiter: str, layout: tuple[str | None, ...]) -> str | None:
+    """The names of a header line's columns the job reads into nothing, as a JSON list (masked, at most
+    `events.MAX_LABEL_LENGTH` characters each), or None: the summary names them, so that a column the job does
+    not know (`Customer` for `customer_name`) is seen, not silently dropped."""
+    fields = _split(line.lstrip("\ufeff"), delimiter) or []
+    names = [
+        pii.mask_text(field.strip())[: events.MAX_LABEL_LENGTH]
+        for field, column in zip(fields, layout, strict=False)
+        if column is None and field.strip()
+    ]
+    return json.dumps(names, ensure_ascii=False) if names else None
+
+
 def csv_records(lines: list[str], delimiter: str, max_fields: Callable[[], int]) -> Iterator[tuple[int, str]]:
     """(first line number, text) of each CSV record: one line, or several when a quoted field holds line ends.
 
@@ -452,7 +465,7 @@ def _file_outcomes(
             header = header_layout(record, delimiter)
             if header is not None:
                 layout = header
-                outcome = LineOutcome(KIND_HEADER)
+                outcome = LineOutcome(KIND_HEADER, payload=ignored_columns(record, delimiter, header))
             else:
                 outcome = process_line(
                     record,
@@ -817,6 +830,14 @@ def to_quarantine_rows(outcomes: DataFrame) -> DataFrame:
     return outcomes.where(F.col("kind") == KIND_QUARANTINE).select("dt", "reason", "payload")
 
 
+def ignored_header_columns(outcomes: DataFrame) -> dict[str, list[str]]:
+    """File -> the header columns it read into nothing (`ignored_columns`), for the files that have any."""
+    ignored: dict[str, set[str]] = {}
+    for row in outcomes.where(outcomes["kind"] == KIND_HEADER).select("file", "payload").collect():
+        ignored.setdefault(row["file"], set()).update(json.loads(row["payload"] or "[]"))
+    return {file: sorted(names) for file, names in sorted(ignored.items()) if names}
+
+
 def dedupe_sales(sales: DataFrame, stored_event_ids: DataFrame | None) -> DataFrame:
     """One row per `event_id`, minus the ids already stored in the target partitions."""
     unique = sales.dropDuplicates(["event_id"])
@@ -887,7 +908,7 @@ def run_batch(
     """Parse, validate, dedupe and store one batch of CSV files (`FILES_DDL`); returns the batch's counts.
 
     `existing_partitions(dts)` returns the URIs of those `dt` partitions of the table that already hold
-    files; `write_quarantine(dt, json_lines)` stores one quarantine object. Four Spark actions, plus the read of
+    files; `write_quarantine(dt, json_lines)` stores one quarantine object. Five Spark actions, plus the read of
     the stored event ids when a target partition already holds files.
     """
     use_parquet_write_conf(spark)
@@ -909,6 +930,7 @@ def run_batch(
         for (kind, reason), count in tally.items():
             if kind == KIND_QUARANTINE and reason is not None:
                 quarantined[reason] += count
+        ignored = ignored_header_columns(outcomes)
         by_day: dict[str, list[str]] = {}
         for row in to_quarantine_rows(outcomes).collect():
             by_day.setdefault(row["dt"], []).append(row["payload"])
@@ -947,6 +969,7 @@ def run_batch(
         "partitions": dts,
         "file_encodings": dict(sorted(file_encodings.items())),
         "empty_files": sorted(empty_files),
+        "ignored_columns": ignored,
     }
 
 

@@ -337,11 +337,15 @@ def test_an_unexpected_error_reading_a_file_quarantines_the_rest_of_it(
 # ------------------------------------------------------------------------------------------ the summary, on Spark
 
 
-def test_the_summary_counts_header_lines_and_names_empty_and_binary_files(spark, tmp_path: Path) -> None:
+def test_the_summary_counts_header_lines_and_names_empty_binary_files_and_ignored_columns(
+    spark, tmp_path: Path
+) -> None:
     # Given a drop with a headered UTF-16 export, an empty file and a picture
     drop = tmp_path / "drop"
     drop.mkdir()
-    (drop / "leeds.txt").write_bytes(codecs.BOM_UTF16_LE + (HEADER + "\r\n" + TEXT).encode("utf-16-le"))
+    header = HEADER + ",Customer,notes"  # two columns the job does not know: named in the summary
+    lines = [header, *(f"{row},,call back" for row in ROWS)]
+    (drop / "leeds.txt").write_bytes(codecs.BOM_UTF16_LE + "\r\n".join(lines).encode("utf-16-le"))
     (drop / "empty.csv").write_bytes(b"")
     (drop / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     # When the job runs
@@ -368,6 +372,7 @@ def test_the_summary_counts_header_lines_and_names_empty_and_binary_files(spark,
         "photo.png": etl.ENCODING_BINARY,
     }
     assert counts["empty_files"] == ["empty.csv"]
+    assert counts["ignored_columns"] == {"leeds.txt": ["Customer", "notes"]}
 
 
 def test_a_file_over_the_size_limit_is_one_quarantine_row_and_the_others_go_on(
