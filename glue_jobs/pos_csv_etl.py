@@ -32,12 +32,13 @@ from every row.
 
 The CSV is headerless: `timestamp, store, customer_name, basket_items, total_price, cash_or_card, card_number`. A
 header line (at least three fields naming columns, by their CSV or wire-contract names, in any case and spacing) is
-skipped and names the columns of the lines after it: reordered, extra (read into nothing, and named in the
-summary's `ignored_columns`) or left out (`customer_name` and `card_number` may be; any other is `missing_field` on
-each row). A header repeated mid-file (exports concatenated) is skipped too. Each row is turned into the
-wire-contract `sale` event and handed to `lakewatch.domain.transform.transform_record(..., source="pos_csv")`, so
-validation, reason codes, normalisation, the clean JSON and the keyed `customer_key` are the stream's, not a copy.
-Only what is specific to the CSV text is checked here, with the wire contract's reason codes and field names:
+skipped and names the columns of the lines after it: reordered, extra (read into nothing, and listed by position in
+the summary's `ignored_columns`) or left out (`customer_name` and `card_number` may be; any other is
+`missing_field` on each row). A header repeated mid-file (exports concatenated) is skipped too. Each row is turned
+into the wire-contract `sale` event and handed to `lakewatch.domain.transform.transform_record(...,
+source="pos_csv")`, so validation, reason codes, normalisation, the clean JSON and the keyed `customer_key` are the
+stream's, not a copy. Only what is specific to the CSV text is checked here, with the wire contract's reason codes
+and field names:
 
 - columns: fewer than 6 -> `missing_field` on the first missing column (`card_number` alone may be absent:
   tills omit the trailing empty column of cash sales); more than 7, or a line that is not CSV at all (a stray
@@ -357,8 +358,9 @@ def _header_name(field: str) -> str:
 
 def header_layout(line: str, delimiter: str) -> tuple[str | None, ...] | None:
     """The column of each position if `line` is a header line, else None: at least three fields name a column
-    (by its CSV or its wire-contract name, in any case and spacing), each column once, and no field is a till
-    time. Unknown header fields map to None: their values are read into nothing."""
+    (by its CSV or its wire-contract name, in any case and spacing), each column once, they are most of the
+    line's fields, and no field is a till time. Unknown header fields map to None: their values are read into
+    nothing."""
     fields = _split(line.lstrip("\ufeff"), delimiter)
     if not fields:
         return None
@@ -366,20 +368,22 @@ def header_layout(line: str, delimiter: str) -> tuple[str | None, ...] | None:
     named = [column for column in layout if column is not None]
     if len(named) < _MIN_HEADER_NAMES or len(set(named)) != len(named) or any(map(_till_time, fields)):
         return None
+    if len(named) * 2 <= sum(1 for field in fields if field.strip()):  # mostly not column names: a broken row
+        return None
     return layout
 
 
 def ignored_columns(line: str, delimiter: str, layout: tuple[str | None, ...]) -> str | None:
-    """The names of a header line's columns the job reads into nothing, as a JSON list (masked, at most
-    `events.MAX_LABEL_LENGTH` characters each), or None: the summary names them, so that a column the job does
-    not know (`Customer` for `customer_name`) is seen, not silently dropped."""
+    """The positions (from 1) of a header line's named columns the job reads into nothing, as a JSON list, or
+    None: the summary lists them, so that a column the job does not know (`Customer` for `customer_name`) is
+    seen, not silently dropped. Positions, not names: a line taken for a header may hold a customer's name."""
     fields = _split(line.lstrip("\ufeff"), delimiter) or []
-    names = [
-        pii.mask_text(field.strip())[: events.MAX_LABEL_LENGTH]
-        for field, column in zip(fields, layout, strict=False)
+    positions = [
+        number
+        for number, (field, column) in enumerate(zip(fields, layout, strict=False), start=1)
         if column is None and field.strip()
     ]
-    return json.dumps(names, ensure_ascii=False) if names else None
+    return json.dumps(positions) if positions else None
 
 
 def csv_records(lines: list[str], delimiter: str, max_fields: Callable[[], int]) -> Iterator[tuple[int, str]]:
@@ -830,9 +834,9 @@ def to_quarantine_rows(outcomes: DataFrame) -> DataFrame:
     return outcomes.where(F.col("kind") == KIND_QUARANTINE).select("dt", "reason", "payload")
 
 
-def ignored_header_columns(outcomes: DataFrame) -> dict[str, list[str]]:
+def ignored_header_columns(outcomes: DataFrame) -> dict[str, list[int]]:
     """File -> the header columns it read into nothing (`ignored_columns`), for the files that have any."""
-    ignored: dict[str, set[str]] = {}
+    ignored: dict[str, set[int]] = {}
     for row in outcomes.where(outcomes["kind"] == KIND_HEADER).select("file", "payload").collect():
         ignored.setdefault(row["file"], set()).update(json.loads(row["payload"] or "[]"))
     return {file: sorted(names) for file, names in sorted(ignored.items()) if names}
