@@ -8,27 +8,48 @@ Glue and the local runner (`run_batch`), and the Glue bootstrap (`_glue_main`) u
 it over local Spark with a stand-in `awsglue`).
 
 One CSV line becomes exactly one of: a `sales` row, a quarantine row with a reason, a blank line (ignored and
-counted, never quarantined: tills end files with empty lines), or a duplicate of a stored row (counted). So
-`lines_read == blank_lines + sales_written + duplicates_dropped + quarantined_total` for every batch.
+counted, never quarantined: tills end files with empty lines, spreadsheets with lines of delimiters alone), a
+header line (skipped and counted), or a
+duplicate of a stored row (counted). So `lines_read == blank_lines + header_lines + sales_written +
+duplicates_dropped + quarantined_total` for every batch. A record whose quoted field holds line ends (a
+spreadsheet cell with a line break) counts once, at its first line. A file that is not text at all (a picture,
+an `.xlsx` workbook, which is a zip) is one quarantine row, `invalid_field` with its fingerprint and what it
+looks like; a file over `MAX_FILE_BYTES` is never read and is one `too_large` row with its size; a file without a
+line is listed in the summary's `empty_files`.
 
 Encoding: tills write UTF-8 (with or without a byte-order mark) or Windows-1252 (`Café` as the single byte
-0xE9). Each file is decoded as a whole: UTF-8 when all its bytes are valid UTF-8, else Windows-1252 (which
-decodes any byte: the five bytes it leaves undefined become the C1 controls, as in browsers). A name is thus
-hashed as written, never with replacement characters. The summary lists each file's encoding, and every
-quarantine row of a file carries it (`record.file_encoding`, beside `record.line_number`).
+0xE9); spreadsheets also save UTF-16 ("Unicode text", with a byte-order mark or not). A UTF-16 file is read as
+such; any other is UTF-8 when all its bytes are valid UTF-8, else read line by line: a non-ASCII line that is
+valid UTF-8 as UTF-8, any other as Windows-1252 (which decodes any byte: the five bytes it leaves undefined
+become the C1 controls, as in browsers), so two tills' files concatenated keep both spellings (`utf-8+windows-1252`).
+A name is thus hashed as written, never with replacement characters. The summary lists each file's encoding,
+and every quarantine row of a file carries it (`record.file_encoding`, beside `record.line_number`).
 
-The CSV is headerless: `timestamp, store, customer_name, basket_items, total_price, cash_or_card,
-card_number`. Each row is turned into the wire-contract `sale` event and handed to
-`lakewatch.domain.transform.transform_record(..., source="pos_csv")`, so validation, reason codes,
-normalisation, the clean JSON and the keyed `customer_key` are the stream's, not a copy. Only what is
-specific to the CSV text is checked here, with the wire contract's reason codes and field names:
+Delimiter: a comma, or `;` / tab (spreadsheets in locales with a decimal comma, "Unicode text"), detected per
+file (`detect_delimiter`); a quarantine row of a file that is not comma separated says which (`record.delimiter`).
+Empty columns a spreadsheet saved after the till's seven on most rows of a file (`padding_columns`) are dropped
+from every row.
+
+The CSV is headerless: `timestamp, store, customer_name, basket_items, total_price, cash_or_card, card_number`. A
+header line (at least three fields naming columns, by their CSV or wire-contract names, in any case and spacing) is
+skipped and names the columns of the lines after it: reordered, extra (read into nothing, and listed by position in
+the summary's `ignored_columns`) or left out (`customer_name` and `card_number` may be; any other is
+`missing_field` on each row). A header repeated mid-file (exports concatenated) is skipped too. Each row is turned
+into the wire-contract `sale` event and handed to `lakewatch.domain.transform.transform_record(...,
+source="pos_csv")`, so validation, reason codes, normalisation, the clean JSON and the keyed `customer_key` are the
+stream's, not a copy. Only what is specific to the CSV text is checked here, with the wire contract's reason codes
+and field names:
 
 - columns: fewer than 6 -> `missing_field` on the first missing column (`card_number` alone may be absent:
   tills omit the trailing empty column of cash sales); more than 7, or a line that is not CSV at all (a stray
   quote) -> `invalid_field` with no field (an unquoted basket shifted the columns, so no column can be
   trusted: only a fingerprint and the column count are kept);
+- a line over `transform.MAX_RECORD_BYTES` -> `too_large`; a line holding a NUL -> `invalid_field` with no
+  field (a card number with NULs between its digits escapes masking): both keep only a fingerprint;
 - `timestamp` not `dd/mm/YYYY HH:MM` -> `invalid_field` `event_time`; the basket unreadable (`basket.py`)
-  -> `invalid_field` `items`; `total_price` unreadable -> `invalid_field` `total_price`;
+  -> `invalid_field` `items`; `total_price` unreadable -> `invalid_field` `total_price`. Such a row's columns
+  may be shifted, so its quarantine row keeps a column as written only where it looks like what the column
+  holds, else as its shape (`Aaa Aaaaa`, `99/99`): a name or card number in the wrong column never is;
 - anything else going wrong with one line (a bug, not bad data) -> `transform_error` for that line alone, with
   only a fingerprint of the line and the exception's type kept; the rest of the file carries on.
 
@@ -69,7 +90,7 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -77,11 +98,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from lakewatch.domain import pii, tables
+from lakewatch.domain import events, pii, tables
 from lakewatch.domain.basket import BasketError, parse_basket, parse_price
 from lakewatch.domain.glue_support import put_job_metrics, use_parquet_write_conf
 from lakewatch.domain.reasons import Reason
-from lakewatch.domain.transform import Clean, Rejected, quarantine_row, transform_record
+from lakewatch.domain.transform import MAX_RECORD_BYTES, Clean, Rejected, quarantine_row, transform_record
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -111,6 +132,32 @@ _MIN_COLUMNS = len(CSV_COLUMNS) - 1
 ENCODING_UTF8 = "utf-8"
 ENCODING_UTF8_BOM = "utf-8-bom"
 ENCODING_WINDOWS_1252 = "windows-1252"
+#: A file that is not valid UTF-8 but has UTF-8 lines beside Windows-1252 ones (two tills' files concatenated).
+ENCODING_MIXED = "utf-8+windows-1252"
+ENCODING_UTF16_LE = "utf-16-le"
+ENCODING_UTF16_BE = "utf-16-be"
+#: Not text at all (`binary_kind`): the file is one quarantine row.
+ENCODING_BINARY = "binary"
+#: Never read (over `MAX_FILE_BYTES`): the file is one quarantine row.
+ENCODING_UNREAD = "unread"
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+#: How much of a file's start tells its encoding or that it is binary.
+_SNIFF_BYTES = 4096
+#: Bytes no text file holds (C0 controls but tab, line feed, carriage return), and the share of them in a file's
+#: start (one in `_BINARY_CONTROL_SHARE`) above which it is taken as binary.
+_CONTROL_BYTES = bytes(code for code in range(0x20) if code not in b"\t\n\r")
+_BINARY_CONTROL_SHARE = 10
+#: Files that are not text, by their first bytes (a spreadsheet saved as .xlsx is a zip archive).
+_BINARY_SIGNATURES = {
+    b"\x89PNG": "PNG image",
+    b"\xff\xd8\xff": "JPEG image",
+    b"GIF8": "GIF image",
+    b"%PDF": "PDF document",
+    b"PK\x03\x04": "zip archive (an .xlsx workbook is one)",
+    b"PK\x05\x06": "zip archive (empty)",
+    b"\x1f\x8b": "gzip archive",
+    b"\xd0\xcf\x11\xe0": "OLE document (an .xls workbook)",
+}
 #: Windows-1252 as a total decoder: Latin-1 (one code point per byte), then 0x80-0x9F remapped to the
 #: characters Windows-1252 gives them where it gives any (the other five stay C1 controls).
 _WINDOWS_1252_C1 = str.maketrans(
@@ -123,12 +170,41 @@ _WINDOWS_1252_C1 = str.maketrans(
 #: Line ends as Spark's text reader splits them (`\n`, `\r\n`, `\r`), and nothing else (`str.splitlines`
 #: would also split on form feeds and Unicode separators inside a field).
 _LINE_END = re.compile(r"\r\n|\r|\n")
+#: The same line ends in bytes, captured so that a split keeps them (`decode_file` decodes line by line).
+_LINE_END_BYTES = re.compile(rb"(\r\n|\r|\n)")
+#: Column delimiters, the comma first: spreadsheets in locales with a decimal comma save "CSV" with `;`, and
+#: "Unicode text" is tab separated.
+DELIMITERS = (",", ";", "\t")
+#: The first lines `detect_delimiter` looks at.
+_SNIFF_LINES = 50
+#: Most physical lines one record may span (quoted fields holding line ends).
+MAX_RECORD_LINES = 16
+#: Header names -> column: each CSV column by its own name and by the wire-contract field it feeds.
+_HEADER_NAMES = {name: column for column, wire in WIRE_FIELDS.items() for name in (column, wire)}
+#: Fewest column names that make a line a header line (a sale's fields never name three columns).
+_MIN_HEADER_NAMES = 3
+#: Columns a header may leave out: an anonymous till writes no names and no card numbers.
+_OPTIONAL_COLUMNS = frozenset({"customer_name", "card_number"})
+#: Text kept as written in a quarantine row only if shaped like a time or a price, and too short in digits to be
+#: a card number (13 digits at the fewest, as `docs/privacy.md` defines them).
+_TIME_LIKE = re.compile(r"[0-9/:. -]{0,32}")
+_PRICE_LIKE = re.compile(r"[£€$]?[0-9., -]{0,32}")
+_CARD_DIGITS_MIN = 13
 
 KIND_SALE = "sale"
 KIND_QUARANTINE = "quarantine"
 KIND_BLANK = "blank"
-#: One file per row: what `parse_pos_files` reads (`source_file` a path or URI, `content` its raw bytes).
-FILES_DDL = "source_file string, content binary"
+#: A header line (skipped and counted: it names the columns of the lines after it).
+KIND_HEADER = "header"
+#: A file with no line at all: not a line, only so that the summary names the file.
+KIND_EMPTY_FILE = "empty_file"
+#: One file per row: what `parse_pos_files` reads (`source_file` a path or URI, `content` its raw bytes, `size`
+#: their count). A file over `MAX_FILE_BYTES` is never read: its `content` is null (see `oversized_file`).
+FILES_DDL = "source_file string, content binary, size long"
+#: The largest file read. Till files are a few MB; the job holds each file whole on the driver and in one Spark
+#: row (at most 2 GB), so a file far larger (an export of months, a dump dropped by mistake) would fail every
+#: run until removed, blocking every other till's files: it is quarantined as one row instead.
+MAX_FILE_BYTES = 128 * 1024 * 1024
 #: One row per input line after `parse_pos_files`; `payload` is the clean JSON line or the quarantine row.
 OUTCOME_DDL = "kind string, event_id string, dt string, reason string, payload string, file string, encoding string"
 #: Spark pattern of `tables.CLEAN_TIMESTAMP_FORMAT` (the clean JSON's timestamp text).
@@ -153,23 +229,84 @@ class CsvLocation:
     file: str
     encoding: str = ENCODING_UTF8
     line_number: int | None = None
+    delimiter: str = ","
+    #: Empty columns a spreadsheet saved after the till's on every row (`padding_columns`), dropped from each.
+    padding: int = 0
 
     def diagnostic(self) -> dict[str, Any]:
-        return {"file_encoding": self.encoding, "line_number": self.line_number}
+        where: dict[str, Any] = {"file_encoding": self.encoding, "line_number": self.line_number}
+        if self.delimiter != ",":
+            where["delimiter"] = self.delimiter
+        return where
 
 
 # ------------------------------------------------------------------------------------------ per file, per line
 
 
+def binary_kind(data: bytes) -> str | None:
+    """What a file that is not text at all is (`PNG image`, `zip archive`...), or None for text.
+
+    Known signatures first; then a start that is mostly not text (one byte in ten a control character other
+    than tab and line ends), in a file that is not UTF-16 (`decode_file` reads those). A few NUL bytes in a text
+    file only spoil their lines (`process_line` quarantines them), never the file.
+    """
+    for signature, kind in _BINARY_SIGNATURES.items():
+        if data.startswith(signature):
+            return kind
+    head = data[:_SNIFF_BYTES]
+    if head.startswith(_UTF16_BOMS) or _utf16_without_bom(head) is not None:
+        return None
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    if controls * _BINARY_CONTROL_SHARE > len(head):
+        return "binary data (control bytes)"
+    return None
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """`utf-16-le` / `utf-16-be` when every other byte of `head` is NUL (ASCII text in UTF-16), else None."""
+    head = head[: len(head) - len(head) % 2]  # a file cut short may end in half a character
+    if not head:
+        return None
+    evens, odds = head[0::2], head[1::2]
+    if not odds.strip(b"\x00") and b"\x00" not in evens:
+        return ENCODING_UTF16_LE
+    if not evens.strip(b"\x00") and b"\x00" not in odds:
+        return ENCODING_UTF16_BE
+    return None
+
+
 def decode_file(data: bytes) -> tuple[str, str]:
-    """A till file's bytes -> (encoding, text): UTF-8 (a leading byte-order mark dropped) if valid, else
-    Windows-1252. Total: never raises."""
+    """A till file's bytes -> (encoding, text). Total: never raises.
+
+    UTF-16 (a byte-order mark, or ASCII text with every other byte NUL: Excel's "Unicode text"); UTF-8 (a
+    leading byte-order mark dropped) when all its bytes are valid UTF-8; else line by line: a line that is valid
+    UTF-8 and not plain ASCII is UTF-8, any other Windows-1252 (`ENCODING_MIXED` when both kinds occur, as in
+    files concatenated from two tills).
+    """
+    for bom, encoding in ((codecs.BOM_UTF16_LE, ENCODING_UTF16_LE), (codecs.BOM_UTF16_BE, ENCODING_UTF16_BE)):
+        if data.startswith(bom):
+            return encoding, data[len(bom) :].decode(encoding, errors="replace")
+    utf16 = _utf16_without_bom(data[:_SNIFF_BYTES])
+    if utf16 is not None:  # a truncated last byte becomes a replacement character
+        return utf16, data.decode(utf16, errors="replace")
+    bom = data.startswith(codecs.BOM_UTF8)
+    body = data[len(codecs.BOM_UTF8) :] if bom else data
     try:
-        if data.startswith(codecs.BOM_UTF8):
-            return ENCODING_UTF8_BOM, data[len(codecs.BOM_UTF8) :].decode("utf-8")
-        return ENCODING_UTF8, data.decode("utf-8")
+        return (ENCODING_UTF8_BOM if bom else ENCODING_UTF8), body.decode("utf-8")
     except UnicodeDecodeError:
-        return ENCODING_WINDOWS_1252, data.decode("latin-1").translate(_WINDOWS_1252_C1)
+        pass
+    utf8_lines = False
+    parts = []
+    for part in _LINE_END_BYTES.split(body):  # the line ends are kept, as separate parts
+        if not part.isascii():
+            try:
+                parts.append(part.decode("utf-8"))
+                utf8_lines = True
+                continue
+            except UnicodeDecodeError:
+                pass
+        parts.append(part.decode("latin-1").translate(_WINDOWS_1252_C1))
+    return (ENCODING_MIXED if utf8_lines else ENCODING_WINDOWS_1252), "".join(parts)
 
 
 def split_lines(text: str) -> list[str]:
@@ -180,34 +317,179 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+def detect_delimiter(lines: list[str]) -> str:
+    """The file's column delimiter: `,`, or `;` / tab as spreadsheets in many locales save "CSV".
+
+    A header line names it (the delimiter under which it reads as one); else the delimiter under which most of
+    the first lines have the six or seven columns of a sale starting with a till time (a tab-separated basket
+    may hold enough commas to look like six columns), then with any first column. Ties keep the comma.
+    """
+    sample = [line for line in lines[:_SNIFF_LINES] if line.strip()]
+    for line in sample[:1]:
+        for delimiter in DELIMITERS:
+            if header_layout(line, delimiter) is not None:
+                return delimiter
+
+    def sale_shaped(delimiter: str) -> tuple[int, int]:
+        """(lines that are sale-shaped and start with a till time, lines that are sale-shaped)."""
+        timed = shaped = 0
+        for line in sample:
+            fields = _split(line, delimiter) or []
+            if _MIN_COLUMNS <= len(fields) <= len(CSV_COLUMNS):
+                shaped += 1
+                timed += _till_time(fields[0].strip())
+        return timed, shaped
+
+    scores = {delimiter: sale_shaped(delimiter) for delimiter in DELIMITERS}
+    return max(DELIMITERS, key=lambda delimiter: (*scores[delimiter], delimiter == ","))
+
+
+def _split(text: str, delimiter: str) -> list[str] | None:
+    """The fields of one CSV record, or None when it is not CSV (a quote left open, a stray line end)."""
+    try:
+        return next(csv.reader([text], delimiter=delimiter, strict=True), [])
+    except csv.Error:
+        return None
+
+
+def _header_name(field: str) -> str:
+    return re.sub(r"[\s_-]+", "_", field.strip().lstrip("\ufeff").strip().casefold())
+
+
+def header_layout(line: str, delimiter: str) -> tuple[str | None, ...] | None:
+    """The column of each position if `line` is a header line, else None: at least three fields name a column
+    (by its CSV or its wire-contract name, in any case and spacing), each column once, they are most of the
+    line's fields, and no field is a till time. Unknown header fields map to None: their values are read into
+    nothing."""
+    fields = _split(line.lstrip("\ufeff"), delimiter)
+    if not fields:
+        return None
+    layout = tuple(_HEADER_NAMES.get(_header_name(field)) for field in fields)
+    named = [column for column in layout if column is not None]
+    if len(named) < _MIN_HEADER_NAMES or len(set(named)) != len(named) or any(map(_till_time, fields)):
+        return None
+    if len(named) * 2 <= sum(1 for field in fields if field.strip()):  # mostly not column names: a broken row
+        return None
+    return layout
+
+
+def ignored_columns(line: str, delimiter: str, layout: tuple[str | None, ...]) -> str | None:
+    """The positions (from 1) of a header line's named columns the job reads into nothing, as a JSON list, or
+    None: the summary lists them, so that a column the job does not know (`Customer` for `customer_name`) is
+    seen, not silently dropped. Positions, not names: a line taken for a header may hold a customer's name."""
+    fields = _split(line.lstrip("\ufeff"), delimiter) or []
+    positions = [
+        number
+        for number, (field, column) in enumerate(zip(fields, layout, strict=False), start=1)
+        if column is None and field.strip()
+    ]
+    return json.dumps(positions) if positions else None
+
+
+def csv_records(lines: list[str], delimiter: str, max_fields: Callable[[], int]) -> Iterator[tuple[int, str]]:
+    """(first line number, text) of each CSV record: one line, or several when a quoted field holds line ends.
+
+    A line with an odd number of quotes may open such a field. It is joined with the next lines (at most
+    `MAX_RECORD_LINES` in all) only if that closes the quote into one record of at most `max_fields()` fields;
+    otherwise it stands alone (and is quarantined as not CSV), so a stray quote never swallows its neighbours.
+    """
+    index = 0
+    while index < len(lines):
+        text, span = lines[index], 1
+        if text.count('"') % 2:
+            joined = text
+            for extra in range(1, min(MAX_RECORD_LINES, len(lines) - index)):
+                joined += "\n" + lines[index + extra]
+                if joined.count('"') % 2:
+                    continue
+                fields = _split(joined, delimiter)
+                if fields is not None and len(fields) <= max_fields():
+                    text, span = joined, extra + 1
+                break
+        yield index + 1, text
+        index += span
+
+
+def oversized_file(source_file: str, size: int, ingested_at: datetime) -> tuple[CsvLocation, LineOutcome]:
+    """The one quarantine row of a file over `MAX_FILE_BYTES`, which is never read: `too_large`, its size."""
+    location = CsvLocation(PurePosixPath(unquote(source_file)).name, ENCODING_UNREAD)
+    problem = f"file over {MAX_FILE_BYTES} bytes: split it and drop the parts"
+    rejected = Rejected(Reason.TOO_LARGE, None, None, {"length": size, "problem": problem})
+    return location, _quarantined(rejected, location, ingested_at)
+
+
 def process_file(
     data: bytes, source_file: str, *, pii_key: bytes, ingested_at: datetime, store_timezone: ZoneInfo
 ) -> Iterator[tuple[CsvLocation, LineOutcome]]:
-    """One till file's bytes -> one outcome per line, in order. Pure; never raises, whatever a line holds.
+    """One till file's bytes -> one outcome per line (per record, for one spanning lines), in order. Pure; never
+    raises, whatever a line holds.
 
+    A file that is not text (a picture, a spreadsheet's zip) is one quarantine row with its fingerprint; a file
+    without any line is one `KIND_EMPTY_FILE` outcome, so the summary names it. Header lines are skipped and
+    counted, and name the columns of the lines after them (reordered, extra or absent columns).
     An unexpected exception on one line (a bug, not bad data: those have their reasons) quarantines that line
-    as `transform_error`, keeping only its fingerprint and the exception's type, never its text.
+    as `transform_error`, keeping only its fingerprint and the exception's type, never its text; one in reading
+    the file itself (its encoding, delimiter, records) quarantines the rest of the file as one such row, from
+    the line after the last outcome, and the batch's other files carry on.
     """
-    encoding, text = decode_file(data)
     name = PurePosixPath(unquote(source_file)).name  # Spark's and Glue's file names are URIs
+    last = CsvLocation(name, line_number=0)
+    try:
+        for location, outcome in _file_outcomes(data, name, pii_key, ingested_at, store_timezone):
+            last = location
+            yield location, outcome
+    except Exception as error:  # the last line of defence for the file: never the whole batch
+        rest = replace(last, line_number=(last.line_number or 0) + 1)
+        yield rest, _quarantined(_transform_error(data, error), rest, ingested_at)
+
+
+def _file_outcomes(
+    data: bytes, name: str, pii_key: bytes, ingested_at: datetime, store_timezone: ZoneInfo
+) -> Iterator[tuple[CsvLocation, LineOutcome]]:
+    binary = binary_kind(data)
+    if binary is not None:
+        location = CsvLocation(name, ENCODING_BINARY)
+        rejected = Rejected(Reason.INVALID_FIELD, None, None, {**pii.fingerprint(data), "problem": binary})
+        yield location, _quarantined(rejected, location, ingested_at)
+        return
+    encoding, text = decode_file(data)
+    lines = split_lines(text)
+    if not lines:
+        yield CsvLocation(name, encoding), LineOutcome(KIND_EMPTY_FILE)
+        return
+    delimiter = detect_delimiter(lines)
+    padding = padding_columns(lines, delimiter)
+    layout: tuple[str | None, ...] = CSV_COLUMNS
     repeats: Counter[str] = Counter()
-    for number, line in enumerate(split_lines(text), start=1):
-        location = CsvLocation(name, encoding, number)
+    # The widest record allowed is read as each is assembled: a header line changes it for the lines after it.
+    widest = lambda: max(len(CSV_COLUMNS), len(layout))  # noqa: E731 - the layout in force, read late
+    for number, record in csv_records(lines, delimiter, widest):
+        location = CsvLocation(name, encoding, number, delimiter, padding)
         try:
-            outcome = process_line(
-                line,
-                location,
-                pii_key=pii_key,
-                ingested_at=ingested_at,
-                store_timezone=store_timezone,
-                repeats=repeats,
-            )
+            header = header_layout(record, delimiter)
+            if header is not None:
+                layout = header
+                outcome = LineOutcome(KIND_HEADER, payload=ignored_columns(record, delimiter, header))
+            else:
+                outcome = process_line(
+                    record,
+                    location,
+                    pii_key=pii_key,
+                    ingested_at=ingested_at,
+                    store_timezone=store_timezone,
+                    repeats=repeats,
+                    layout=layout,
+                )
         except Exception as error:  # the last line of defence: one line goes to quarantine, never the file
-            rejected = Rejected(
-                Reason.TRANSFORM_ERROR, None, None, {**pii.fingerprint(line.encode()), "error": type(error).__name__}
+            outcome = _quarantined(
+                _transform_error(record.encode("utf-8", "surrogatepass"), error), location, ingested_at
             )
-            outcome = _quarantined(rejected, location, ingested_at)
         yield location, outcome
+
+
+def _transform_error(data: bytes, error: Exception) -> Rejected:
+    """`transform_error` for what raised unexpectedly: the fingerprint of its bytes and the exception's type."""
+    return Rejected(Reason.TRANSFORM_ERROR, None, None, {**pii.fingerprint(data), "error": type(error).__name__})
 
 
 def process_line(
@@ -218,30 +500,24 @@ def process_line(
     ingested_at: datetime,
     store_timezone: ZoneInfo,
     repeats: Counter[str] | None = None,
+    layout: tuple[str | None, ...] = CSV_COLUMNS,
 ) -> LineOutcome:
     """One CSV line -> a clean sale, a quarantine row or a blank. Pure; never raises on bad input.
 
     `repeats` counts the rows already seen in the same file by content (updated here): the occurrence number
     that keeps identical rows apart in `row_event_id`. Without it the line is taken as the first of its kind.
+    `layout` is the column of each position (a header line's, else `CSV_COLUMNS`).
     """
-    text = line.rstrip("\r\n")
+    text = line.rstrip("\r\n").removeprefix("\ufeff")  # files concatenated with their byte-order marks
     if not text.strip():
         return LineOutcome(KIND_BLANK)
-    try:
-        fields = next(csv.reader([text], strict=True), [])
-    except csv.Error:
-        fields = [text] * (len(CSV_COLUMNS) + 1)  # unreadable as CSV at all: treated as a shifted row
-    if len(fields) < _MIN_COLUMNS or len(fields) > len(CSV_COLUMNS):
-        missing = len(fields) < _MIN_COLUMNS
-        rejected = Rejected(
-            Reason.MISSING_FIELD if missing else Reason.INVALID_FIELD,
-            WIRE_FIELDS[CSV_COLUMNS[len(fields)]] if missing else None,
-            None,
-            {**pii.fingerprint(text.encode()), "columns": len(fields)},
-        )
-        return _quarantined(rejected, location, ingested_at)
-    row = dict(zip(CSV_COLUMNS, (field.strip() for field in fields), strict=False))
-    row.setdefault("card_number", "")
+    fields = _fields(text, location, layout)
+    if fields is None:
+        return LineOutcome(KIND_BLANK)
+    if isinstance(fields, Rejected):
+        return _quarantined(fields, location, ingested_at)
+    row = dict.fromkeys(CSV_COLUMNS, "")
+    row.update((column, field.strip()) for column, field in zip(layout, fields, strict=False) if column is not None)
     content = row_content(row)
     occurrence = 0
     if repeats is not None:
@@ -251,13 +527,163 @@ def process_line(
     try:
         sale = to_wire_sale(row, event_id, store_timezone)
     except _CsvFieldError as error:
-        diagnostic = pii.scrub({column: row[column] for column in _DIAGNOSTIC_COLUMNS})
-        rejected = Rejected(Reason.INVALID_FIELD, error.field, event_id, {**diagnostic, "problem": error.problem})
+        rejected = Rejected(Reason.INVALID_FIELD, error.field, event_id, {**diagnostic(row), "problem": error.problem})
         return _quarantined(rejected, location, ingested_at)
     result = transform_record(json.dumps(sale).encode(), pii_key=pii_key, ingested_at=ingested_at, source=SOURCE)
     if isinstance(result, Clean):
         return LineOutcome(KIND_SALE, result.event_id, result.dt, None, result.payload.decode())
-    return _quarantined(result, location, ingested_at)
+    return _quarantined(_untrusted_columns_shaped(result), location, ingested_at)
+
+
+def _fields(text: str, location: CsvLocation, layout: tuple[str | None, ...]) -> list[str] | Rejected | None:
+    """A line's fields, or why they cannot be read (`Rejected`), or None for a line of empty fields alone (a
+    spreadsheet saves the empty rows of its used range as delimiters alone: `,,,,,,`)."""
+    unsafe = _unsafe_line(text)
+    if unsafe is not None:
+        return unsafe
+    fields = _split(text, location.delimiter)
+    if fields is None:  # unreadable as CSV at all: treated as a shifted row
+        fields = [text] * (len(layout) + 1)
+    padding = location.padding
+    if padding and len(fields) >= len(layout) + padding and not any(field.strip() for field in fields[-padding:]):
+        del fields[-padding:]
+    if not any(field.strip() for field in fields):
+        return None
+    missing = _missing_column(layout, len(fields))
+    if len(fields) > len(layout) or missing is not None:
+        return Rejected(
+            Reason.MISSING_FIELD if missing is not None else Reason.INVALID_FIELD,
+            WIRE_FIELDS[missing] if missing is not None else None,
+            None,
+            {**pii.fingerprint(text.encode()), "columns": len(fields)},
+        )
+    return fields
+
+
+def padding_columns(lines: list[str], delimiter: str) -> int:
+    """How many empty columns a spreadsheet added after the till's seven (the empty cells of its used range,
+    saved on every row): the extra width of most of the first lines, when those extra fields are all empty.
+
+    Decided for the file, not per line: a row with one empty field too many is otherwise a row whose unquoted
+    basket shifted the columns and whose card column is empty, which must not be read as aligned.
+    """
+    widths: Counter[int] = Counter()
+    rows = 0
+    for line in lines[:_SNIFF_LINES]:
+        fields = _split(line, delimiter) or []
+        if any(field.strip() for field in fields):
+            rows += 1
+            if len(fields) > len(CSV_COLUMNS) and not any(field.strip() for field in fields[len(CSV_COLUMNS) :]):
+                widths[len(fields)] += 1
+    if not widths:
+        return 0
+    width, count = widths.most_common(1)[0]
+    return width - len(CSV_COLUMNS) if count * 2 > rows else 0
+
+
+def _unsafe_line(text: str) -> Rejected | None:
+    """A line whose text may not be kept in any form: too large for a record, or holding a NUL (a card number
+    written with NULs between its digits is invisible to masking). Only its fingerprint is kept."""
+    problem = None
+    if len(text) > MAX_RECORD_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_RECORD_BYTES:
+        return Rejected(Reason.TOO_LARGE, None, None, pii.fingerprint(text.encode("utf-8", "surrogatepass")))
+    if "\x00" in text:
+        problem = "NUL character"
+    if problem is None:
+        return None
+    return Rejected(Reason.INVALID_FIELD, None, None, {**pii.fingerprint(text.encode()), "problem": problem})
+
+
+def _missing_column(layout: tuple[str | None, ...], count: int) -> str | None:
+    """The first column a row of `count` fields lacks, if any: a position of the layout left empty (only
+    `card_number` may be: tills omit the trailing empty column of cash sales), or a column a header left out
+    whose value a sale needs (a header without `customer_name` or `card_number` is an anonymous till)."""
+    for column in layout[count:]:
+        if column is not None and column != "card_number":
+            return column
+    for column in CSV_COLUMNS:
+        if column not in layout and column not in _OPTIONAL_COLUMNS:
+            return column
+    return None
+
+
+def shape(text: str) -> str:
+    """What a value that may be somebody's name or card number is kept as: its shape, never its content.
+    Capitals become `A`, other letters `a`, digits `9`, whitespace a space; ASCII punctuation stays (it is what
+    tells a price or a time apart), and any other character becomes `?` (a NUL, a non-breaking space)."""
+    return "".join(_shape_of(char) for char in text)
+
+
+def _shape_of(char: str) -> str:
+    if char.isalpha():
+        return "A" if char.isupper() else "a"
+    if char.isdigit():
+        return "9"
+    if char.isspace():
+        return " "
+    return char if char.isascii() and char.isprintable() else "?"
+
+
+def _payment_term(text: str) -> bool:
+    return text.strip().upper() in events.PAYMENT_METHODS
+
+
+def diagnostic(row: Mapping[str, str]) -> dict[str, Any]:
+    """The columns kept in a quarantine row of a line rejected here (`_DIAGNOSTIC_COLUMNS`, masked).
+
+    A row rejected on its text may have its columns shifted (one left out, or a reordered export), so any column
+    may hold the customer's name or card number. A column is kept as written only when it looks like what the
+    column holds (a time, a price, a payment method, a basket that parses), `store` only when the row's time and
+    payment method are readable where they belong; anything else is kept as its `shape`.
+    """
+    payment_term = _payment_term(row["cash_or_card"])
+    looks_right = {
+        "timestamp": _kept_as_written(row["timestamp"], _TIME_LIKE),
+        "store": payment_term and _till_time(row["timestamp"]),
+        "basket_items": _parses_as_basket(row["basket_items"]),
+        "total_price": _kept_as_written(row["total_price"], _PRICE_LIKE),
+        "cash_or_card": payment_term,
+    }
+    # Whitespace as one space: a card number spaced with no-break or thin spaces is then masked like any other.
+    return pii.scrub(
+        {
+            column: " ".join(row[column].split()) if looks_right[column] else shape(row[column])
+            for column in _DIAGNOSTIC_COLUMNS
+        }
+    )
+
+
+def _till_time(text: str) -> bool:
+    try:
+        datetime.strptime(text, TILL_TIMESTAMP_FORMAT)
+    except ValueError:
+        return False
+    return True
+
+
+def _kept_as_written(text: str, pattern: re.Pattern[str]) -> bool:
+    return pattern.fullmatch(text) is not None and sum(char.isdigit() for char in text) < _CARD_DIGITS_MIN
+
+
+def _parses_as_basket(text: str) -> bool:
+    try:
+        parse_basket(text)
+    except BasketError:
+        return False
+    return True
+
+
+def _untrusted_columns_shaped(rejected: Rejected) -> Rejected:
+    """A transform rejection of a CSV row, its `payment_method` and `store` shaped unless the payment method is
+    one: only then are the row's columns known to sit where they belong (see `diagnostic`)."""
+    record = rejected.record
+    if not isinstance(record, dict) or _payment_term(str(record.get("payment_method", ""))):
+        return rejected
+    shaped = {
+        name: shape(value) if name in ("payment_method", "store") and isinstance(value, str) else value
+        for name, value in record.items()
+    }
+    return Rejected(rejected.reason, rejected.field, rejected.event_id, shaped)
 
 
 class _CsvFieldError(ValueError):
@@ -339,10 +765,19 @@ def _process_partition(
 ) -> Iterator[tuple[str | None, ...]]:
     zone = ZoneInfo(store_timezone)
     for file in files:
-        data = bytes(file["content"] or b"")
-        outcomes = process_file(
-            data, file["source_file"] or "", pii_key=pii_key, ingested_at=ingested_at, store_timezone=zone
-        )
+        source_file = file["source_file"] or ""
+        if file["content"] is None and file["size"]:
+            outcomes: Iterable[tuple[CsvLocation, LineOutcome]] = [
+                oversized_file(source_file, file["size"], ingested_at)
+            ]
+        else:
+            outcomes = process_file(
+                bytes(file["content"] or b""),
+                source_file,
+                pii_key=pii_key,
+                ingested_at=ingested_at,
+                store_timezone=zone,
+            )
         for location, outcome in outcomes:
             yield (
                 outcome.kind,
@@ -375,7 +810,7 @@ def parse_pos_files(
 ) -> DataFrame:
     """`FILES_DDL` rows -> one `OUTCOME_DDL` row per line of every file (see `process_file`)."""
     work = partial(_process_partition, pii_key=pii_key, ingested_at=ingested_at, store_timezone=store_timezone)
-    outcomes = files.select("source_file", "content").rdd.mapPartitions(work)
+    outcomes = files.select("source_file", "content", "size").rdd.mapPartitions(work)
     return files.sparkSession.createDataFrame(outcomes, OUTCOME_DDL)
 
 
@@ -399,6 +834,14 @@ def to_quarantine_rows(outcomes: DataFrame) -> DataFrame:
     return outcomes.where(F.col("kind") == KIND_QUARANTINE).select("dt", "reason", "payload")
 
 
+def ignored_header_columns(outcomes: DataFrame) -> dict[str, list[int]]:
+    """File -> the header columns it read into nothing (`ignored_columns`), for the files that have any."""
+    ignored: dict[str, set[int]] = {}
+    for row in outcomes.where(outcomes["kind"] == KIND_HEADER).select("file", "payload").collect():
+        ignored.setdefault(row["file"], set()).update(json.loads(row["payload"] or "[]"))
+    return {file: sorted(names) for file, names in sorted(ignored.items()) if names}
+
+
 def dedupe_sales(sales: DataFrame, stored_event_ids: DataFrame | None) -> DataFrame:
     """One row per `event_id`, minus the ids already stored in the target partitions."""
     unique = sales.dropDuplicates(["event_id"])
@@ -418,7 +861,11 @@ def read_local_files(spark: SparkSession, folder: Path) -> DataFrame:
         for path in folder.resolve().rglob("*")
         if path.is_file() and not any(part.startswith(("_", ".")) for part in path.relative_to(folder.resolve()).parts)
     )
-    return spark.createDataFrame([(path.as_uri(), path.read_bytes()) for path in paths], FILES_DDL)
+    files = []
+    for path in paths:
+        size = path.stat().st_size
+        files.append((path.as_uri(), path.read_bytes() if size <= MAX_FILE_BYTES else None, size))
+    return spark.createDataFrame(files, FILES_DDL)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -436,13 +883,18 @@ def read_s3_files(spark: SparkSession, s3: Any, uris: Iterable[str]) -> DataFram
     for uri in sorted(set(uris)):
         bucket, key = split_s3_uri(uri)
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            response = s3.get_object(Bucket=bucket, Key=key)
         except s3.exceptions.NoSuchKey:
             if unquote(key) == key:
                 raise
             # A file name may come URI-encoded (`a%20b.csv`), as Spark's input_file_name() gives it.
-            body = s3.get_object(Bucket=bucket, Key=unquote(key))["Body"].read()
-        files.append((uri, body))
+            response = s3.get_object(Bucket=bucket, Key=unquote(key))
+        size = response["ContentLength"]
+        if size > MAX_FILE_BYTES:
+            response["Body"].close()  # never read: see MAX_FILE_BYTES
+            files.append((uri, None, size))
+        else:
+            files.append((uri, response["Body"].read(), size))
     return spark.createDataFrame(files, FILES_DDL)
 
 
@@ -460,7 +912,7 @@ def run_batch(
     """Parse, validate, dedupe and store one batch of CSV files (`FILES_DDL`); returns the batch's counts.
 
     `existing_partitions(dts)` returns the URIs of those `dt` partitions of the table that already hold
-    files; `write_quarantine(dt, json_lines)` stores one quarantine object. Four Spark actions, plus the read of
+    files; `write_quarantine(dt, json_lines)` stores one quarantine object. Five Spark actions, plus the read of
     the stored event ids when a target partition already holds files.
     """
     use_parquet_write_conf(spark)
@@ -470,15 +922,19 @@ def run_batch(
         tally: Counter[tuple[str, str | None]] = Counter()
         sale_days: set[str] = set()
         file_encodings: dict[str, str] = {}
+        empty_files: set[str] = set()
         for row in outcomes.groupBy("kind", "reason", tables.PARTITION_KEY, "file", "encoding").count().collect():
             tally[(row["kind"], row["reason"])] += row["count"]
             file_encodings[row["file"]] = row["encoding"]
+            if row["kind"] == KIND_EMPTY_FILE:
+                empty_files.add(row["file"])
             if row["kind"] == KIND_SALE:
                 sale_days.add(row[tables.PARTITION_KEY])
         quarantined: Counter[str] = Counter()
         for (kind, reason), count in tally.items():
             if kind == KIND_QUARANTINE and reason is not None:
                 quarantined[reason] += count
+        ignored = ignored_header_columns(outcomes)
         by_day: dict[str, list[str]] = {}
         for row in to_quarantine_rows(outcomes).collect():
             by_day.setdefault(row["dt"], []).append(row["payload"])
@@ -501,16 +957,23 @@ def run_batch(
             fresh.unpersist()
     finally:
         outcomes.unpersist()
-    sales_in = sum(count for (kind, _), count in tally.items() if kind == KIND_SALE)
+
+    def lines_of(kind: str) -> int:
+        return sum(count for (counted, _), count in tally.items() if counted == kind)
+
+    sales_in = lines_of(KIND_SALE)
     return {
-        "lines_read": sum(tally.values()),
-        "blank_lines": sum(count for (kind, _), count in tally.items() if kind == KIND_BLANK),
+        "lines_read": sum(tally.values()) - lines_of(KIND_EMPTY_FILE),
+        "blank_lines": lines_of(KIND_BLANK),
+        "header_lines": lines_of(KIND_HEADER),
         "sales_written": written,
         "duplicates_dropped": sales_in - written,
         "quarantined": dict(sorted(quarantined.items())),
         "quarantined_total": sum(quarantined.values()),
         "partitions": dts,
         "file_encodings": dict(sorted(file_encodings.items())),
+        "empty_files": sorted(empty_files),
+        "ignored_columns": ignored,
     }
 
 

@@ -30,8 +30,10 @@ _PRICE_SCALE = Decimal("0.01")
 
 # A separator comma: one not followed (after optional spaces) by a digit, so "2,75" stays one price.
 _ENTRY_SEPARATOR = re.compile(r",(?!\s*\d)")
-# "<name> - <price>" at the end of an entry; the dash needs no spaces around it before a price.
-_NAME_AND_PRICE = re.compile(r"^(?P<name>.*?)\s*-\s*(?P<price>£?\s*[0-9][0-9.,]*)\s*$")
+# What follows an entry's last dash when it is a price: "<name> - <price>", the dash needing no spaces around it.
+# Matched on that tail alone (`_name_and_price`): a pattern over the whole entry, with its runs of optional
+# spaces on both sides of the dash, backtracks in cubic time on a long run of spaces (a 64 KB basket: minutes).
+_PRICE_TAIL = re.compile(r"£?\s*[0-9][0-9.,]*")
 # A dash separating product and flavour: spaces on at least one side, so "Hot-chocolate" is one word.
 _PART_SEPARATOR = re.compile(r"\s+-\s*|\s*-\s+")
 _PRICE = re.compile(
@@ -104,12 +106,20 @@ def parse_basket(text: str) -> tuple[LineItem, ...]:
     return tuple(items.values())
 
 
-def _parse_entry(entry: str) -> LineItem:
-    match = _NAME_AND_PRICE.match(entry)
-    if match is None:
+def _name_and_price(entry: str) -> tuple[str, str]:
+    """An entry split at its last dash into (name, price text); BasketError when no price follows it. A price
+    holds no dash, so the last dash is the only one a price can follow."""
+    dash = entry.rfind("-")
+    price = entry[dash + 1 :].strip()
+    if dash < 0 or _PRICE_TAIL.fullmatch(price) is None:
         raise BasketError("entry has no ' - price' at its end", entry)
-    unit_price = parse_price(match["price"])
-    words = match["name"].split()
+    return entry[:dash], price
+
+
+def _parse_entry(entry: str) -> LineItem:
+    name_text, price_text = _name_and_price(entry)
+    unit_price = parse_price(price_text)
+    words = name_text.split()
     if not words:
         raise BasketError("entry has no product", entry)
     size = _SIZE_BY_KEY.get(words[0].casefold())

@@ -126,3 +126,15 @@ def test_landing_files_are_read_as_raw_bytes(spark, s3) -> None:
     assert [bytes(row["content"]) for row in etl.read_s3_files(spark, s3, [encoded]).collect()] == [b"x"]
     with pytest.raises(s3.exceptions.NoSuchKey):
         etl.read_s3_files(spark, s3, [f"s3://{BUCKET}/landing/pos/gone.csv"])
+
+
+def test_a_landing_file_over_the_size_limit_is_never_read(spark, s3, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a file larger than the job reads (a dump dropped by mistake), beside a till file
+    monkeypatch.setattr(etl, "MAX_FILE_BYTES", 100)
+    s3.put_object(Bucket=BUCKET, Key="landing/pos/dump.csv", Body=b"x" * 101)
+    s3.put_object(Bucket=BUCKET, Key="landing/pos/leeds.csv", Body=b"x" * 100)
+    # When the job fetches the new files
+    uris = [f"s3://{BUCKET}/landing/pos/dump.csv", f"s3://{BUCKET}/landing/pos/leeds.csv"]
+    files = etl.read_s3_files(spark, s3, uris).collect()
+    # Then the large one is listed with its size and no content; the other is read as usual
+    assert [(row["content"], row["size"]) for row in files] == [(None, 101), (bytearray(b"x" * 100), 100)]
