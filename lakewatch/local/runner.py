@@ -121,7 +121,8 @@ class Accounting:
     runs are consumed a second time by `job_monitor`, whose own
     quarantine rows (source `job_monitor`) and on-failure records are reported beside it: they do not remove a
     run from the lake. POS CSV, as its job counts: `pos_csv_lines` = `pos_csv_lake_rows` + `quarantine_rows
-    ["pos_csv"]` + `pos_csv_blank_lines` + `pos_csv_duplicates_dropped` (a re-dropped file's rows are dropped).
+    ["pos_csv"]` + `pos_csv_blank_lines` + `pos_csv_header_lines` (a spreadsheet's header, also repeated mid-file) +
+    `pos_csv_duplicates_dropped` (a re-dropped file's rows are dropped).
     """
 
     input_lines: int = 0
@@ -131,6 +132,7 @@ class Accounting:
     pos_csv_lines: int = 0
     pos_csv_lake_rows: int = 0
     pos_csv_blank_lines: int = 0
+    pos_csv_header_lines: int = 0
     pos_csv_duplicates_dropped: int = 0
 
     @property
@@ -482,6 +484,7 @@ def _accounting(report: RunReport) -> Accounting:
         pos_csv_lines=int(pos.get("lines_read", 0)),
         pos_csv_lake_rows=int(pos.get("sales_written", 0)),
         pos_csv_blank_lines=int(pos.get("blank_lines", 0)),
+        pos_csv_header_lines=int(pos.get("header_lines", 0)),
         pos_csv_duplicates_dropped=int(pos.get("duplicates_dropped", 0)),
     )
 
