@@ -440,7 +440,7 @@ def process_file(
             yield location, outcome
     except Exception as error:  # the last line of defence for the file: never the whole batch
         rest = replace(last, line_number=(last.line_number or 0) + 1)
-        yield rest, _quarantined(_transform_error(data, error), rest, ingested_at)
+        yield rest, _quarantined(_transform_error(data, error, pii_key), rest, ingested_at)
 
 
 def _file_outcomes(
@@ -449,7 +449,7 @@ def _file_outcomes(
     binary = binary_kind(data)
     if binary is not None:
         location = CsvLocation(name, ENCODING_BINARY)
-        rejected = Rejected(Reason.INVALID_FIELD, None, None, {**pii.fingerprint(data), "problem": binary})
+        rejected = Rejected(Reason.INVALID_FIELD, None, None, {**pii.fingerprint(data, pii_key), "problem": binary})
         yield location, _quarantined(rejected, location, ingested_at)
         return
     encoding, text = decode_file(data)
@@ -482,14 +482,15 @@ def _file_outcomes(
                 )
         except Exception as error:  # the last line of defence: one line goes to quarantine, never the file
             outcome = _quarantined(
-                _transform_error(record.encode("utf-8", "surrogatepass"), error), location, ingested_at
+                _transform_error(record.encode("utf-8", "surrogatepass"), error, pii_key), location, ingested_at
             )
         yield location, outcome
 
 
-def _transform_error(data: bytes, error: Exception) -> Rejected:
+def _transform_error(data: bytes, error: Exception, pii_key: bytes) -> Rejected:
     """`transform_error` for what raised unexpectedly: the fingerprint of its bytes and the exception's type."""
-    return Rejected(Reason.TRANSFORM_ERROR, None, None, {**pii.fingerprint(data), "error": type(error).__name__})
+    record = {**pii.fingerprint(data, pii_key), "error": type(error).__name__}
+    return Rejected(Reason.TRANSFORM_ERROR, None, None, record)
 
 
 def process_line(
@@ -511,7 +512,7 @@ def process_line(
     text = line.rstrip("\r\n").removeprefix("\ufeff")  # files concatenated with their byte-order marks
     if not text.strip():
         return LineOutcome(KIND_BLANK)
-    fields = _fields(text, location, layout)
+    fields = _fields(text, location, layout, pii_key)
     if fields is None:
         return LineOutcome(KIND_BLANK)
     if isinstance(fields, Rejected):
@@ -535,10 +536,12 @@ def process_line(
     return _quarantined(_untrusted_columns_shaped(result), location, ingested_at)
 
 
-def _fields(text: str, location: CsvLocation, layout: tuple[str | None, ...]) -> list[str] | Rejected | None:
+def _fields(
+    text: str, location: CsvLocation, layout: tuple[str | None, ...], pii_key: bytes
+) -> list[str] | Rejected | None:
     """A line's fields, or why they cannot be read (`Rejected`), or None for a line of empty fields alone (a
     spreadsheet saves the empty rows of its used range as delimiters alone: `,,,,,,`)."""
-    unsafe = _unsafe_line(text)
+    unsafe = _unsafe_line(text, pii_key)
     if unsafe is not None:
         return unsafe
     fields = _split(text, location.delimiter)
@@ -555,7 +558,7 @@ def _fields(text: str, location: CsvLocation, layout: tuple[str | None, ...]) ->
             Reason.MISSING_FIELD if missing is not None else Reason.INVALID_FIELD,
             WIRE_FIELDS[missing] if missing is not None else None,
             None,
-            {**pii.fingerprint(text.encode()), "columns": len(fields)},
+            {**pii.fingerprint(text.encode(), pii_key), "columns": len(fields)},
         )
     return fields
 
@@ -581,17 +584,17 @@ def padding_columns(lines: list[str], delimiter: str) -> int:
     return width - len(CSV_COLUMNS) if count * 2 > rows else 0
 
 
-def _unsafe_line(text: str) -> Rejected | None:
+def _unsafe_line(text: str, pii_key: bytes) -> Rejected | None:
     """A line whose text may not be kept in any form: too large for a record, or holding a NUL (a card number
     written with NULs between its digits is invisible to masking). Only its fingerprint is kept."""
     problem = None
     if len(text) > MAX_RECORD_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_RECORD_BYTES:
-        return Rejected(Reason.TOO_LARGE, None, None, pii.fingerprint(text.encode("utf-8", "surrogatepass")))
+        return Rejected(Reason.TOO_LARGE, None, None, pii.fingerprint(text.encode("utf-8", "surrogatepass"), pii_key))
     if "\x00" in text:
         problem = "NUL character"
     if problem is None:
         return None
-    return Rejected(Reason.INVALID_FIELD, None, None, {**pii.fingerprint(text.encode()), "problem": problem})
+    return Rejected(Reason.INVALID_FIELD, None, None, {**pii.fingerprint(text.encode(), pii_key), "problem": problem})
 
 
 def _missing_column(layout: tuple[str | None, ...], count: int) -> str | None:

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lakewatch.domain import tables
+from lakewatch.domain import pii, tables
 from lakewatch.domain.transform import Clean, transform_records
 
 #: PutRecords limits: 500 records per request (the 5 MiB limit is far off for records of at most 256 KiB
@@ -50,8 +50,6 @@ MAX_PARTITION_KEY = 256
 #: Where the S3 ledger keeps one empty object per re-driven item, outside the lake and quarantine prefixes.
 LEDGER_PREFIX = "redrive/ledger/"
 STREAM_SOURCE = "stream"
-#: What `pii.fingerprint` keeps of a record that could not be stored: nothing to re-drive.
-_FINGERPRINT_KEYS = frozenset({"length", "sha256"})
 
 #: (partition key, data) of one record to put.
 Entry = tuple[str, bytes]
@@ -235,7 +233,7 @@ def redrivable_record(row: Mapping[str, Any]) -> bytes | None:
     record = row.get("record")
     if row.get("source") != STREAM_SOURCE or not isinstance(record, dict):
         return None
-    if record.keys() == _FINGERPRINT_KEYS:
+    if record.keys() == pii.FINGERPRINT_FIELDS:
         return None
     return orjson.dumps(record)
 

@@ -133,9 +133,9 @@ def transform_records(
 ) -> list[Clean | Rejected]:
     """Turn a batch of Kinesis records' bytes into one verdict each, in order. Never raises on any input.
 
-    `pii_key` keys the customer hash and id tokens; `ingested_at` (aware) becomes the `ingested_at` column of
-    every row and anchors the accepted event-time range; `source` is the `sales.source` column ("stream" or
-    "pos_csv").
+    `pii_key` keys the customer hash, id tokens and fingerprints; `ingested_at` (aware) becomes the `ingested_at`
+    column of every row and anchors the accepted event-time range; `source` is the `sales.source` column ("stream"
+    or "pos_csv").
     """
     batch = _Batch(pii_key, ingested_at, source)
     verdicts: list[Clean | Rejected] = []
@@ -143,7 +143,7 @@ def transform_records(
         try:
             verdicts.append(_transform(data, batch))
         except Exception:  # the last line of defence: a bug met by one record rejects that record alone
-            verdicts.append(Rejected(Reason.TRANSFORM_ERROR, None, None, pii.fingerprint(data)))
+            verdicts.append(Rejected(Reason.TRANSFORM_ERROR, None, None, pii.fingerprint(data, pii_key)))
     return verdicts
 
 
@@ -154,13 +154,13 @@ def transform_record(data: bytes, *, pii_key: bytes, ingested_at: datetime, sour
 
 def _transform(data: bytes, batch: _Batch) -> Clean | Rejected:
     if len(data) > MAX_RECORD_BYTES:
-        return Rejected(Reason.TOO_LARGE, None, None, pii.fingerprint(data))
+        return Rejected(Reason.TOO_LARGE, None, None, pii.fingerprint(data, batch.pii_key))
     try:
         event = _EVENT_DECODER.decode(data)
     except msgspec.ValidationError as error:
         return _slow_path(data, error, batch)
     except _UNREADABLE as error:
-        return _unreadable(data, error)
+        return _unreadable(data, error, batch)
     return _clean_event(event, data, batch)
 
 
@@ -512,9 +512,9 @@ def _slow_path(data: bytes, error: msgspec.ValidationError, batch: _Batch) -> Cl
     except msgspec.ValidationError:  # a number beyond float range: the bytes are JSON all the same
         return _beyond_float_range(data, error, batch)
     except _UNREADABLE as unreadable:
-        return _unreadable(data, unreadable)
+        return _unreadable(data, unreadable, batch)
     if not isinstance(decoded, dict):
-        return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data))
+        return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data, batch.pii_key))
     verdict = _typed_verdict(decoded, _ENCODER, data, error, batch)
     if type(verdict) is tuple:
         return _rejected(decoded, *verdict, batch)
@@ -531,12 +531,12 @@ def _beyond_float_range(data: bytes, error: msgspec.ValidationError, batch: _Bat
     try:
         decoded = _EXACT_DECODER.decode(data)
     except _UNREADABLE as unreadable:  # e.g. nested too deep after the number that stopped the first decoder
-        return _unreadable(data, unreadable)
+        return _unreadable(data, unreadable, batch)
     if not isinstance(decoded, dict):
-        return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data))
+        return Rejected(Reason.NOT_AN_OBJECT, None, None, pii.fingerprint(data, batch.pii_key))
     verdict = _typed_verdict(decoded, _EXACT_ENCODER, data, error, batch)
     if type(verdict) is tuple:
-        return Rejected(*verdict, _protected_event_id(decoded, batch), pii.fingerprint(data))
+        return Rejected(*verdict, _protected_event_id(decoded, batch), pii.fingerprint(data, batch.pii_key))
     return verdict
 
 
@@ -571,7 +571,7 @@ def _casefolded(value: object) -> str:
     return value.strip().casefold() if isinstance(value, str) else ""
 
 
-def _unreadable(data: bytes, error: Exception) -> Rejected:
+def _unreadable(data: bytes, error: Exception, batch: _Batch) -> Rejected:
     """The verdict on bytes that are not decodable JSON: only their length and hash are kept."""
     if isinstance(error, UnicodeDecodeError) or _has_lone_surrogate(data):
         field: str | None = ENCODING_FIELD
@@ -579,7 +579,7 @@ def _unreadable(data: bytes, error: Exception) -> Rejected:
         field = NESTING_FIELD
     else:  # a KPL aggregate is never valid JSON, so it is told apart only here
         field = KPL_FIELD if data.startswith(KPL_MAGIC) else None
-    return Rejected(Reason.INVALID_JSON, field, None, pii.fingerprint(data))
+    return Rejected(Reason.INVALID_JSON, field, None, pii.fingerprint(data, batch.pii_key))
 
 
 #: A JSON escape: `\\uXXXX` (the code unit captured) or a backslash and the character it escapes.
@@ -612,9 +612,9 @@ def _rejected_after_decoding(data: bytes, invalid: _Invalid, batch: _Batch) -> R
         decoded = _JSON_DECODER.decode(data)
     except msgspec.ValidationError:  # an ignored unknown field holding a number beyond float range
         event_id = _protected_event_id(_EXACT_DECODER.decode(data), batch)
-        return Rejected(invalid.reason, invalid.field, event_id, pii.fingerprint(data))
+        return Rejected(invalid.reason, invalid.field, event_id, pii.fingerprint(data, batch.pii_key))
     except _UNREADABLE:
-        return Rejected(invalid.reason, invalid.field, None, pii.fingerprint(data))
+        return Rejected(invalid.reason, invalid.field, None, pii.fingerprint(data, batch.pii_key))
     return _rejected(decoded, invalid.reason, invalid.field, batch)
 
 

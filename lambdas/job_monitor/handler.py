@@ -131,13 +131,13 @@ def _scrubbed(value: dict[str, Any]) -> dict[str, Any]:
 
 def _quarantined_record(data: bytes) -> tuple[str | None, Any]:
     """(event_id, record) for a quarantine row: the record as decoded and scrubbed (`_scrubbed`), or the
-    fingerprint of bytes that are not a JSON object."""
+    fingerprint of bytes that are not a JSON object (their length: job_monitor holds no PII key to hash them)."""
     try:
         value = msgspec.json.decode(data)
     except Exception:
-        return None, pii.fingerprint(data)
+        return None, pii.fingerprint(data, None)
     if not isinstance(value, dict):
-        return None, pii.fingerprint(data)
+        return None, pii.fingerprint(data, None)
     record = _scrubbed(value)
     event_id = record.get("event_id")
     return (event_id if isinstance(event_id, str) else None), record

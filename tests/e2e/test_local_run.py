@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lakewatch.__main__ import main
+from lakewatch.domain import pii
 from lakewatch.local.runner import LocalRunOptions, RunReport, local_run
 from tests.conftest import REPO_ROOT
 
@@ -128,7 +129,7 @@ def test_quarantine_rows_carry_reason_field_and_sequence_number(run: tuple[RunRe
     assert rows["missing_field"]["field"] == "items"
     assert rows["invalid_field"]["field"] == "payment_method"
     assert all(row["sequence_number"] for row in rows.values())
-    assert set(rows["invalid_json"]["record"]) == {"length", "sha256"}
+    assert set(rows["invalid_json"]["record"]) == pii.FINGERPRINT_FIELDS
 
 
 def test_duplicates_count_once_in_named_queries(run: tuple[RunReport, Path]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from transform import handler as transform_handler
 
-from lakewatch.domain import kpl
+from lakewatch.domain import kpl, pii
 from tests.fixtures import kinesis_event, load_event
 from tests.integration.test_transform_handler import (
     JOB_RUNS_STREAM,
@@ -72,7 +72,7 @@ def test_one_corrupted_byte_quarantines_the_aggregate_whole(aws: Aws, lambda_con
     assert response == {"batchItemFailures": []}
     [row] = aws.quarantine_rows()
     assert (row["reason"], row["field"], row["sequence_number"]) == ("invalid_json", "kpl_aggregation", sequence(0))
-    assert set(row["record"]) == {"length", "sha256"}  # its bytes are never kept
+    assert set(row["record"]) == pii.FINGERPRINT_FIELDS  # its bytes are never kept
     assert [sale["event_id"] for sale in aws.stream_payloads(SALES_STREAM)] == ["sale-web-0001"]
 
 

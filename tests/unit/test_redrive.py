@@ -134,7 +134,7 @@ def test_quarantine_rows_that_now_pass_are_resubmitted_once_and_the_rest_reporte
         [
             _row("invalid_field", _scrubbed_sale("fixed-1")),  # rejected by yesterday's transform, valid today
             _row("total_mismatch", _scrubbed_sale("still-bad", total_price=99.0)),
-            _row("invalid_json", {"length": 12, "sha256": "0" * 64}),  # only a fingerprint is left
+            _row("invalid_json", {"length": 12, "keyed_hash": "0" * 128}),  # only a fingerprint is left
         ]
     )
     s3.put_object(Bucket=BUCKET, Key="quarantine/stream/dt=2024-06-09/batch-1.jsonl", Body=body)
@@ -186,7 +186,7 @@ def test_quarantine_rows_that_now_pass_are_resubmitted_once_and_the_rest_reporte
     ("row", "redrivable"),
     [
         ({"source": "stream", "record": {"event_type": "sale"}}, True),
-        ({"source": "stream", "record": {"length": 3, "sha256": "ab"}}, False),
+        ({"source": "stream", "record": {"length": 3, "keyed_hash": "ab"}}, False),
         ({"source": "stream", "record": [1, 2]}, False),
         ({"source": "pos_csv", "record": {"event_type": "sale"}}, False),
         ({"source": "job_monitor", "record": {"event_type": "job_run"}}, False),

@@ -139,8 +139,13 @@ def test_each_pii_key_has_its_own_customer_keys() -> None:
     assert pii.customer_keys(KEY) is not pii.customer_keys(b"another key")
 
 
-def test_fingerprint_keeps_only_length_and_hash() -> None:
-    assert pii.fingerprint(b"abc") == {"length": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}
+def test_a_fingerprint_keeps_only_the_length_and_a_keyed_hash() -> None:
+    # Keyed: a plain hash of a record that is only a card number is reversed by hashing every card number
+    fingerprint = pii.fingerprint(b"4111111111111111", KEY)
+    assert set(fingerprint) == pii.FINGERPRINT_FIELDS and fingerprint["length"] == 16
+    assert fingerprint == pii.fingerprint(b"4111111111111111", KEY) != pii.fingerprint(b"4111111111111111", b"k2")
+    assert hashlib.sha256(b"4111111111111111").hexdigest() not in json.dumps(fingerprint)
+    assert pii.fingerprint(b"4111111111111111", None) == {"length": 16}
 
 
 # ------------------------------------------------------------------------- card separators, e-mails, tokens

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from glue_jobs import pos_csv_etl as etl
+from lakewatch.domain import pii
 from tests.unit.glue_jobs import stream
 
 PII_KEY = b"test-pii-key-0123456789"
@@ -166,13 +167,8 @@ def test_a_stray_quote_never_swallows_the_next_rows() -> None:
     )
     # Then the broken row alone is quarantined (as not CSV, with its fingerprint only)
     assert kinds(data.encode()) == [etl.KIND_QUARANTINE, etl.KIND_SALE, etl.KIND_SALE]
-    assert set(quarantined(data.encode())[0]["record"]) == {
-        "length",
-        "sha256",
-        "columns",
-        "file_encoding",
-        "line_number",
-    }
+    record = quarantined(data.encode())[0]["record"]
+    assert set(record) == {*pii.FINGERPRINT_FIELDS, "columns", "file_encoding", "line_number"}
 
 
 def test_a_spreadsheet_s_empty_cells_are_neither_columns_nor_rows() -> None:
@@ -283,7 +279,7 @@ def test_a_file_that_is_not_text_is_one_quarantine_row(data: bytes, problem: str
         etl.ENCODING_BINARY,
     )
     assert row["record"]["problem"].startswith(problem)
-    assert set(row["record"]) == {"length", "sha256", "problem", "file_encoding", "line_number"}
+    assert set(row["record"]) == {*pii.FINGERPRINT_FIELDS, "problem", "file_encoding", "line_number"}
 
 
 def test_a_nul_byte_spoils_its_line_only() -> None:
@@ -293,7 +289,7 @@ def test_a_nul_byte_spoils_its_line_only() -> None:
     # Then that row alone is quarantined, by its fingerprint
     assert kinds(data) == [etl.KIND_SALE, etl.KIND_QUARANTINE, etl.KIND_SALE]
     (row,) = quarantined(data)
-    assert set(row["record"]) == {"length", "sha256", "problem", "file_encoding", "line_number"}
+    assert set(row["record"]) == {*pii.FINGERPRINT_FIELDS, "problem", "file_encoding", "line_number"}
     assert "4" not in json.dumps(row["record"]["problem"])
 
 
@@ -339,7 +335,7 @@ def test_an_unexpected_error_reading_a_file_quarantines_the_rest_of_it(
         len(read) + 1,
         "transform_error",
     )
-    assert set(row["record"]) == {"length", "sha256", "error", "file_encoding", "line_number"}
+    assert set(row["record"]) == {*pii.FINGERPRINT_FIELDS, "error", "file_encoding", "line_number"}
     assert NAME not in (outcome.payload or "")
 
 

@@ -19,7 +19,7 @@ import pytest
 from moto import mock_aws
 
 from glue_jobs import pos_csv_etl as etl
-from lakewatch.domain import glue_support
+from lakewatch.domain import glue_support, pii
 from tests.unit.glue_jobs import stream
 
 PII_KEY = b"test-pii-key-0123456789"
@@ -213,7 +213,7 @@ def test_an_unexpected_error_quarantines_that_line_alone(monkeypatch: pytest.Mon
     assert [outcome.kind for outcome in outcomes] == [etl.KIND_SALE, etl.KIND_QUARANTINE, etl.KIND_SALE]
     row = json.loads(outcomes[1].payload or "")
     assert (row["reason"], row["field"], row["sequence_number"]) == ("transform_error", None, "x.csv")
-    assert set(row["record"]) == {"length", "sha256", "error", "file_encoding", "line_number"}
+    assert set(row["record"]) == {*pii.FINGERPRINT_FIELDS, "error", "file_encoding", "line_number"}
     assert (row["record"]["error"], row["record"]["line_number"]) == ("_Bug", 2)
     assert "Boom" not in outcomes[1].payload and "4000" not in outcomes[1].payload
 
