@@ -36,10 +36,12 @@ def investigation_path(client: str | None = None, job: str | None = None, **extr
     return f"/d/{BATCH_CLIENT_INVESTIGATION.uid}" + (f"?{urlencode(query)}" if query else "")
 
 
-#: Table cells linking a client job to its investigation (Grafana data-link variables, the range kept).
+#: Table cells linking a client job to its investigation (Grafana data-link variables, the range kept). The
+#: names are percent-encoded as query values: Grafana otherwise encodes a data link with `encodeURI`, which keeps
+#: `&`, `#`, `+` and `=`, so a client named `a&b` would open client `a`.
 _INVESTIGATION_LINK = (
-    f"/d/{BATCH_CLIENT_INVESTIGATION.uid}?var-client=${{__data.fields.client}}"
-    "&var-job=${__data.fields.job_name}&${__url_time_range}"
+    f"/d/{BATCH_CLIENT_INVESTIGATION.uid}?var-client=${{__data.fields.client:percentencode}}"
+    "&var-job=${__data.fields.job_name:percentencode}&${__url_time_range}"
 )
 
 

@@ -3,8 +3,12 @@
 Two steps, in Grafana's order:
 
 1. **Dashboard variables** (Grafana's front end, `applySQLTemplateVariables` of the AWS SDK the plugin uses):
-   `$name`, `${name}` insert a single value as it is; `${name:sqlstring}` quotes it as an SQL string literal
-   (quotes doubled). The panels only use these forms; anything else (`[[name]]`, other formats) is refused.
+   `$name`, `${name}` insert a single value as it is; `${name:sqlstring}` is Grafana's SQL-string format
+   (`'` doubled, but `"` written as `\"`: Athena keeps that backslash, so a name holding `"` no longer matches);
+   `${name:percentencode}` is `encodeURIComponent` with `!'()*` escaped too, text in `[A-Za-z0-9-_.~%]` only.
+   Anything else (`[[name]]`, other formats) is refused. The panels compare text variables as
+   `url_decode('${name:percentencode}')`: nothing a name holds can close the literal, meet Grafana's `\"`, or
+   be read as a macro by step 2 (which runs on the interpolated text and does not know about quotes).
 2. **Macros** (the plugin's back end, `grafana/athena-datasource` `pkg/athena/macros.go`, applied by the plugin
    SDK's `sqlutil.Interpolate`): every `$__name(args)` is replaced, longest macro name first, arguments split
    on the top-level commas and trimmed, each distinct macro text replaced everywhere it occurs. The plugin's
@@ -34,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import quote
 
 #: The plugin's default Java-style format, quotes included (they end up in the output: a string literal).
 TIMESTAMP_FORMAT = "'yyyy-MM-dd HH:mm:ss'"
@@ -80,8 +85,10 @@ def apply_variables(sql: str, variables: Mapping[str, str]) -> str:
         if form is None:
             return value
         if form == "sqlstring":
-            return "'" + value.replace("'", "''") + "'"
-        raise MacroError(f"${{{name}:{form}}}: format not supported here (use sqlstring)")
+            return "'" + value.replace("'", "''").replace('"', '\\"') + "'"
+        if form == "percentencode":
+            return quote(value, safe="-_.~")
+        raise MacroError(f"${{{name}:{form}}}: format not supported here (use percentencode)")
 
     return _VARIABLE.sub(replace, sql)
 

@@ -3,5 +3,5 @@ WITH
 -- include: runs_once
 SELECT round(avg(data_processed_gb), 2) AS avg_data_processed_gb
 FROM runs_once
-WHERE client = ${client:sqlstring}
-  AND job_name = ${job:sqlstring}
+WHERE client = url_decode('${client:percentencode}')
+  AND job_name = url_decode('${job:percentencode}')

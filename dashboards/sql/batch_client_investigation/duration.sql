@@ -8,6 +8,6 @@ SELECT
     round(baseline_seconds / ${unit}, 2) AS baseline,
     CASE WHEN is_outlier THEN round(duration_seconds / ${unit}, 2) END AS outlier
 FROM judged_runs
-WHERE client = ${client:sqlstring}
-  AND job_name = ${job:sqlstring}
+WHERE client = url_decode('${client:percentencode}')
+  AND job_name = url_decode('${job:percentencode}')
 ORDER BY ended_at

@@ -3,5 +3,5 @@ WITH
 -- include: runs_once
 SELECT count(*) FILTER (WHERE is_failed) AS failed_runs
 FROM runs_once
-WHERE client = ${client:sqlstring}
-  AND job_name = ${job:sqlstring}
+WHERE client = url_decode('${client:percentencode}')
+  AND job_name = url_decode('${job:percentencode}')

@@ -3,5 +3,5 @@ WITH
 -- include: runs_once
 SELECT max_by(instance_size, ended_at) AS instance_size
 FROM runs_once
-WHERE client = ${client:sqlstring}
-  AND job_name = ${job:sqlstring}
+WHERE client = url_decode('${client:percentencode}')
+  AND job_name = url_decode('${job:percentencode}')

@@ -5,8 +5,8 @@ WITH run_reports AS (
     FROM job_runs
     WHERE dt >= date_format(date_trunc('month', $__timeFrom()) - INTERVAL '1' MONTH, '%Y-%m-%d')
       AND dt <= $__rawTimeTo('yyyy-MM-dd')
-      AND client = ${client:sqlstring}
-      AND job_name = ${job:sqlstring}
+      AND client = url_decode('${client:percentencode}')
+      AND job_name = url_decode('${job:percentencode}')
       AND status = 'SUCCEEDED'
       AND duration_seconds IS NOT NULL
 ),

@@ -8,5 +8,5 @@ FROM job_runs
 WHERE dt > date_format($__timeTo() - INTERVAL '90' DAY, '%Y-%m-%d')
   AND dt <= $__rawTimeTo('yyyy-MM-dd')
   AND ended_at <= $__timeTo()
-  AND client = ${client:sqlstring}
-  AND job_name = ${job:sqlstring}
+  AND client = url_decode('${client:percentencode}')
+  AND job_name = url_decode('${job:percentencode}')

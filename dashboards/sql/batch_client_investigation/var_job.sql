@@ -3,5 +3,5 @@ SELECT DISTINCT job_name
 FROM job_runs
 WHERE dt BETWEEN $__rawTimeFrom('yyyy-MM-dd') AND $__rawTimeTo('yyyy-MM-dd')
   AND $__timeFilter(ended_at)
-  AND client = ${client:sqlstring}
+  AND client = url_decode('${client:percentencode}')
 ORDER BY job_name
