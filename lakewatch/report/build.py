@@ -215,7 +215,9 @@ def render_html(data: dict[str, Any]) -> str:
             f'<div class="grid" style="grid-template-columns: repeat({GRID_COLUMNS}, 1fr); '
             f'grid-template-rows: repeat({rows}, {ROW_PIXELS}px);">{panels}</div></article>'
         )
-    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    # Every "<" as its JSON escape: inside <script> a "</script>" would end the element early, and a "<!--" then
+    # "<script>" (a client named so) would keep the real "</script>" from ending it; JSON.parse reads both back.
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
     scripts = "\n".join(f"<script>{vendored_script(file, sha)}</script>" for _n, _v, file, sha in VENDORED)
     css = (HERE / "report.css").read_text(encoding="utf-8")
     script = (HERE / "report.js").read_text(encoding="utf-8")

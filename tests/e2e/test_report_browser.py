@@ -7,6 +7,7 @@ says so up front). On CI (CI=true) a missing browser is a failure, not a skip.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -83,3 +84,47 @@ def test_the_page_keeps_a_script_error_where_the_test_looks(tmp_path: Path) -> N
                     "</script></body></html>")  # fmt: skip
     dom = _chromium(page, "--dump-dom", profile=tmp_path / "profile")
     assert "boom" in re.search(r"<html[^>]*>", dom.stdout)[0]
+
+
+#: Names the lake legitimately stores (client, job, store, product and error text are kept as sent), each
+#: written to run script if the page ever let it, or to end the page's data early.
+HOSTILE_NAMES = (
+    "<!--<script>",  # inside a <script> element this opens the "double escaped" state: its </script> no longer ends it
+    "<script>document.documentElement.dataset.pwned='script'</script>",
+    "<img src=x onerror=\"document.documentElement.dataset.pwned='img'\">",
+    "javascript:document.documentElement.dataset.pwned='url'",
+    'O\'Brien "Q" \\ 50%_off ${x} [[y]] a,b|c',
+    "\u202eevil\u200b \U0001f600",
+)
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from datetime import datetime
+
+    from lakewatch.domain.tables import JOB_RUNS, SALES
+    from lakewatch.local.lake import write_rows
+    from tests.unit.athena.factories import job_run, sale
+
+    out = tmp_path_factory.mktemp("hostile-report")
+    lake = write_lake(out / "lake")
+    runs, sales = [], []
+    for index, name in enumerate(HOSTILE_NAMES):
+        run = job_run(name, name, datetime(2024, 6, 15, 2, index), 60, status="FAILED", run_id=f"hostile-{index}")
+        runs.append({**run, "error_message": name})
+        sales.append(sale(f"hostile-{index}", datetime(2024, 6, 10, 10, index), store=name, items=[(name, 9.0, 50)]))
+    write_rows(JOB_RUNS, runs, lake, file_name="part-hostile")
+    write_rows(SALES, sales, lake, file_name="part-hostile")
+    return build_report(ReportOptions(lake=lake, out=out, now=RANGE_TO))
+
+
+def test_hostile_names_are_shown_as_text_and_never_run_or_break_the_page(hostile_report: Path, tmp_path: Path) -> None:
+    dom = _chromium(hostile_report, "--dump-dom", profile=tmp_path / "profile")
+    html_tag = re.search(r"<html[^>]*>", dom.stdout)[0]
+    body_tag = re.search(r"<body[^>]*>", dom.stdout)[0]
+    assert "data-pwned" not in html_tag, html_tag
+    assert "data-errors" not in html_tag, html_tag
+    assert 'data-ready="true"' in body_tag, "the drawing script did not finish"
+    # The failed-runs table shows each name as the text it is (escaped in the DOM), in a cell of its own.
+    for name in HOSTILE_NAMES:
+        assert f"<td>{html.escape(name, quote=False)}</td>" in dom.stdout, name
