@@ -158,9 +158,24 @@ def run_named_queries(
     return results
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> str:
+    """A cell's text. Text starting like a formula gets a leading apostrophe (a spreadsheet then shows it as text;
+    names are stored as sent, so a product called `=HYPERLINK(...)` is possible); numbers are never changed."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(_FORMULA_STARTS) else value
+    return str(value)
+
+
 def write_csv(result: QueryResult, path: Path) -> None:
-    """CSV as the Athena console downloads it: a header row, empty cells for nulls."""
+    """CSV as the Athena console downloads it (a header row, empty cells for nulls), but safe to open in a
+    spreadsheet: see `_csv_cell`."""
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(result.columns)
-        writer.writerows(["" if value is None else str(value) for value in row] for row in result.rows)
+        writer.writerows([_csv_cell(value) for value in row] for row in result.rows)

