@@ -1,4 +1,5 @@
 -- Cost (USD) per client job over the range, split by run status; the 15 costliest jobs.
+-- Grouped by client and job_name, not by the label: "a / b" + "c" and "a" + "b / c" read alike.
 WITH
 -- include: runs_once
 SELECT
@@ -7,6 +8,6 @@ SELECT
     sum(CASE WHEN status = 'FAILED' THEN cost_usd ELSE 0 END) AS failed,
     sum(CASE WHEN status = 'TIMED_OUT' THEN cost_usd ELSE 0 END) AS timed_out
 FROM runs_once
-GROUP BY job
-ORDER BY sum(cost_usd) DESC, job
+GROUP BY client, job_name, job
+ORDER BY sum(cost_usd) DESC, job, client, job_name
 LIMIT 15

@@ -1,4 +1,5 @@
 -- Run time (hours, summed over runs) per client job over the range, split by run status; the 15 longest.
+-- Grouped by client and job_name, not by the label: "a / b" + "c" and "a" + "b / c" read alike.
 WITH
 -- include: runs_once
 SELECT
@@ -7,6 +8,6 @@ SELECT
     round(sum(CASE WHEN status = 'FAILED' THEN duration_seconds ELSE 0 END) / 3600, 2) AS failed,
     round(sum(CASE WHEN status = 'TIMED_OUT' THEN duration_seconds ELSE 0 END) / 3600, 2) AS timed_out
 FROM runs_once
-GROUP BY job
-ORDER BY sum(duration_seconds) DESC, job
+GROUP BY client, job_name, job
+ORDER BY sum(duration_seconds) DESC, job, client, job_name
 LIMIT 15

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from lakewatch.dashboards.definitions import BATCH_CLIENT_INVESTIGATION
+from lakewatch.dashboards.definitions import BATCH_CLIENT_INVESTIGATION, JOB_COST
 from lakewatch.dashboards.grafana import _INVESTIGATION_LINK, investigation_path
 from lakewatch.dashboards.macros import QueryContext, apply_variables
 from lakewatch.domain.tables import JOB_RUNS
@@ -103,3 +103,23 @@ def expand_data_link(url: str, fields: dict[str, str]) -> str:
         return quote(value, safe="-_.~!*'();/?:@&=+$,#")  # encodeURIStrict: encodeURI, then !'()* escaped too
 
     return re.sub(r"\$\{(?P<name>[\w.]+)(?::(?P<format>\w+))?\}", replace, url)
+
+
+@pytest.mark.parametrize("panel_name", ["cost_by_job", "data_processed_by_job", "duration_by_job"])
+def test_client_jobs_whose_labels_read_alike_are_never_added_together(tmp_path, panel_name: str) -> None:
+    # "Smith / Jones" + "etl" and "Smith" + "Jones / etl" are both labelled "Smith / Jones / etl": two jobs, two bars.
+    runs = [
+        job_run("Smith / Jones", "etl", DAY, 3600, cost_usd=10.0, data_processed_gb=10.0),
+        job_run("Smith", "Jones / etl", DAY, 7200, cost_usd=20.0, data_processed_gb=20.0),
+    ]
+    write_rows(JOB_RUNS, runs, tmp_path / "lake", file_name="part-00000")
+    connection = connect_lake(tmp_path / "lake")
+    try:
+        [panel] = [panel for panel in JOB_COST.panels if panel.name == panel_name]
+        rows = run_panel(connection, JOB_COST, panel, QueryContext(RANGE_FROM, RANGE_TO)).records()
+    finally:
+        connection.close()
+    assert [(row["job"], float(row["succeeded"])) for row in rows] == [
+        ("Smith / Jones / etl", 2.0 if panel_name == "duration_by_job" else 20.0),
+        ("Smith / Jones / etl", 1.0 if panel_name == "duration_by_job" else 10.0),
+    ]
