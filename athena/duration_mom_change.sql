@@ -30,7 +30,8 @@ SELECT
     round(previous_month.avg_duration_seconds, 1) AS prev_month_avg_seconds,
     round(
         100 * (this_month.avg_duration_seconds - previous_month.avg_duration_seconds)
-        / previous_month.avg_duration_seconds,
+        -- No change against a month whose runs took no time (0 s is a valid duration): not Infinity or NaN.
+        / nullif(previous_month.avg_duration_seconds, 0),
         2
     ) AS pct_change
 FROM monthly AS this_month

@@ -8,6 +8,7 @@ the matrix (peak hours) is Grafana's grouping-to-matrix of (column, row, value).
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,9 +31,13 @@ PALETTE = ("#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#b
 
 
 def json_value(value: Any) -> Any:
-    """A cell as JSON: decimals as numbers, times as ISO text (UTC, like the lake)."""
+    """A cell as JSON: decimals as numbers, times as ISO text (UTC, like the lake). Infinity and NaN (what a
+    double division by zero answers) become null, drawn as a gap: JSON has no such numbers, and one such cell
+    must not stop the whole page being written."""
     if isinstance(value, Decimal):
-        return float(value)
+        return float(value) if value.is_finite() else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="minutes" if value.second == 0 else "seconds")
     if isinstance(value, date):

@@ -27,7 +27,8 @@ SELECT
     round(this_month.avg_duration_seconds / ${unit}, 2) AS avg_duration,
     round(
         100 * (this_month.avg_duration_seconds - previous_month.avg_duration_seconds)
-        / previous_month.avg_duration_seconds,
+        -- No change against a month whose runs took no time (0 s is a valid duration): not Infinity or NaN.
+        / nullif(previous_month.avg_duration_seconds, 0),
         2
     ) AS pct_change
 FROM monthly AS this_month

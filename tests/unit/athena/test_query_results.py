@@ -266,3 +266,13 @@ def test_csv_cells_are_valid_csv_and_text_never_opens_as_a_spreadsheet_formula(t
     assert header == ["name", "value"]
     assert [cell[0] for cell in cells] == [*("'" + text for text in formulas), *plain, ""]
     assert [cell[1] for cell in cells] == ["-1.5"] * (len(formulas) + len(plain)) + ["-0.25"]
+
+
+def test_duration_mom_change_gives_no_change_against_a_month_whose_runs_took_no_time(tmp_path):
+    # A run may last 0 s; a change against an average of 0 s is undefined (Athena would answer Infinity or NaN).
+    runs = [job_run("zeroco", "instant", datetime(2024, 5, 20) + timedelta(days=day), 0) for day in range(5)]
+    runs += [job_run("zeroco", "instant", datetime(2024, 6, 2) + timedelta(days=day), 60) for day in range(5)]
+    write_rows(JOB_RUNS, runs, tmp_path / "lake", file_name="part-00000")
+    result = run_named_queries(tmp_path / "lake", NOW)["duration_mom_change"]
+    june = [row for row in result.records() if row["month"] == "2024-06"]
+    assert [(row["prev_month_avg_seconds"], row["pct_change"]) for row in june] == [(0.0, None)]

@@ -141,3 +141,32 @@ def test_the_forecast_interval_is_drawn_as_a_band_between_its_bounds(report: Pat
     assert [series["band_edge"] for series in drawn["series"]] == [False, False, True, True]  # no line of their own
     at_nine = drawn["labels"].index("2024-06-12 09:00")
     assert [series["values"][at_nine] for series in drawn["series"]] == [1, 1.4, 0.5, 2.8]
+
+
+def test_a_job_whose_runs_took_no_time_neither_breaks_the_page_nor_shows_an_infinite_change(tmp_path: Path) -> None:
+    # A run may last 0 s (started_at = ended_at). Last month's average of 0 s makes the month-over-month change a
+    # division by zero: Athena and DuckDB answer Infinity (or NaN), which JSON cannot hold.
+    from datetime import timedelta
+
+    from lakewatch.domain.tables import JOB_RUNS
+    from lakewatch.local.lake import write_rows
+    from tests.unit.athena.factories import job_run
+
+    runs = [job_run("zeroco", "instant", datetime(2024, 5, 20) + timedelta(days=day), 0) for day in range(5)]
+    runs += [job_run("zeroco", "instant", datetime(2024, 6, 2) + timedelta(days=day), 60) for day in range(5)]
+    runs.append(job_run("zeroco", "instant", datetime(2024, 6, 14, 23), 30, status="FAILED", run_id="failed"))
+    write_rows(JOB_RUNS, runs, tmp_path / "lake", file_name="part-00000")
+    page = build_report(ReportOptions(lake=tmp_path / "lake", out=tmp_path, now=RANGE_TO))
+    [investigation] = [d for d in _data(page)["dashboards"] if d["name"] == "batch_client_investigation"]
+    [mom] = [panel for panel in investigation["panels"] if panel["name"] == "mom_change"]
+    tables = [variant for variant in mom["variants"].values()]
+    assert tables and all(row[-1] is None for table in tables for row in table["rows"]), tables
+
+
+def test_a_value_json_cannot_hold_is_drawn_as_a_gap_not_a_failed_page() -> None:
+    # Any panel answering Infinity or NaN (Athena's double division by zero) must not stop the page being written.
+    [panel] = [panel for panel in SALES.panels if panel.name == "store_performance"]
+    result = QueryResult("p", ("outlet", "orders", "revenue", "avg_basket"),
+                         [("Camden", 1, float("inf"), float("nan")), ("Soho", 2, Decimal("3.50"), -0.0)])  # fmt: skip
+    drawn = json.loads(json.dumps(figure(panel, result), allow_nan=False))
+    assert [series["values"] for series in drawn["series"]] == [[1, 2], [None, 3.5], [None, -0.0]]
