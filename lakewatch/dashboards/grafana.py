@@ -151,6 +151,9 @@ def variable_json(dashboard: Dashboard, variable: Variable) -> dict[str, Any]:
         first = options[0]
         return {
             **base,
+            # Only the options (Grafana versions with the setting, grafana/scenes#956; others ignore it): the panels
+            # still never put the value into SQL unquoted, as a link may carry any text in `var-<name>`.
+            "allowCustomValue": False,
             "type": "custom",
             "query": ",".join(f"{text} : {value}" for text, value in variable.options),
             "options": options,

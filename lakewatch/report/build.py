@@ -126,7 +126,7 @@ def _dashboard_data(connection: Any, dashboard: Dashboard, now: datetime, preset
     model = dashboard_json(dashboard)
     panels = []
     for (panel, grid), panel_model in zip(dashboard.grid(), model["panels"], strict=True):
-        uses_unit = "${unit}" in dashboard.sql(panel)
+        uses_unit = "${unit" in dashboard.sql(panel)  # ${unit} or ${unit:<format>}
         variants: dict[str, Any] = {}
         for key, variables in states.items():
             if not uses_unit and key.endswith("|1"):

@@ -4,9 +4,9 @@ WITH
 -- include: judged_runs
 SELECT
     ended_at AS time,
-    round(duration_seconds / ${unit}, 2) AS duration,
-    round(baseline_seconds / ${unit}, 2) AS baseline,
-    CASE WHEN is_outlier THEN round(duration_seconds / ${unit}, 2) END AS outlier
+    round(duration_seconds / CAST('${unit:percentencode}' AS double), 2) AS duration,
+    round(baseline_seconds / CAST('${unit:percentencode}' AS double), 2) AS baseline,
+    CASE WHEN is_outlier THEN round(duration_seconds / CAST('${unit:percentencode}' AS double), 2) END AS outlier
 FROM judged_runs
 WHERE client = url_decode('${client:percentencode}')
   AND job_name = url_decode('${job:percentencode}')

@@ -24,7 +24,7 @@ monthly AS (
 
 SELECT
     date_format(this_month.month_start, '%Y-%m') AS month,
-    round(this_month.avg_duration_seconds / ${unit}, 2) AS avg_duration,
+    round(this_month.avg_duration_seconds / CAST('${unit:percentencode}' AS double), 2) AS avg_duration,
     round(
         100 * (this_month.avg_duration_seconds - previous_month.avg_duration_seconds)
         -- No change against a month whose runs took no time (0 s is a valid duration): not Infinity or NaN.

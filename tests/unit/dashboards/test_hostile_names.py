@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import duckdb
 import pytest
 
 from lakewatch.dashboards.definitions import BATCH_CLIENT_INVESTIGATION, JOB_COST
@@ -123,3 +124,18 @@ def test_client_jobs_whose_labels_read_alike_are_never_added_together(tmp_path, 
         ("Smith / Jones / etl", 2.0 if panel_name == "duration_by_job" else 20.0),
         ("Smith / Jones / etl", 1.0 if panel_name == "duration_by_job" else 10.0),
     ]
+
+
+def test_the_unit_variable_from_a_link_cannot_add_sql(lake) -> None:
+    # Grafana keeps a custom variable's value from the URL even when it is none of the options (grafana/scenes
+    # #632, as the old variable system did), so `?var-unit=...` is text from whoever wrote the link.
+    from lakewatch.report.panels import athena_sql
+
+    injected = "(SELECT count(*) FROM job_runs)"
+    client, job = HOSTILE[0]
+    context = QueryContext(RANGE_FROM, RANGE_TO, variables={"client": client, "job": job, "unit": injected})
+    for name in ("duration", "mom_change"):
+        [panel] = [panel for panel in BATCH_CLIENT_INVESTIGATION.panels if panel.name == name]
+        assert "SELECT count" not in athena_sql(BATCH_CLIENT_INVESTIGATION, panel, context)
+        with pytest.raises(duckdb.ConversionException):  # Athena: INVALID_CAST_ARGUMENT
+            run_panel(lake, BATCH_CLIENT_INVESTIGATION, panel, context)
