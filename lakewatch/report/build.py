@@ -181,10 +181,16 @@ def _panel_html(dashboard: dict[str, Any], panel: dict[str, Any]) -> str:
     )
 
 
+def _isolated(name: str) -> str:
+    """A stored name as option text, escaped and in a bidi isolate (FSI ... PDI): a name holding a right-to-left
+    override would otherwise also reverse the " / job" after it (an option can hold no <bdi> element)."""
+    return f"\u2068{html.escape(name)}\u2069"
+
+
 def _variables_html(data: dict[str, Any]) -> str:
     presets = data["investigation"]["presets"]
     options = "".join(
-        f'<option value="{index}">{html.escape(preset["client"])} / {html.escape(preset["job"])}</option>'
+        f'<option value="{index}">{_isolated(preset["client"])} / {_isolated(preset["job"])}</option>'
         for index, preset in enumerate(presets)
     )
     units = "".join(

@@ -128,3 +128,11 @@ def test_hostile_names_are_shown_as_text_and_never_run_or_break_the_page(hostile
     # The failed-runs table shows each name as the text it is (escaped in the DOM), in a cell of its own.
     for name in HOSTILE_NAMES:
         assert f"<td>{html.escape(name, quote=False)}</td>" in dom.stdout, name
+
+
+def test_a_right_to_left_name_reverses_only_itself_in_the_client_job_picker(hostile_report: Path) -> None:
+    # "\u202e" (right-to-left override) reorders what follows it up to the end of its paragraph; the picker's
+    # "client / job" text keeps each name in a bidi isolate so the job after a client so named reads the right
+    # way round.
+    name = html.escape(HOSTILE_NAMES[-1], quote=False)
+    assert f">\u2068{name}\u2069 / \u2068{name}\u2069</option>" in hostile_report.read_text(encoding="utf-8")
