@@ -94,6 +94,7 @@ HOSTILE_NAMES = (
     "<img src=x onerror=\"document.documentElement.dataset.pwned='img'\">",
     "javascript:document.documentElement.dataset.pwned='url'",
     'O\'Brien "Q" \\ 50%_off ${x} [[y]] a,b|c',
+    "$__timeTo() co",  # the Athena plugin's macros run over the SQL after the variables are put in
     "\u202eevil\u200b \U0001f600",
 )
 
