@@ -139,3 +139,18 @@ def test_the_unit_variable_from_a_link_cannot_add_sql(lake) -> None:
         assert "SELECT count" not in athena_sql(BATCH_CLIENT_INVESTIGATION, panel, context)
         with pytest.raises(duckdb.ConversionException):  # Athena: INVALID_CAST_ARGUMENT
             run_panel(lake, BATCH_CLIENT_INVESTIGATION, panel, context)
+
+
+def test_every_variable_reaches_sql_percent_encoded_inside_a_literal() -> None:
+    # The one safe form for any text a variable (or a link's var-<name>) may carry: see lakewatch.dashboards.macros.
+    import re
+
+    from lakewatch.dashboards.definitions import DASHBOARDS
+
+    safe = re.compile(r"url_decode\('\$\{\w+:percentencode\}'\)|CAST\('\$\{\w+:percentencode\}' AS double\)")
+    for dashboard in DASHBOARDS:
+        for item in (*dashboard.panels, *dashboard.variables):
+            if getattr(item, "options", None):
+                continue
+            rest = safe.sub("", dashboard.sql(item))
+            assert not re.search(r"\$(?!__)\{?\w|\[\[", rest), f"{dashboard.name}/{item.name}: {rest}"
