@@ -3,8 +3,8 @@
 Locally, events-raw is the events file `local-run` replayed (named in `summary.json`): an on-failure record's
 sequence range maps back to its lines (`runner.line_index`), as GetRecords would read them back on AWS
 within retention. Records of another stream (a job_monitor on-failure batch names `job-runs-clean`, which only
-lived in that run's moto) cannot be read back locally and count as expired. Quarantine rows are read from
-`DIR/quarantine/stream/`. What is re-submitted is replayed through the handlers into DIR
+lived in that run's moto) cannot be read back locally and count as `on_failure_other_stream`. Quarantine rows
+are read from `DIR/quarantine/stream/`. What is re-submitted is replayed through the handlers into DIR
 (`runner.replay_redriven`); the ledger is `DIR/redrive/ledger.jsonl` and every run's report is appended to
 `DIR/redrive/runs.jsonl`. A new `local-run` into DIR starts all of that afresh.
 """
@@ -80,9 +80,9 @@ def redrive_local(options: LocalRedriveOptions) -> redrive.RedriveReport:
     report = redrive.RedriveReport(dry_run=options.dry_run)
     collected: list[redrive.Entry] = []
 
-    def put(entries: list[redrive.Entry]) -> int:
+    def put(entries: list[redrive.Entry]) -> list[int]:
         collected.extend(entries)
-        return 0
+        return []
 
     if options.on_failure:
         events = _EventsRaw(Path(summary["events_file"]))
@@ -91,7 +91,7 @@ def redrive_local(options: LocalRedriveOptions) -> redrive.RedriveReport:
         )
     if options.quarantine:
         rows = redrive.select_rows(
-            _quarantine_rows(out), reasons=options.reasons, since=options.since, until=options.until
+            _quarantine_rows(out, report), reasons=options.reasons, since=options.since, until=options.until
         )
         redrive.redrive_quarantine(
             rows, pii_key=local_aws.LOCAL_PII_KEY.encode(), now=now, put=put, ledger=ledger, report=report
@@ -116,7 +116,7 @@ class _EventsRaw:
 
     def read(self, batch: redrive.BatchInfo) -> list[redrive.StreamRecord]:
         if batch.stream_name != local_aws.EVENTS_RAW_STREAM:
-            raise redrive.RedriveError(f"{batch.stream_name} is not retained after a local run")
+            raise redrive.OtherStreamError(f"{batch.stream_name} is not retained after a local run")
         if self._payloads is None:
             try:
                 self._payloads = read_event_lines(self.path)[0]
@@ -124,7 +124,7 @@ class _EventsRaw:
                 raise redrive.RedriveError(str(error)) from None
         first, last = line_index(batch.start_sequence_number), line_index(batch.end_sequence_number)
         if first < 0 or last >= len(self._payloads):
-            raise redrive.RedriveError(f"{batch.ledger_key} is not in {self.path}")
+            raise redrive.ExpiredRangeError(f"{batch.ledger_key} is not in {self.path}")
         # The local replay's partition key is the sequence number (`aws.kinesis_event`).
         sequences = (sequence_number(index) for index in range(first, last + 1))
         return [
@@ -148,11 +148,11 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
-def _quarantine_rows(out: Path) -> Iterator[redrive.QuarantineRow]:
+def _quarantine_rows(out: Path, report: redrive.RedriveReport) -> Iterator[redrive.QuarantineRow]:
     root = out / "quarantine"
     for path in sorted((root / redrive.STREAM_SOURCE).rglob("*.jsonl")):
         key = f"quarantine/{path.relative_to(root).as_posix()}"
-        yield from redrive.parse_quarantine_object(key, path.read_bytes())
+        yield from redrive.parse_quarantine_object(key, path.read_bytes(), report)
 
 
 def _run_count(out: Path) -> int:
