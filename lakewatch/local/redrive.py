@@ -11,6 +11,7 @@ are read from `DIR/quarantine/stream/`. What is re-submitted is replayed through
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +22,7 @@ import orjson
 
 from lakewatch import redrive
 from lakewatch.local import aws as local_aws
+from lakewatch.local import aws_events
 from lakewatch.local.runner import (
     DEAD_LETTERS_FILE,
     SUMMARY_FILE,
@@ -48,11 +50,23 @@ class LocalRedriveOptions:
 
 
 class FileLedger:
-    """The ledger as JSON lines; additions are kept until `commit`, after the re-driven records were replayed."""
+    """The ledger as JSON lines; additions are kept until `commit`, after the re-driven records were replayed.
+
+    `commit` writes the whole ledger to a temporary file and renames it over the old one, so a run killed while
+    committing leaves the old ledger or the new one, never a truncated line that would stop every later run."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._keys = {orjson.loads(line) for line in path.read_bytes().splitlines()} if path.exists() else set()
+        self._keys: set[str] = set()
+        lines = path.read_bytes().splitlines() if path.exists() else []
+        for number, line in enumerate(lines, start=1):
+            try:
+                key = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                key = None
+            if not isinstance(key, str):
+                raise LocalRunError(f"{path} line {number} is not a ledger key: repair or remove that line")
+            self._keys.add(key)
         self._pending: list[str] = []
 
     def __contains__(self, key: object) -> bool:
@@ -64,8 +78,14 @@ class FileLedger:
 
     def commit(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as ledger:
+        kept = self.path.read_bytes() if self.path.exists() else b""
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        with temporary.open("wb") as ledger:
+            ledger.write(kept)
             ledger.writelines(orjson.dumps(key) + b"\n" for key in self._pending)
+            ledger.flush()
+            os.fsync(ledger.fileno())
+        temporary.replace(self.path)
         self._pending.clear()
 
     def __len__(self) -> int:
@@ -85,9 +105,9 @@ def redrive_local(options: LocalRedriveOptions) -> redrive.RedriveReport:
         return []
 
     if options.on_failure:
-        events = _EventsRaw(Path(summary["events_file"]))
+        events = _EventsRaw(Path(summary["events_file"]), summary.get("events_format", "json"))
         redrive.redrive_on_failure(
-            _read_jsonl(out / DEAD_LETTERS_FILE), read=events.read, put=put, ledger=ledger, report=report
+            _read_messages(out / DEAD_LETTERS_FILE), read=events.read, put=put, ledger=ledger, report=report
         )
     if options.quarantine:
         rows = redrive.select_rows(
@@ -110,8 +130,9 @@ def redrive_local(options: LocalRedriveOptions) -> redrive.RedriveReport:
 class _EventsRaw:
     """events-raw as the local run saw it: the events file's non-blank lines, by sequence number."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, events_format: str) -> None:
         self.path = path
+        self.events_format = events_format
         self._payloads: list[bytes] | None = None
 
     def read(self, batch: redrive.BatchInfo) -> list[redrive.StreamRecord]:
@@ -119,8 +140,10 @@ class _EventsRaw:
             raise redrive.OtherStreamError(f"{batch.stream_name} is not retained after a local run")
         if self._payloads is None:
             try:
-                self._payloads = read_event_lines(self.path)[0]
-            except LocalRunError as error:
+                lines = read_event_lines(self.path)[0]
+                # A base64 line is one record's bytes in base64 (`--events-format base64`): the record is the bytes.
+                self._payloads = aws_events.decode_base64_lines(lines) if self.events_format == "base64" else lines
+            except (LocalRunError, ValueError) as error:
                 raise redrive.RedriveError(str(error)) from None
         first, last = line_index(batch.start_sequence_number), line_index(batch.end_sequence_number)
         if first < 0 or last >= len(self._payloads):
@@ -134,18 +157,35 @@ class _EventsRaw:
 
 
 def _load_summary(out: Path) -> dict[str, Any]:
+    """summary.json, with what re-drive needs of it checked: the run's clock and its events file."""
     try:
-        return orjson.loads((out / SUMMARY_FILE).read_bytes())
+        summary = orjson.loads((out / SUMMARY_FILE).read_bytes())
     except FileNotFoundError:
         raise LocalRunError(f"no {SUMMARY_FILE} in {out}: not a local-run output directory") from None
     except (OSError, orjson.JSONDecodeError) as error:
         raise LocalRunError(f"cannot read {out / SUMMARY_FILE}: {error}") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("events_file"), str):
+        raise LocalRunError(f"{out / SUMMARY_FILE} is not a local-run summary: it names no events file")
+    try:
+        summary["now"] = datetime.fromisoformat(summary["now"]).isoformat()
+    except (KeyError, TypeError, ValueError):
+        raise LocalRunError(f"{out / SUMMARY_FILE} is not a local-run summary: no ISO-8601 `now`") from None
+    return summary
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _read_messages(path: Path) -> list[object]:
+    """The on-failure messages of a JSON-lines file; a line that is not JSON is kept as None, which re-drive
+    counts as malformed, so one damaged line never stops the others from being re-driven."""
     if not path.exists():
         return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    messages: list[object] = []
+    for line in path.read_bytes().splitlines():
+        if line.strip():
+            try:
+                messages.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                messages.append(None)
+    return messages
 
 
 def _quarantine_rows(out: Path, report: redrive.RedriveReport) -> Iterator[redrive.QuarantineRow]:
@@ -156,4 +196,5 @@ def _quarantine_rows(out: Path, report: redrive.RedriveReport) -> Iterator[redri
 
 
 def _run_count(out: Path) -> int:
-    return len(_read_jsonl(out / REDRIVE_DIR / RUNS_FILE))
+    """The re-drive runs logged so far (a damaged line still counts as a run, so run numbers never repeat)."""
+    return len(_read_messages(out / REDRIVE_DIR / RUNS_FILE))

@@ -14,7 +14,9 @@ import pytest
 
 from lakewatch.__main__ import main
 from lakewatch.domain import tables
+from lakewatch.local import redrive as local_redrive
 from lakewatch.local import runner
+from lakewatch.local.redrive import FileLedger
 from lakewatch.local.runner import LocalRunOptions, local_run
 from tests.e2e.test_local_run import _sale
 
@@ -111,3 +113,90 @@ def test_redrive_of_a_directory_that_is_no_local_run_output_is_a_one_line_error(
     err = capsys.readouterr().err
     assert err.startswith("lakewatch: error: no summary.json in")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_base64_events_files_dead_letter_is_redriven_as_the_record_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a `--events-format base64` run in which a transform bug dead-lettered one sale
+    lines = [json.dumps(_sale(f"s-{index}", day=9, hour=9, store="Leeds")).encode() for index in range(3)]
+    lines.insert(1, json.dumps(_sale("s-bug", day=9, hour=10, store="Leeds")).encode())
+    events = tmp_path / "events.b64"
+    events.write_bytes(b"\n".join(base64.b64encode(line) for line in lines) + b"\n")
+    out = tmp_path / "out"
+    with monkeypatch.context() as patched:
+        _with_a_transform_bug(patched)
+        report = local_run(LocalRunOptions(events=events, out=out, now=NOW, batch_size=4, events_format="base64"))
+    assert report.dead_lettered == 1
+
+    # When re-driven, the record put is the sale's bytes, not their base64 text (which would be invalid JSON)
+    redriven = _redrive(out, capsys=capsys)
+
+    assert redriven["records_put"] == 1
+    assert "s-bug" in _sales_in_lake(out)
+    assert not any(b"invalid_json" in path.read_bytes() for path in (out / "quarantine").rglob("*.jsonl"))
+
+
+def _dead_lettered_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    lines = [json.dumps(_sale(name, day=9, hour=9, store="Leeds")).encode() for name in ("s-0", "s-bug", "s-1")]
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out"
+    with monkeypatch.context() as patched:
+        _with_a_transform_bug(patched)
+        assert local_run(LocalRunOptions(events=events, out=out, now=NOW, batch_size=4)).dead_lettered == 1
+    return out
+
+
+def test_damaged_files_of_a_local_run_are_counted_or_one_line_errors_never_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _dead_lettered_run(tmp_path, monkeypatch)
+    letters = out / "dead_letters.jsonl"
+
+    # A damaged on-failure line is counted as malformed; the good one is still re-driven
+    letters.write_bytes(b'{"KinesisBatchInfo": \n[1, 2]\n' + letters.read_bytes())
+    redriven = _redrive(out, capsys=capsys)
+    assert (redriven["on_failure_malformed"], redriven["records_put"]) == (2, 1)
+    assert "s-bug" in _sales_in_lake(out)
+
+    # A ledger line that is no key, and a summary that is no local-run summary, are one-line errors
+    summary = (out / "summary.json").read_bytes()
+    for path, content in [
+        (out / "redrive" / "ledger.jsonl", b'"on-failure/events-raw/x"\n"quarantine/abc'),
+        (out / "summary.json", b'{"now": "2024-06-10T12:00:00+00:00"}'),
+        (out / "summary.json", b"[]"),
+        (out / "summary.json", summary.replace(b'"now"', b'"now_"', 1)),
+    ]:
+        kept = path.read_bytes()
+        path.write_bytes(content)
+        assert main(["redrive", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("lakewatch: error: ") and len(err.strip().splitlines()) == 1
+        path.write_bytes(kept)
+
+
+def test_a_run_killed_while_committing_its_ledger_leaves_the_previous_ledger_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _dead_lettered_run(tmp_path, monkeypatch)
+    path = out / "redrive" / "ledger.jsonl"
+    ledger = FileLedger(path)
+    ledger.add("quarantine/a#1")
+    ledger.commit()
+    before = path.read_bytes()
+
+    class Killed(BaseException):
+        pass
+
+    def killed(_: int) -> None:
+        raise Killed
+
+    ledger.add("quarantine/b#1")
+    with monkeypatch.context() as patched:
+        patched.setattr(local_redrive.os, "fsync", killed)
+        with pytest.raises(Killed):
+            ledger.commit()
+
+    assert path.read_bytes() == before
+    assert _redrive(out, capsys=capsys)["records_put"] == 1
