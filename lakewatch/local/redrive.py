@@ -11,6 +11,7 @@ are read from `DIR/quarantine/stream/`. What is re-submitted is replayed through
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from lakewatch.local import aws as local_aws
 from lakewatch.local import aws_events
 from lakewatch.local.runner import (
     DEAD_LETTERS_FILE,
+    REDRIVE_FIRST_INDEX,
     SUMMARY_FILE,
     LocalRunError,
     line_index,
@@ -105,7 +107,7 @@ def redrive_local(options: LocalRedriveOptions) -> redrive.RedriveReport:
         return []
 
     if options.on_failure:
-        events = _EventsRaw(Path(summary["events_file"]), summary.get("events_format", "json"))
+        events = _EventsRaw(Path(summary["events_file"]), summary.get("events_format", "json"), out / REDRIVE_DIR)
         redrive.redrive_on_failure(
             _read_messages(out / DEAD_LETTERS_FILE), read=events.read, put=put, ledger=ledger, report=report
         )
@@ -120,6 +122,11 @@ def redrive_local(options: LocalRedriveOptions) -> redrive.RedriveReport:
         return report
     run_number = _run_count(out) + 1
     if collected:
+        # What this run puts into events-raw, kept so that a batch of it that fails again can be read back.
+        (out / REDRIVE_DIR).mkdir(parents=True, exist_ok=True)
+        _redriven_path(out / REDRIVE_DIR, run_number).write_bytes(
+            b"".join(base64.b64encode(data) + b"\n" for _, data in collected)
+        )
         replay_redriven(out, [data for _, data in collected], now=now, run_number=run_number)
     ledger.commit()
     with (out / REDRIVE_DIR / RUNS_FILE).open("ab") as runs:
@@ -127,17 +134,29 @@ def redrive_local(options: LocalRedriveOptions) -> redrive.RedriveReport:
     return report
 
 
-class _EventsRaw:
-    """events-raw as the local run saw it: the events file's non-blank lines, by sequence number."""
+def _redriven_path(redrive_dir: Path, run_number: int) -> Path:
+    return redrive_dir / f"events-raw-run-{run_number}.b64"
 
-    def __init__(self, path: Path, events_format: str) -> None:
+
+class _EventsRaw:
+    """events-raw as the local runs saw it, by sequence number: the events file's non-blank lines, then what each
+    re-drive run put (numbered from `REDRIVE_FIRST_INDEX` times the run's number, kept as base64 lines), so that
+    a re-driven batch that fails again can itself be re-driven, as Kinesis would still hold it on AWS."""
+
+    def __init__(self, path: Path, events_format: str, redrive_dir: Path) -> None:
         self.path = path
         self.events_format = events_format
+        self.redrive_dir = redrive_dir
         self._payloads: list[bytes] | None = None
+        self._redriven: dict[int, list[bytes]] = {}
 
     def read(self, batch: redrive.BatchInfo) -> list[redrive.StreamRecord]:
         if batch.stream_name != local_aws.EVENTS_RAW_STREAM:
             raise redrive.OtherStreamError(f"{batch.stream_name} is not retained after a local run")
+        first, last = line_index(batch.start_sequence_number), line_index(batch.end_sequence_number)
+        run = first // REDRIVE_FIRST_INDEX
+        if run > 0:
+            return self._read(batch, self._redriven_run(run), first - run * REDRIVE_FIRST_INDEX, last - first)
         if self._payloads is None:
             try:
                 lines = read_event_lines(self.path)[0]
@@ -145,14 +164,27 @@ class _EventsRaw:
                 self._payloads = aws_events.decode_base64_lines(lines) if self.events_format == "base64" else lines
             except (LocalRunError, ValueError) as error:
                 raise redrive.RedriveError(str(error)) from None
-        first, last = line_index(batch.start_sequence_number), line_index(batch.end_sequence_number)
-        if first < 0 or last >= len(self._payloads):
-            raise redrive.ExpiredRangeError(f"{batch.ledger_key} is not in {self.path}")
+        return self._read(batch, self._payloads, first, last - first)
+
+    def _redriven_run(self, run: int) -> list[bytes]:
+        if run not in self._redriven:
+            path = _redriven_path(self.redrive_dir, run)
+            try:
+                self._redriven[run] = [base64.b64decode(line) for line in path.read_bytes().splitlines()]
+            except (OSError, ValueError):
+                self._redriven[run] = []  # not kept (or damaged): the range counts as expired
+        return self._redriven[run]
+
+    @staticmethod
+    def _read(batch: redrive.BatchInfo, payloads: list[bytes], offset: int, span: int) -> list[redrive.StreamRecord]:
+        """The records at `offset` .. `offset + span` of `payloads`, numbered as the batch numbers them."""
+        if offset < 0 or offset + span >= len(payloads):
+            raise redrive.ExpiredRangeError(f"{batch.ledger_key} is no longer held")
+        base = line_index(batch.start_sequence_number) - offset
         # The local replay's partition key is the sequence number (`aws.kinesis_event`).
-        sequences = (sequence_number(index) for index in range(first, last + 1))
         return [
-            redrive.StreamRecord(sequence, sequence, self._payloads[index])
-            for index, sequence in zip(range(first, last + 1), sequences, strict=True)
+            redrive.StreamRecord(sequence_number(base + index), sequence_number(base + index), payloads[index])
+            for index in range(offset, offset + span + 1)
         ]
 
 

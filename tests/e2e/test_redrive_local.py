@@ -200,3 +200,24 @@ def test_a_run_killed_while_committing_its_ledger_leaves_the_previous_ledger_who
 
     assert path.read_bytes() == before
     assert _redrive(out, capsys=capsys)["records_put"] == 1
+
+
+def test_a_redriven_batch_that_fails_again_can_itself_be_redriven_once_the_bug_is_fixed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _dead_lettered_run(tmp_path, monkeypatch)
+
+    # The operator re-drives before the fix is deployed: the record fails again, into a new on-failure batch
+    with monkeypatch.context() as patched:
+        _with_a_transform_bug(patched)
+        too_early = _redrive(out, capsys=capsys)
+    assert too_early["records_put"] == 1
+    assert "s-bug" not in _sales_in_lake(out)
+
+    # Once fixed, that new batch is read back (as Kinesis would still hold it) and put again, once
+    fixed = _redrive(out, capsys=capsys)
+    again = _redrive(out, capsys=capsys)
+
+    assert (fixed["records_put"], fixed["already_redriven"], fixed["on_failure_expired"]) == (1, 1, 0)
+    assert (again["records_put"], again["already_redriven"]) == (0, 2)
+    assert _sales_in_lake(out).count("s-bug") == 1
