@@ -221,3 +221,26 @@ def test_a_redriven_batch_that_fails_again_can_itself_be_redriven_once_the_bug_i
     assert (fixed["records_put"], fixed["already_redriven"], fixed["on_failure_expired"]) == (1, 1, 0)
     assert (again["records_put"], again["already_redriven"]) == (0, 2)
     assert _sales_in_lake(out).count("s-bug") == 1
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--source", "on-failure", "--reason", "invalid_field"],
+        ["--source", "on-failure", "--since", "2024-06-01"],
+        ["--since", "2024-06-02", "--until", "2024-06-01"],
+        ["--since", "2024-02-30"],
+        ["--reason", "no_such_reason"],
+        ["--source", "everything"],
+    ],
+)
+def test_bad_redrive_arguments_are_one_line_errors(
+    tmp_path: Path, arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = main(["redrive", "--out", str(tmp_path), *arguments])
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "error:" in err and "summary.json" not in err
