@@ -193,6 +193,9 @@ def test_quarantine_rows_that_now_pass_are_resubmitted_once_and_the_rest_reporte
     [
         ({"source": "stream", "record": {"event_type": "sale"}}, True),
         ({"source": "stream", "record": {"length": 3, "keyed_hash": "ab"}}, False),
+        ({"source": "stream", "record": {"length": 3, "sha256": "ab"}}, False),  # before fingerprints were keyed
+        ({"source": "stream", "record": {"length": 3}}, False),
+        ({"source": "stream", "record": {"length": 3, "event_type": "sale"}}, True),
         ({"source": "stream", "record": [1, 2]}, False),
         ({"source": "pos_csv", "record": {"event_type": "sale"}}, False),
         ({"source": "job_monitor", "record": {"event_type": "job_run"}}, False),
