@@ -60,6 +60,9 @@ MAX_BATCH_SIZE = 10_000
 #: that failed, up to this many times in all, before it counts as a put failure.
 PUT_ATTEMPTS = 4
 
+#: ReceiveMessage long polling: the wait (seconds) for the last, empty, receive of a run.
+RECEIVE_WAIT_SECONDS = 1
+
 #: (partition key, data) of one record to put.
 Entry = tuple[str, bytes]
 #: Puts entries into events-raw; returns the indices (into its argument) of the entries that could not be put.
@@ -506,14 +509,23 @@ class S3Ledger:
 
 
 def aws_redrive_on_failure_queue(
-    *, sqs: Any, kinesis: Any, queue_url: str, target_stream: str, ledger: Ledger, dry_run: bool
+    *,
+    sqs: Any,
+    kinesis: Any,
+    queue_url: str,
+    target_stream: str,
+    ledger: Ledger,
+    dry_run: bool,
+    receive_wait_seconds: int = RECEIVE_WAIT_SECONDS,
 ) -> RedriveReport:
     """Drain the on-failure queue: re-drive each message's batch and delete the messages whose batch is done.
 
     A message whose batch could not be re-driven (expired, unreadable, malformed, of another stream) stays on
     the queue for a later run. Each message is handled once per run, by its MessageId: a message received again
     (its visibility timeout ran out during a long run) is not counted twice, and the run ends when a receive
-    brings nothing new. A dry run reads every message, then makes them all visible again at once."""
+    brings nothing new. Receives long-poll (`receive_wait_seconds`): a short poll samples only some of the queue's
+    servers and may answer empty while messages remain, which would end the run early with them never counted.
+    A dry run reads every message, then makes them all visible again at once."""
     report = RedriveReport(dry_run=dry_run)
     handled: set[str] = set()
     invisible: dict[str, str] = {}  # MessageId -> the latest receipt handle, to make it visible again
@@ -525,7 +537,9 @@ def aws_redrive_on_failure_queue(
 
     try:
         while True:
-            received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            received = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=receive_wait_seconds
+            )
             messages = received.get("Messages", [])
             for message in messages:
                 invisible[message["MessageId"]] = message["ReceiptHandle"]

@@ -75,7 +75,13 @@ def test_on_failure_batches_are_read_back_and_put_again_once(aws: dict[str, Any]
 
     def run(dry_run: bool) -> redrive.RedriveReport:
         return redrive.aws_redrive_on_failure_queue(
-            sqs=sqs, kinesis=kinesis, queue_url=queue_url, target_stream=RAW, ledger=ledger, dry_run=dry_run
+            sqs=sqs,
+            kinesis=kinesis,
+            queue_url=queue_url,
+            target_stream=RAW,
+            ledger=ledger,
+            dry_run=dry_run,
+            receive_wait_seconds=0,
         )
 
     dry = run(dry_run=True)
@@ -320,7 +326,13 @@ def test_dry_run_counts_what_the_real_run_puts_when_a_queue_holds_duplicates_and
 
     def run(dry_run: bool) -> redrive.RedriveReport:
         return redrive.aws_redrive_on_failure_queue(
-            sqs=sqs, kinesis=kinesis, queue_url=queue_url, target_stream=RAW, ledger=ledger, dry_run=dry_run
+            sqs=sqs,
+            kinesis=kinesis,
+            queue_url=queue_url,
+            target_stream=RAW,
+            ledger=ledger,
+            dry_run=dry_run,
+            receive_wait_seconds=0,
         )
 
     dry = run(dry_run=True)
@@ -340,7 +352,8 @@ class _QueueWhoseMessagesComeBack:
         self.body = body
         self.receives = 0
 
-    def receive_message(self, **_: Any) -> dict[str, Any]:
+    def receive_message(self, **request: Any) -> dict[str, Any]:
+        assert request["WaitTimeSeconds"] > 0, "a short poll may answer empty while messages remain"
         self.receives += 1
         assert self.receives < 50, "the run never ends"
         return {"Messages": [{"MessageId": "m-1", "ReceiptHandle": f"r-{self.receives}", "Body": self.body}]}
@@ -359,8 +372,8 @@ def test_a_message_received_again_during_a_run_is_counted_once_and_the_run_ends(
         kinesis=kinesis,
         queue_url="q",
         target_stream=RAW,
-        ledger=set(),
-        dry_run=True,  # type: ignore[arg-type]
+        ledger=set(),  # type: ignore[arg-type]
+        dry_run=True,
     )
 
     assert (dry.on_failure_batches, dry.on_failure_records, dry.already_redriven) == (1, 1, 0)
@@ -381,8 +394,9 @@ def test_a_batch_of_another_stream_is_not_put_into_events_raw(aws: dict[str, Any
         kinesis=kinesis,
         queue_url=queue_url,
         target_stream=RAW,
-        ledger=set(),
-        dry_run=False,  # type: ignore[arg-type]
+        ledger=set(),  # type: ignore[arg-type]
+        dry_run=False,
+        receive_wait_seconds=0,
     )
 
     assert (report.on_failure_other_stream, report.records_put) == (1, 0)
