@@ -355,7 +355,8 @@ def select_rows(
     """Rows with one of `reasons` (all when None) quarantined within [since, until] (open ends when None)."""
     wanted = None if reasons is None else set(reasons)
     for row in rows:
-        if wanted is not None and row.row.get("reason") not in wanted:
+        reason = row.row.get("reason")
+        if wanted is not None and (not isinstance(reason, str) or reason not in wanted):
             continue
         day = row.quarantined_on
         if (since is not None or until is not None) and day is None:

@@ -526,3 +526,23 @@ def test_broken_lines_of_a_quarantine_object_are_counted_and_its_other_rows_kept
 
     assert [(row.line, row.row["record"]["event_id"]) for row in rows] == [(1, "a"), (7, "b")]
     assert report.quarantine_malformed == 4
+
+
+def test_rows_whose_reason_or_date_is_no_string_are_simply_not_selected_by_a_filter() -> None:
+    rows = [
+        redrive.QuarantineRow("k", line, row)
+        for line, row in enumerate(
+            [
+                {"reason": ["invalid_field"], "quarantined_at": "2024-06-09 10:00:00.000000"},
+                {"reason": {"a": 1}, "quarantined_at": "2024-06-09 10:00:00.000000"},
+                {"reason": "invalid_field", "quarantined_at": {"day": 9}},
+                {"reason": "invalid_field", "quarantined_at": None},
+                {"reason": "invalid_field", "quarantined_at": "2024-06-09 23:59:59.999999"},
+            ],
+            1,
+        )
+    ]
+
+    selected = redrive.select_rows(rows, reasons=["invalid_field"], since=date(2024, 6, 9), until=date(2024, 6, 9))
+
+    assert [row.line for row in selected] == [5]
