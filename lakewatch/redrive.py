@@ -112,7 +112,8 @@ class BatchInfo:
         for name in ("streamArn", "shardId", "startSequenceNumber", "endSequenceNumber"):
             if not isinstance(info.get(name), str) or not info[name]:
                 raise RedriveError(f"KinesisBatchInfo.{name} is not a non-empty string")
-        if not info["streamArn"].startswith("arn:") or ":stream/" not in info["streamArn"]:
+        arn = info["streamArn"]
+        if not arn.startswith("arn:") or ":stream/" not in arn or not arn.rsplit("/", 1)[-1]:
             raise RedriveError("KinesisBatchInfo.streamArn is not a Kinesis stream ARN")
         for name in ("startSequenceNumber", "endSequenceNumber"):
             text = info[name]

@@ -283,6 +283,7 @@ MALFORMED_MESSAGES = [
     _with_batch_info(shardId=""),
     _with_batch_info(streamArn=None),
     _with_batch_info(streamArn="mystream"),
+    _with_batch_info(streamArn="arn:aws:kinesis:us-east-2:123456789012:stream/"),
 ]
 
 
