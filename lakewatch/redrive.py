@@ -28,6 +28,7 @@ Clients are injected: the same functions run against AWS (see `aws_redrive_on_fa
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import time
 from collections import Counter
@@ -423,7 +424,8 @@ def parse_quarantine_object(object_key: str, body: bytes, report: RedriveReport)
     """The rows of one quarantine object; a line that is not a JSON object (a truncated upload, a hand edit)
     is counted as `quarantine_malformed` and the object's other rows are still re-driven."""
     rows = []
-    for line_number, line in enumerate(body.splitlines(), start=1):
+    # An object saved again by a Windows editor may start with a UTF-8 byte-order mark and end lines in CRLF.
+    for line_number, line in enumerate(body.removeprefix(codecs.BOM_UTF8).splitlines(), start=1):
         if not line.strip():
             continue
         try:

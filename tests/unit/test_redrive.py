@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -547,3 +548,18 @@ def test_rows_whose_reason_or_date_is_no_string_are_simply_not_selected_by_a_fil
     selected = redrive.select_rows(rows, reasons=["invalid_field"], since=date(2024, 6, 9), until=date(2024, 6, 9))
 
     assert [row.line for row in selected] == [5]
+
+
+def test_a_quarantine_object_saved_with_a_byte_order_mark_and_crlf_keeps_every_row() -> None:
+    body = (
+        codecs.BOM_UTF8
+        + _row("invalid_field", _scrubbed_sale("a"))
+        + b"\r\n"
+        + _row("invalid_field", _scrubbed_sale("b"))
+    )
+    report = redrive.RedriveReport(dry_run=True)
+
+    rows = redrive.parse_quarantine_object("quarantine/stream/dt=2024-06-09/o.jsonl", body + b"\r\n", report)
+
+    assert [row.row["record"]["event_id"] for row in rows] == ["a", "b"]
+    assert report.quarantine_malformed == 0
