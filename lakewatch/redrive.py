@@ -18,9 +18,16 @@ Both go back into `events-raw`, so the transform running at that time judges eve
 
 Idempotent: every re-driven item (an on-failure batch, a quarantine row) has a deterministic key (the batch's
 stream, shard and sequence range; the quarantine object key and line number) recorded in a `Ledger` after
-its records were put, and an item already in the ledger is skipped, so a second run puts nothing. If a run
-dies between the put and the ledger write, the next run puts that item again; the lake and the alerts
-de-duplicate on event_id, so nothing is counted twice downstream.
+its records were put, and an item already in the ledger is skipped, so a second run puts nothing. PutRecords
+fails record by record (throttling): only the failed records are put again, and when some still fail, the
+ones put are in the ledger one by one, so the next run puts only the rest. If a run dies between the put and
+the ledger write, the next run puts that item again; the lake and the alerts de-duplicate on event_id, so
+nothing is counted twice downstream. Two messages or rows naming the same item count once, in a dry run as in
+the real one, so a dry run's counts are what the real run puts (bar put failures, reported as such).
+
+Every message and row gets one outcome in the report: re-driven (or would be), already re-driven, expired,
+still rejected (by reason), not re-drivable, of another stream, not readable now, or malformed (not what
+the pipeline writes: named by its field, never its value). None of them stops the run.
 
 Clients are injected: the same functions run against AWS (see `aws_redrive_on_failure_queue` and
 `aws_redrive_quarantine`) and, through the local runner, against a `local-run` output directory.
