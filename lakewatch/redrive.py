@@ -207,6 +207,8 @@ class RedriveReport:
     not_redrivable: int = 0
     #: Quarantine object lines that are not a JSON object (a truncated or hand-edited object).
     quarantine_malformed: int = 0
+    #: Quarantine objects listed but gone when read: the quarantine lifecycle expired them during the run.
+    quarantine_objects_gone: int = 0
     already_redriven: int = 0
     records_put: int = 0
     put_failures: int = 0
@@ -228,6 +230,7 @@ class RedriveReport:
             "still_rejected": dict(sorted(self.still_rejected.items())),
             "not_redrivable": self.not_redrivable,
             "quarantine_malformed": self.quarantine_malformed,
+            "quarantine_objects_gone": self.quarantine_objects_gone,
             "already_redriven": self.already_redriven,
             "records_put": self.records_put,
             "put_failures": self.put_failures,
@@ -596,7 +599,13 @@ def list_quarantine_rows(
         )
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                try:
+                    body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                except ClientError as error:
+                    if error.response.get("Error", {}).get("Code") not in {"NoSuchKey", "404"}:
+                        raise
+                    report.quarantine_objects_gone += 1  # expired (lifecycle) between the listing and the read
+                    continue
                 yield from parse_quarantine_object(item["Key"], body, report)
         day += timedelta(days=1)
 

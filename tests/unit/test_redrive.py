@@ -179,6 +179,7 @@ def test_quarantine_rows_that_now_pass_are_resubmitted_once_and_the_rest_reporte
         "still_rejected": {"total_mismatch": 1},
         "not_redrivable": 1,
         "quarantine_malformed": 0,
+        "quarantine_objects_gone": 0,
         "already_redriven": 0,
         "records_put": 0,
         "put_failures": 0,
@@ -563,3 +564,41 @@ def test_a_quarantine_object_saved_with_a_byte_order_mark_and_crlf_keeps_every_r
 
     assert [row.row["record"]["event_id"] for row in rows] == ["a", "b"]
     assert report.quarantine_malformed == 0
+
+
+class _S3WhoseLifecycleExpires:
+    """S3 whose quarantine lifecycle deletes `expiring` between the listing and the read of it."""
+
+    def __init__(self, s3: Any, expiring: str) -> None:
+        self.s3 = s3
+        self.expiring = expiring
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.s3, name)
+
+    def get_object(self, **request: Any) -> Any:
+        if request["Key"] == self.expiring:
+            self.s3.delete_object(Bucket=request["Bucket"], Key=request["Key"])
+        return self.s3.get_object(**request)
+
+
+def test_a_quarantine_object_expired_during_the_run_is_counted_and_the_others_redriven(aws: dict[str, Any]) -> None:
+    s3 = aws["s3"]
+    s3.put_object(Bucket=BUCKET, Key="quarantine/stream/dt=2024-06-09/a.jsonl", Body=_row("invalid_field", {}))
+    s3.put_object(Bucket=BUCKET, Key="quarantine/stream/dt=2024-06-09/b.jsonl", Body=_row("invalid_field", {}))
+
+    report = redrive.aws_redrive_quarantine(
+        s3=_S3WhoseLifecycleExpires(s3, "quarantine/stream/dt=2024-06-09/a.jsonl"),
+        kinesis=aws["kinesis"],
+        bucket=BUCKET,
+        target_stream=RAW,
+        pii_key=PII_KEY,
+        reasons=None,
+        since=date(2024, 6, 9),
+        until=date(2024, 6, 9),
+        now=NOW,
+        ledger=redrive.S3Ledger(s3, BUCKET),
+        dry_run=True,
+    )
+
+    assert (report.quarantine_objects_gone, report.quarantine_selected) == (1, 1)
