@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -120,7 +121,7 @@ def redrive_local(options: LocalRedriveOptions) -> redrive.RedriveReport:
         )
     if options.dry_run:
         return report
-    run_number = _run_count(out) + 1
+    run_number = _next_run_number(out / REDRIVE_DIR)
     if collected:
         # What this run puts into events-raw, kept so that a batch of it that fails again can be read back.
         (out / REDRIVE_DIR).mkdir(parents=True, exist_ok=True)
@@ -227,6 +228,12 @@ def _quarantine_rows(out: Path, report: redrive.RedriveReport) -> Iterator[redri
         yield from redrive.parse_quarantine_object(key, path.read_bytes(), report)
 
 
-def _run_count(out: Path) -> int:
-    """The re-drive runs logged so far (a damaged line still counts as a run, so run numbers never repeat)."""
-    return len(_read_messages(out / REDRIVE_DIR / RUNS_FILE))
+def _next_run_number(redrive_dir: Path) -> int:
+    """One more than any run logged or begun: a run killed before it logged itself still used its number (its
+    events-raw records, and on-failure batches naming them, exist), so the number is never given out again."""
+    logged = len(_read_messages(redrive_dir / RUNS_FILE))  # a damaged line still counts as a run
+    begun = (_RUN_NUMBER.fullmatch(path.name) for path in redrive_dir.glob("events-raw-run-*.b64"))
+    return max([logged, *(int(match[1]) for match in begun if match)]) + 1
+
+
+_RUN_NUMBER = re.compile(r"events-raw-run-(\d+)\.b64")

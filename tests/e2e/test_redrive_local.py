@@ -244,3 +244,36 @@ def test_bad_redrive_arguments_are_one_line_errors(
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "error:" in err and "summary.json" not in err
+
+
+def test_a_run_killed_before_its_ledger_never_hands_its_number_to_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _dead_lettered_run(tmp_path, monkeypatch)
+
+    class Killed(BaseException):
+        pass
+
+    def killed(_: FileLedger) -> None:
+        raise Killed
+
+    # A re-drive before the fix dead-letters the record again, then dies before its ledger and its log
+    with monkeypatch.context() as patched:
+        _with_a_transform_bug(patched)
+        patched.setattr(FileLedger, "commit", killed)
+        with pytest.raises(Killed):
+            main(["redrive", "--out", str(out)])
+    capsys.readouterr()
+    killed_runs_records = {path.name: path.read_bytes() for path in (out / "redrive").glob("events-raw-run-*")}
+    assert killed_runs_records  # what the killed run put, which its new on-failure batch names
+
+    # The next run, still before the fix, puts both batches (the killed run's and its own) under a new number
+    with monkeypatch.context() as patched:
+        _with_a_transform_bug(patched)
+        _redrive(out, capsys=capsys)
+    last = _redrive(out, capsys=capsys)
+
+    for name, records in killed_runs_records.items():
+        assert (out / "redrive" / name).read_bytes() == records  # never overwritten by a later run
+    assert last["records_put"] >= 1 and last["on_failure_expired"] == 0
+    assert "s-bug" in _sales_in_lake(out)
