@@ -211,6 +211,13 @@ def _redrive(args: argparse.Namespace) -> int:
     if args.since and args.until and args.since > args.until:
         print(f"lakewatch: error: --since {args.since} is after --until {args.until}", file=sys.stderr)
         return 2
+    if args.source == "on-failure" and (args.reason or args.since or args.until):
+        # They select quarantine rows only: silently ignored, they would make the report look filtered.
+        print(
+            "lakewatch: error: --reason, --since and --until select quarantine rows, not on-failure batches",
+            file=sys.stderr,
+        )
+        return 2
     report = redrive_local(
         LocalRedriveOptions(
             out=args.out,

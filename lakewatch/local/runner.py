@@ -156,6 +156,8 @@ class RunReport:
 
     now: str
     events_file: str = ""
+    #: `--events-format` of `events_file`: how `redrive` reads a line back as the record it was.
+    events_format: str = "json"
     input_records: int = 0
     blank_lines_skipped: int = 0
     transform_batches: int = 0
@@ -268,6 +270,7 @@ def local_run(
     report = RunReport(
         now=now.isoformat(),
         events_file=str(options.events.resolve()),
+        events_format=options.events_format,
         input_records=len(payloads),
         blank_lines_skipped=blank_lines,
         kpl_aggregates=kpl_counts.aggregates,
@@ -925,12 +928,17 @@ def _lambda_output_to(path: Path) -> Iterator[None]:
 
     handler = logger.registered_handler
     with path.open("a", encoding="utf-8") as sink, redirect_stdout(sink):
-        previous = handler.setStream(sink) if isinstance(handler, logging.StreamHandler) else None
+        # Swapped, not `setStream`: that flushes the stream found at import, which a test's captured (then
+        # closed) stdout may be by now.
+        previous = handler.stream if isinstance(handler, logging.StreamHandler) else None
+        if previous is not None:
+            handler.stream = sink
         try:
             yield
         finally:
             if previous is not None:
-                handler.setStream(previous)
+                handler.flush()
+                handler.stream = previous
 
 
 def prepare_out_dir(out: Path, *, keep: tuple[str, ...] = ()) -> None:
