@@ -136,8 +136,18 @@ class PipelineStack(Stack):
             config=config,
             ops_topic=self.topics.ops,
             consumers=[
-                StreamConsumer("Transform", self.transform.function, self.transform.on_failure_queue),
-                StreamConsumer("JobMonitor", self.job_monitoring.job_monitor, self.job_monitoring.on_failure_queue),
+                StreamConsumer(
+                    "Transform",
+                    self.transform.function,
+                    self.transform.on_failure_queue,
+                    config.transform.max_record_age_seconds,
+                ),
+                StreamConsumer(
+                    "JobMonitor",
+                    self.job_monitoring.job_monitor,
+                    self.job_monitoring.on_failure_queue,
+                    config.job_monitor.max_record_age_seconds,
+                ),
             ],
             scheduled_functions=[
                 ("OverdueCheck", self.job_monitoring.overdue_check),

@@ -154,4 +154,6 @@ class JobEvents(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        # On OK too, like every other alarm (`monitoring._alarm`): whoever re-drives learns when the queue is empty.
         self.on_failure_alarm.add_alarm_action(cloudwatch_actions.SnsAction(ops_topic))
+        self.on_failure_alarm.add_ok_action(cloudwatch_actions.SnsAction(ops_topic))

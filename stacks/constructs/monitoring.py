@@ -60,6 +60,13 @@ class StreamConsumer:
     label: str
     function: lambda_.IFunction
     on_failure_queue: sqs.IQueue
+    #: The mapping's `max_record_age_seconds`: records are this old when their on-failure message is sent.
+    max_record_age_seconds: int
+
+
+def _redrive_window_seconds(stream_retention_hours: int, max_record_age_seconds: int) -> int:
+    """How long after its on-failure message the records it names can still be read back from the stream."""
+    return stream_retention_hours * 3600 - max_record_age_seconds
 
 
 class PipelineMonitoring(Construct):
@@ -102,6 +109,16 @@ class PipelineMonitoring(Construct):
                 ),
                 threshold=1,
                 description=f"{consumer.label} gave up on a batch: its on-failure queue holds records to replay",
+            )
+            # The depth alarm fires once and stays in ALARM; the records a message names are only re-drivable
+            # while the stream still holds them, so page again when half of what is left of that time is gone.
+            redrive_deadline = _redrive_window_seconds(config.stream_retention_hours, consumer.max_record_age_seconds)
+            self._alarm(
+                f"{consumer.label}OnFailureMessageAge",
+                consumer.on_failure_queue.metric_approximate_age_of_oldest_message(period=_PERIOD, statistic="Maximum"),
+                threshold=redrive_deadline // 2,
+                description=f"{consumer.label}'s oldest on-failure message is half-way to its records leaving the "
+                f"stream (about {redrive_deadline // 3600} h after the message): re-drive it now or lose them",
             )
         for label, function in scheduled_functions:
             self._alarm(

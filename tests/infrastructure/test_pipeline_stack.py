@@ -293,7 +293,33 @@ def test_every_alarm_notifies_the_ops_topic(synth: Synth, resources: dict) -> No
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
     assert alarms
     for key, alarm in alarms.items():
+        # on OK too: whoever is re-driving a dead letter must learn when its queue is empty again
         assert alarm["Properties"].get("AlarmActions") == [ops], key
+        assert alarm["Properties"].get("OKActions") == [ops], key
+
+
+def test_an_on_failure_message_pages_again_before_its_stream_drops_the_records_it_names(
+    synth: Synth, resources: dict
+) -> None:
+    """The depth alarm fires once and stays in ALARM; the records a message names expire with the stream."""
+    alarms = [alarm["Properties"] for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    retention_seconds = synth.config.stream_retention_hours * 3600
+    consumers = {
+        synth.pipeline.transform.on_failure_queue: synth.config.transform,
+        synth.pipeline.job_monitoring.on_failure_queue: synth.config.job_monitor,
+    }
+    for queue, settings in consumers.items():
+        queue_name = f"<{logical_id(synth.pipeline, queue)}.QueueName>"
+        (age,) = [
+            alarm
+            for alarm in alarms
+            if alarm["MetricName"] == "ApproximateAgeOfOldestMessage"
+            and render(alarm["Dimensions"]) == [{"Name": "QueueName", "Value": queue_name}]
+        ]
+        # a message is sent once its records are max_record_age old: the alarm leaves half the rest to re-drive
+        assert age["Statistic"] == "Maximum"
+        assert age["Threshold"] + settings.max_record_age_seconds < retention_seconds
+        assert age["Threshold"] == (retention_seconds - settings.max_record_age_seconds) // 2
 
 
 def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
@@ -305,6 +331,7 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
         [("AWS/Lambda", "Errors")] * 6
         + [("AWS/Lambda", "IteratorAge")] * 2
         + [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 3
+        + [("AWS/SQS", "ApproximateAgeOfOldestMessage")] * 2
         + [("lakewatch", "RecordsQuarantined")]
         + [("lakewatch", "RecordsQuarantined_transform_error")] * 2
         + [("lakewatch", "PosRowsQuarantined")]
