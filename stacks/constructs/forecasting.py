@@ -27,6 +27,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lakewatch.domain import forecast_schedule
@@ -63,6 +64,7 @@ class Forecasting(Construct):
         alerts_topic: sns.ITopic,
         ops_topic: sns.ITopic,
         claims_table: dynamodb.ITable,
+        event_dead_letters: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self.delivery = TableDelivery(
@@ -128,14 +130,14 @@ class Forecasting(Construct):
             "HourlySchedule",
             description="lakewatch: forecast every hour, once the last complete hour is in the lake",
             schedule=HOURLY_SCHEDULE,
-            targets=[targets.LambdaFunction(self.hourly, retry_attempts=2)],
+            targets=[targets.LambdaFunction(self.hourly, retry_attempts=2, dead_letter_queue=event_dead_letters)],
         )
         events.Rule(
             self,
             "WeeklySchedule",
             description="lakewatch: retrain the forecast models every week",
             schedule=WEEKLY_SCHEDULE,
-            targets=[targets.LambdaFunction(self.training, retry_attempts=2)],
+            targets=[targets.LambdaFunction(self.training, retry_attempts=2, dead_letter_queue=event_dead_letters)],
         )
         self.drift_alarms = _drift_alarms(self, config.forecast_series, config.forecast_drift_mase_threshold, ops_topic)
         load_series(config.forecast_series)  # a series without its SQL file fails the synth, not the first hour

@@ -37,6 +37,32 @@ def on_failure_queue(scope: Construct, construct_id: str, *, key: kms.IKey) -> s
     return queue
 
 
+def event_dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """Where EventBridge keeps an event it could not deliver to a rule's target once its retries are spent.
+
+    Without one, EventBridge drops the event silently: a job run that never reaches the lake, a failed Glue run
+    nobody hears of, a scheduled run that never happens. EventBridge writes here as the service itself, so the
+    queue uses SQS-managed encryption rather than the lakewatch key: the key (storage stack) would otherwise
+    need a key-policy grant to EventBridge naming rules of this (pipeline) stack. The queue policy CDK writes
+    lets only this stack's rules send (`aws:SourceArn`). The events hold job metadata (names, run ids, states,
+    a failed Glue run's message), never a customer's record.
+    """
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    acknowledge(
+        queue,
+        "AwsSolutions-SQS3",
+        "This queue is itself the dead-letter queue of every EventBridge rule target; its depth is alarmed and its "
+        "messages (the undelivered events) are replayed by hand.",
+    )
+    return queue
+
+
 def kinesis_source(
     stream: kinesis.IStream, settings: StreamConsumerConfig, on_failure: sqs.IQueue
 ) -> event_sources.KinesisEventSource:

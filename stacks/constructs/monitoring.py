@@ -84,6 +84,7 @@ class PipelineMonitoring(Construct):
         transform_service: str,
         job_monitor_service: str,
         pos_csv_job: glue.CfnJob,
+        event_dead_letters: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self._action = cloudwatch_actions.SnsAction(ops_topic)
@@ -127,6 +128,13 @@ class PipelineMonitoring(Construct):
                 threshold=1,
                 description=f"{label} Lambda invocations failed",
             )
+        self._alarm(
+            "EventDeadLetterDepth",
+            event_dead_letters.metric_approximate_number_of_messages_visible(period=_PERIOD, statistic="Maximum"),
+            threshold=1,
+            description="EventBridge could not deliver an event to a rule's target after its retries: the queue holds "
+            "the event (a job state change, a failed Glue run's notice or a scheduled tick) to replay",
+        )
         quarantined = _lakewatch_count(QUARANTINE_METRIC, {"service": transform_service})
         self._alarm(
             "QuarantineVolume",
@@ -178,7 +186,10 @@ class PipelineMonitoring(Construct):
             )
 
         self.glue_failure_rule = self._glue_failure_rule(
-            f"{config.resource_prefix}-glue-job-failed", ops_topic=ops_topic, glue_jobs=glue_jobs
+            f"{config.resource_prefix}-glue-job-failed",
+            ops_topic=ops_topic,
+            glue_jobs=glue_jobs,
+            dead_letters=event_dead_letters,
         )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
@@ -236,7 +247,7 @@ class PipelineMonitoring(Construct):
         )
 
     def _glue_failure_rule(
-        self, rule_name: str, *, ops_topic: sns.ITopic, glue_jobs: Sequence[glue.CfnJob]
+        self, rule_name: str, *, ops_topic: sns.ITopic, glue_jobs: Sequence[glue.CfnJob], dead_letters: sqs.IQueue
     ) -> events.Rule:
         """A failed Glue run, published to ops through an execution role trusted only by this rule.
 
@@ -269,6 +280,7 @@ class PipelineMonitoring(Construct):
                 targets.SnsTopic(
                     ops_topic,
                     role=role,
+                    dead_letter_queue=dead_letters,
                     message=events.RuleTargetInput.from_text(
                         f"Glue job {events.EventField.from_path('$.detail.jobName')} run "
                         f"{events.EventField.from_path('$.detail.jobRunId')} ended "

@@ -155,9 +155,16 @@ def test_event_source_mappings_carry_every_setting_in_its_own_slot(
 
 def test_on_failure_queues_are_encrypted_and_tls_only(synth: Synth, resources: dict) -> None:
     queues = of_type(resources, "AWS::SQS::Queue")
-    assert len(queues) == 3  # transform's and job_monitor's event source mappings, job_events' async invocations
+    # transform's and job_monitor's event source mappings, job_events' async invocations, EventBridge's targets
+    assert len(queues) == 4
+    event_dead_letters = logical_id(synth.pipeline, synth.pipeline.event_dead_letters)
     for key, queue in queues.items():
-        assert "KmsMasterKeyId" in queue["Properties"]
+        if key == event_dead_letters:
+            # EventBridge writes it as the service: SQS-managed encryption keeps EventBridge out of the key policy
+            assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        else:
+            assert "KmsMasterKeyId" in queue["Properties"]
+        assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
         synth.pipeline_template.has_resource_properties(
             "AWS::SQS::QueuePolicy",
             {
@@ -169,6 +176,40 @@ def test_on_failure_queues_are_encrypted_and_tls_only(synth: Synth, resources: d
                 },
             },
         )
+
+
+def test_an_event_eventbridge_cannot_deliver_is_kept_on_an_alarmed_queue_only_its_rules_may_write(
+    synth: Synth, resources: dict
+) -> None:
+    """Without a dead-letter queue EventBridge drops an event after its retries, silently: a job run that never
+    reaches the lake, a failed Glue run nobody is told about, a scheduled run that never happens."""
+    queue_id = logical_id(synth.pipeline, synth.pipeline.event_dead_letters)
+    rules = of_type(resources, "AWS::Events::Rule")
+    assert len(rules) == 8
+    for key, rule in rules.items():
+        for target in rule["Properties"]["Targets"]:
+            assert render(target.get("DeadLetterConfig")) == {"Arn": f"<{queue_id}.Arn>"}, key
+    (policy,) = [
+        policy["Properties"]["PolicyDocument"]["Statement"]
+        for policy in of_type(resources, "AWS::SQS::QueuePolicy").values()
+        if policy["Properties"]["Queues"] == [{"Ref": queue_id}]
+    ]
+    senders = [statement for statement in policy if statement["Effect"] == "Allow"]
+    assert {render(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) for statement in senders} == {
+        f"<{key}.Arn>" for key in rules
+    }
+    for statement in senders:
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == "sqs:SendMessage"
+    depth = [
+        alarm["Properties"]
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and render(alarm["Properties"]["Dimensions"]) == [{"Name": "QueueName", "Value": f"<{queue_id}.QueueName>"}]
+    ]
+    assert [(alarm["Threshold"], alarm["ComparisonOperator"]) for alarm in depth] == [
+        (1, "GreaterThanOrEqualToThreshold")
+    ]
 
 
 def test_topics_are_encrypted_tls_only_and_subscribed_from_context(synth: Synth, resources: dict) -> None:
@@ -330,7 +371,7 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
     assert metrics == sorted(
         [("AWS/Lambda", "Errors")] * 6
         + [("AWS/Lambda", "IteratorAge")] * 2
-        + [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 3
+        + [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 4
         + [("AWS/SQS", "ApproximateAgeOfOldestMessage")] * 2
         + [("lakewatch", "RecordsQuarantined")]
         + [("lakewatch", "RecordsQuarantined_transform_error")] * 2
@@ -391,7 +432,11 @@ def test_every_log_group_is_encrypted_with_the_lakewatch_key_and_kept_for_the_st
     synth: Synth, resources: dict
 ) -> None:
     # The on-failure queues are encrypted with the lakewatch key: the log groups must name the same key
-    (queue_key,) = {render(q["Properties"]["KmsMasterKeyId"]) for q in of_type(resources, "AWS::SQS::Queue").values()}
+    (queue_key,) = {
+        render(q["Properties"]["KmsMasterKeyId"])
+        for q in of_type(resources, "AWS::SQS::Queue").values()
+        if "KmsMasterKeyId" in q["Properties"]
+    }
     log_groups = of_type(resources, "AWS::Logs::LogGroup")
     # One per function and one per Firehose delivery stream
     assert len(log_groups) == len(HANDLERS) + len(CATALOG_TABLES)
