@@ -37,6 +37,7 @@ from stacks.config import ATHENA_RESULTS_ROOT, FORECAST_MODELS_PREFIX, StageConf
 from stacks.constructs.catalog import LakeCatalog
 from stacks.constructs.delivery import TableDelivery
 from stacks.constructs.functions import METRICS_NAMESPACE, FunctionSpec, LambdaFactory
+from stacks.constructs.ingest import keep_failed_scheduled_runs
 from stacks.constructs.permissions import acknowledge_kms_grant_wildcards, allow_objects
 
 #: Published by `forecast_hourly` per series (dimension `series`): what the drift alarms watch.
@@ -139,6 +140,8 @@ class Forecasting(Construct):
             schedule=WEEKLY_SCHEDULE,
             targets=[targets.LambdaFunction(self.training, retry_attempts=2, dead_letter_queue=event_dead_letters)],
         )
+        keep_failed_scheduled_runs(self.hourly, event_dead_letters)
+        keep_failed_scheduled_runs(self.training, event_dead_letters)
         self.drift_alarms = _drift_alarms(self, config.forecast_series, config.forecast_drift_mase_threshold, ops_topic)
         load_series(config.forecast_series)  # a series without its SQL file fails the synth, not the first hour
 

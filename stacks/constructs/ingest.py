@@ -6,6 +6,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -61,6 +62,15 @@ def event_dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
         "messages (the undelivered events) are replayed by hand.",
     )
     return queue
+
+
+def keep_failed_scheduled_runs(function: lambda_.Function, dead_letters: sqs.IQueue) -> None:
+    """A scheduled run that raises is retried twice by Lambda, then kept on `dead_letters` instead of dropped.
+
+    The message's `requestPayload` is the scheduled event, whose `time` the function takes as "now": invoking
+    the function with it again re-runs that tick.
+    """
+    function.configure_async_invoke(retry_attempts=2, on_failure=destinations.SqsDestination(dead_letters))
 
 
 def kinesis_source(

@@ -15,7 +15,7 @@ from constructs import Construct
 
 from stacks.config import QUARANTINE_PREFIX, StageConfig
 from stacks.constructs.functions import FunctionSpec, LambdaFactory
-from stacks.constructs.ingest import kinesis_source, on_failure_queue
+from stacks.constructs.ingest import keep_failed_scheduled_runs, kinesis_source, on_failure_queue
 from stacks.constructs.permissions import acknowledge_kms_grant_wildcards, allow_objects
 from stacks.nag import acknowledge_wildcards, nag_arn
 
@@ -95,6 +95,7 @@ class JobMonitoring(Construct):
                 targets.LambdaFunction(self.overdue_check, retry_attempts=2, dead_letter_queue=event_dead_letters)
             ],
         )
+        keep_failed_scheduled_runs(self.overdue_check, event_dead_letters)
         for function in (self.job_monitor, self.overdue_check):
             baselines_table.grant_read_write_data(function)
             alerts_topic.grant_publish(function)

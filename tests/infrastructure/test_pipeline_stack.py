@@ -212,6 +212,32 @@ def test_an_event_eventbridge_cannot_deliver_is_kept_on_an_alarmed_queue_only_it
     ]
 
 
+def test_every_function_eventbridge_invokes_keeps_a_failed_invocation_on_an_alarmed_queue(
+    synth: Synth, resources: dict
+) -> None:
+    """EventBridge invokes asynchronously: once Lambda has accepted the event, a run that raises is retried twice,
+    then dropped unless the function has an on-failure destination."""
+    invoked = {
+        render(permission["Properties"]["FunctionName"])
+        for permission in of_type(resources, "AWS::Lambda::Permission").values()
+        if permission["Properties"]["Principal"] == "events.amazonaws.com"
+    }
+    assert len(invoked) == 4  # job_events, overdue_check, forecast_hourly, forecast_training
+    destinations = {
+        f"<{render(config['Properties']['FunctionName'])[1:-1]}.Arn>": render(
+            config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+        )
+        for config in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    alarmed_queues = {
+        render(alarm["Properties"]["Dimensions"][0]["Value"]).replace(".QueueName>", ".Arn>")
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    }
+    for function in invoked:
+        assert destinations.get(function) in alarmed_queues, function
+
+
 def test_topics_are_encrypted_tls_only_and_subscribed_from_context(synth: Synth, resources: dict) -> None:
     topics = of_type(resources, "AWS::SNS::Topic")
     assert len(topics) == 2
