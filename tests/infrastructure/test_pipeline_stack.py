@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 from job_monitor.handler import ALERT_METRICS
+from transform import delivery as transform_delivery
 
+from glue_jobs import pos_csv_etl
 from lakewatch.athena_sql import load_named_queries
 from lakewatch.domain.job_events import Prices
 from lakewatch.domain.tables import CATALOG_TABLES, PARTITION_KEY, TABLES
@@ -267,7 +269,8 @@ def test_topics_are_encrypted_tls_only_and_subscribed_from_context(synth: Synth,
         )
 
 
-def test_transform_may_write_objects_only_under_quarantine(synth: Synth, resources: dict) -> None:
+def test_transform_may_write_objects_only_under_its_quarantine_folder(synth: Synth, resources: dict) -> None:
+    # Not quarantine/*: the transform could otherwise overwrite job_monitor's and the POS job's evidence
     role_id = logical_id(synth.pipeline, synth.pipeline.transform.function.role)
     (policy,) = [
         p["Properties"]["PolicyDocument"]
@@ -280,8 +283,23 @@ def test_transform_may_write_objects_only_under_quarantine(synth: Synth, resourc
         if any(action.startswith("s3:") for action in _as_list(statement["Action"]))
     ]
     assert [(_as_list(s["Action"]), render(s["Resource"]).split("/", 1)[1]) for s in s3_statements] == [
-        (["s3:PutObject"], "quarantine/*")
+        (["s3:PutObject"], f"quarantine/{transform_delivery.SOURCE}/*")
     ]
+
+
+def test_the_pos_job_may_write_quarantine_objects_only_under_its_folder(synth: Synth, resources: dict) -> None:
+    role_id = logical_id(synth.pipeline, synth.pipeline.glue.pos_csv_etl_role)
+    written = {
+        resource
+        for p in of_type(resources, "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+        for statement in p["Properties"]["PolicyDocument"]["Statement"]
+        if "s3:PutObject" in _as_list(statement["Action"])
+        for resource in _as_list(render(statement["Resource"]))
+    }
+    assert {resource.split("/", 1)[1] for resource in written if "/quarantine/" in resource} == {
+        f"quarantine/{pos_csv_etl.SOURCE}/*"
+    }
 
 
 def test_job_monitor_may_write_objects_only_under_its_quarantine_folder(synth: Synth, resources: dict) -> None:
