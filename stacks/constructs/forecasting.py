@@ -125,7 +125,7 @@ class Forecasting(Construct):
                 resources=[claims_table.table_arn],
             )
         )
-        acknowledge_kms_grant_wildcards(self.hourly.role)
+        acknowledge_kms_grant_wildcards(self.hourly.role, ["kms:GenerateDataKey*"])
         events.Rule(
             self,
             "HourlySchedule",

@@ -290,7 +290,7 @@ class PipelineMonitoring(Construct):
                 )
             ],
         )
-        acknowledge_kms_grant_wildcards(role)
+        acknowledge_kms_grant_wildcards(role, ["kms:GenerateDataKey*"])
         return rule
 
     def _alarm(self, alarm_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str) -> None:
