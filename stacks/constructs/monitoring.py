@@ -142,15 +142,23 @@ class PipelineMonitoring(Construct):
             threshold=config.quarantine_alarm_threshold,
             description="Many records quarantined: a producer is sending invalid events",
         )
-        # A transform_error is a bug meeting a record, not bad data: one is enough to page, wherever it happens.
-        for label, service in (("Transform", transform_service), ("JobMonitor", job_monitor_service)):
-            self._alarm(
-                f"{label}TransformErrors",
-                _lakewatch_count(TRANSFORM_ERROR_METRIC, {"service": service}),
-                threshold=1,
-                description=f"{service} quarantined a record it failed to process ({Reason.TRANSFORM_ERROR.value}): "
-                "a bug to fix, then re-drive the quarantined record",
-            )
+        # A transform_error is a bug meeting a record, not bad data: one is enough to page.
+        self._alarm(
+            "TransformTransformErrors",
+            _lakewatch_count(TRANSFORM_ERROR_METRIC, {"service": transform_service}),
+            threshold=1,
+            description=f"{transform_service} quarantined a record it failed to process "
+            f"({Reason.TRANSFORM_ERROR.value}): a bug to fix, then re-drive the quarantined record",
+        )
+        # job_monitor reads records the transform already validated: any it sets aside (a transform_error or
+        # any other reason) is a run that neither alerted nor updated its baseline, so every one pages.
+        self._alarm(
+            "JobMonitorRecordsQuarantined",
+            _lakewatch_count(QUARANTINE_METRIC, {"service": job_monitor_service}),
+            threshold=1,
+            description=f"{job_monitor_service} set a job run aside under quarantine/job_monitor/: it neither "
+            "alerted nor updated its baseline; read the row's reason, fix the cause, re-put the run",
+        )
         # An alert published whose sent-mark could not be written is the one state that can page twice (if the
         # same alert is delivered again after the claim's lease): rare enough that every one deserves a look.
         self._alarm(
