@@ -192,6 +192,14 @@ class PipelineMonitoring(Construct):
                 threshold=1,
                 description=f"{delivery.table.name} records failed Parquet conversion (kept under errors/)",
             )
+            # Past the active-partition limit (500 dt= values buffered at once) the rest goes to errors/ too.
+            self._alarm(
+                f"{label}PartitionCountExceeded",
+                _firehose_metric(delivery, "PartitionCountExceeded", "Maximum"),
+                threshold=1,
+                description=f"{delivery.table.name}: Firehose buffered more dt= partitions than its limit and wrote "
+                "the excess under errors/ instead of the lake (a replay spanning many days?)",
+            )
 
         self.glue_failure_rule = self._glue_failure_rule(
             f"{config.resource_prefix}-glue-job-failed",

@@ -423,6 +423,7 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
         + [("lakewatch", "AlertsPublishedUnmarked")]
         + [("AWS/Firehose", "DeliveryToS3.DataFreshness")] * len(CATALOG_TABLES)
         + [("AWS/Firehose", "FailedConversion.Records")] * len(CATALOG_TABLES)
+        + [("AWS/Firehose", "PartitionCountExceeded")] * len(CATALOG_TABLES)
         + [("lakewatch", "ForecastDriftMASE")] * len(synth.config.forecast_series)
     )
     synth.pipeline_template.has_resource_properties(
@@ -430,6 +431,23 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
         {"MetricName": "RecordsQuarantined", "Dimensions": [{"Name": "service", "Value": "transform"}]},
     )
     synth.pipeline_template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def test_records_firehose_sends_to_errors_for_too_many_partitions_page_ops(synth: Synth, resources: dict) -> None:
+    """Past its active-partition limit (500) Firehose writes the rest of the buffer under errors/, not the lake."""
+    streams = {f"<{key}>" for key in of_type(resources, "AWS::KinesisFirehose::DeliveryStream")}
+    alarmed = {
+        render(alarm["Properties"]["Dimensions"][0]["Value"]): alarm["Properties"]
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == "PartitionCountExceeded"
+    }
+    assert set(alarmed) == streams
+    for alarm in alarmed.values():
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            "Maximum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
 
 
 def test_a_transform_error_and_any_run_or_till_row_set_aside_page_ops(synth: Synth, resources: dict) -> None:
