@@ -166,5 +166,6 @@ class PipelineStack(Stack):
             job_monitor_service="job_monitor",
             pos_csv_job=self.glue.pos_csv_etl,
             event_dead_letters=self.event_dead_letters,
+            alarms_elsewhere=[self.job_events.on_failure_alarm, *self.forecasting.drift_alarms],
         )
         self.monitoring.dashboard.add_widgets(*forecast_panels(config.forecast_series))

@@ -85,7 +85,9 @@ class PipelineMonitoring(Construct):
         job_monitor_service: str,
         pos_csv_job: glue.CfnJob,
         event_dead_letters: sqs.IQueue,
+        alarms_elsewhere: Sequence[cloudwatch.IAlarm] = (),
     ) -> None:
+        """`alarms_elsewhere`: the alarms other constructs made (each wired to ops), for the dashboard's status."""
         super().__init__(scope, construct_id)
         self._action = cloudwatch_actions.SnsAction(ops_topic)
         self.alarms: list[cloudwatch.Alarm] = []
@@ -210,7 +212,7 @@ class PipelineMonitoring(Construct):
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
         self.dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(title="lakewatch alarms", alarms=self.alarms, width=24),
+            cloudwatch.AlarmStatusWidget(title="lakewatch alarms", alarms=[*self.alarms, *alarms_elsewhere], width=24),
         )
         self.dashboard.add_widgets(
             *[

@@ -383,6 +383,12 @@ def test_every_alarm_notifies_the_ops_topic(synth: Synth, resources: dict) -> No
         assert alarm["Properties"].get("OKActions") == [ops], key
 
 
+def test_the_dashboard_shows_every_alarm_of_the_stack(synth: Synth, resources: dict) -> None:
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert [key for key in of_type(resources, "AWS::CloudWatch::Alarm") if f'"{key}"' not in body] == []
+
+
 def test_an_on_failure_message_pages_again_before_its_stream_drops_the_records_it_names(
     synth: Synth, resources: dict
 ) -> None:
