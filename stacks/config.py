@@ -357,6 +357,7 @@ class StageConfig:
 
     def __post_init__(self) -> None:
         check_settings(self)
+        self._check_redrive_window()
         if self.stage == PRODUCTION_STAGE and self.removal_policy is not RemovalPolicyName.RETAIN:
             raise ConfigError("removal_policy must be 'retain' in the prod stage: the lake is not disposable")
         if (
@@ -367,6 +368,23 @@ class StageConfig:
                 "glue_catalog_encryption must be 'elsewhere' with removal_policy=destroy: the account's whole Data "
                 "Catalog would be encrypted with a key that is deleted with this stage"
             )
+
+    def _check_redrive_window(self) -> None:
+        """Each Kinesis consumer must give up on a record while its stream still holds it, with time to spare.
+
+        A record the stream drops while the event source mapping is still retrying it is skipped with no
+        on-failure message: lost without a trace. Given up on in time, it is named on the on-failure queue and
+        stays re-drivable (`lakewatch.redrive`) until the stream's retention ends; at least half of that
+        retention is kept for the people re-driving it (the on-failure age alarm fires in that half).
+        """
+        retention_seconds = self.stream_retention_hours * 3600
+        for prefix, consumer in (("transform_", self.transform), ("job_monitor_", self.job_monitor)):
+            if consumer.max_record_age_seconds > retention_seconds // 2:
+                raise ConfigError(
+                    f"{prefix}max_record_age_seconds ({consumer.max_record_age_seconds}) must be at most half of "
+                    f"stream_retention_hours ({self.stream_retention_hours} h): a record the stream drops while "
+                    "still retried is lost without an on-failure message, and re-driving one needs time"
+                )
 
     @property
     def is_production(self) -> bool:

@@ -20,7 +20,7 @@ from stacks.constructs.forecasting import Forecasting, forecast_panels
 from stacks.constructs.functions import LambdaFactory
 from stacks.constructs.glue_etl import GlueJobs
 from stacks.constructs.grafana import GrafanaDashboards
-from stacks.constructs.ingest import TransformFunction
+from stacks.constructs.ingest import TransformFunction, event_dead_letter_queue
 from stacks.constructs.job_events import JobEvents
 from stacks.constructs.job_monitoring import JobMonitoring
 from stacks.constructs.monitoring import PipelineMonitoring, StreamConsumer
@@ -39,6 +39,8 @@ class PipelineStack(Stack):
         streams = storage.streams
         self.topics = Topics(self, "Topics", key=key, alert_emails=config.alert_emails, ops_emails=config.ops_emails)
         factory = LambdaFactory(self, "Lambda", config=config, key=key)
+        #: One dead-letter queue for every EventBridge rule target of the stack (alarmed in `PipelineMonitoring`).
+        self.event_dead_letters = event_dead_letter_queue(self, "EventDeadLetters")
         self.transform = TransformFunction(
             self,
             "Transform",
@@ -61,6 +63,7 @@ class PipelineStack(Stack):
             alerts_topic=self.topics.alerts,
             lake_bucket=storage.lake_bucket,
             config=config,
+            event_dead_letters=self.event_dead_letters,
         )
         self.delivery = LakeDelivery(
             self,
@@ -90,6 +93,7 @@ class PipelineStack(Stack):
             events_raw=streams.events_raw,
             config=config.job_events,
             ops_topic=self.topics.ops,
+            event_dead_letters=self.event_dead_letters,
         )
         self.athena = AthenaAnalytics(
             self,
@@ -129,6 +133,7 @@ class PipelineStack(Stack):
             alerts_topic=self.topics.alerts,
             ops_topic=self.topics.ops,
             claims_table=storage.baselines_table,
+            event_dead_letters=self.event_dead_letters,
         )
         self.monitoring = PipelineMonitoring(
             self,
@@ -136,8 +141,18 @@ class PipelineStack(Stack):
             config=config,
             ops_topic=self.topics.ops,
             consumers=[
-                StreamConsumer("Transform", self.transform.function, self.transform.on_failure_queue),
-                StreamConsumer("JobMonitor", self.job_monitoring.job_monitor, self.job_monitoring.on_failure_queue),
+                StreamConsumer(
+                    "Transform",
+                    self.transform.function,
+                    self.transform.on_failure_queue,
+                    config.transform.max_record_age_seconds,
+                ),
+                StreamConsumer(
+                    "JobMonitor",
+                    self.job_monitoring.job_monitor,
+                    self.job_monitoring.on_failure_queue,
+                    config.job_monitor.max_record_age_seconds,
+                ),
             ],
             scheduled_functions=[
                 ("OverdueCheck", self.job_monitoring.overdue_check),
@@ -150,5 +165,7 @@ class PipelineStack(Stack):
             transform_service="transform",
             job_monitor_service="job_monitor",
             pos_csv_job=self.glue.pos_csv_etl,
+            event_dead_letters=self.event_dead_letters,
+            alarms_elsewhere=[self.job_events.on_failure_alarm, *self.forecasting.drift_alarms],
         )
         self.monitoring.dashboard.add_widgets(*forecast_panels(config.forecast_series))

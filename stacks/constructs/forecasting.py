@@ -27,6 +27,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lakewatch.domain import forecast_schedule
@@ -36,6 +37,7 @@ from stacks.config import ATHENA_RESULTS_ROOT, FORECAST_MODELS_PREFIX, StageConf
 from stacks.constructs.catalog import LakeCatalog
 from stacks.constructs.delivery import TableDelivery
 from stacks.constructs.functions import METRICS_NAMESPACE, FunctionSpec, LambdaFactory
+from stacks.constructs.ingest import keep_failed_scheduled_runs
 from stacks.constructs.permissions import acknowledge_kms_grant_wildcards, allow_objects
 
 #: Published by `forecast_hourly` per series (dimension `series`): what the drift alarms watch.
@@ -63,6 +65,7 @@ class Forecasting(Construct):
         alerts_topic: sns.ITopic,
         ops_topic: sns.ITopic,
         claims_table: dynamodb.ITable,
+        event_dead_letters: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self.delivery = TableDelivery(
@@ -122,21 +125,23 @@ class Forecasting(Construct):
                 resources=[claims_table.table_arn],
             )
         )
-        acknowledge_kms_grant_wildcards(self.hourly.role)
+        acknowledge_kms_grant_wildcards(self.hourly.role, ["kms:GenerateDataKey*"])
         events.Rule(
             self,
             "HourlySchedule",
             description="lakewatch: forecast every hour, once the last complete hour is in the lake",
             schedule=HOURLY_SCHEDULE,
-            targets=[targets.LambdaFunction(self.hourly, retry_attempts=2)],
+            targets=[targets.LambdaFunction(self.hourly, retry_attempts=2, dead_letter_queue=event_dead_letters)],
         )
         events.Rule(
             self,
             "WeeklySchedule",
             description="lakewatch: retrain the forecast models every week",
             schedule=WEEKLY_SCHEDULE,
-            targets=[targets.LambdaFunction(self.training, retry_attempts=2)],
+            targets=[targets.LambdaFunction(self.training, retry_attempts=2, dead_letter_queue=event_dead_letters)],
         )
+        keep_failed_scheduled_runs(self.hourly, event_dead_letters)
+        keep_failed_scheduled_runs(self.training, event_dead_letters)
         self.drift_alarms = _drift_alarms(self, config.forecast_series, config.forecast_drift_mase_threshold, ops_topic)
         load_series(config.forecast_series)  # a series without its SQL file fails the synth, not the first hour
 

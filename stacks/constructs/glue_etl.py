@@ -21,6 +21,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from glue_jobs.compact_partitions import COMPACTION_ROOT
+from glue_jobs.pos_csv_etl import SOURCE as POS_QUARANTINE_SOURCE
 from lakewatch.domain.tables import LAKE_ROOT, QUARANTINE_ROOT, SALES, TABLES
 from stacks.config import GLUE_TEMP_ROOT, LANDING_POS_PREFIX, StageConfig
 from stacks.constructs.bundling import REPO_ROOT, domain_package_asset
@@ -100,10 +101,11 @@ class GlueJobs(Construct):
             etl_role,
             bucket,
             ["s3:PutObject"],
-            f"{QUARANTINE_ROOT}/*",
-            "Rejected CSV rows are written, masked and with their reason, under quarantine/.",
+            f"{QUARANTINE_ROOT}/{POS_QUARANTINE_SOURCE}/*",
+            "Rejected CSV rows are written, masked and with their reason, under the POS job's own quarantine/ folder.",
         )
         allow_secret_read(etl_role, pii_key_secret, key)
+        self.pos_csv_etl_role = etl_role
         self.pos_csv_etl = self._job(
             "PosCsvEtl",
             script=POS_ETL_SCRIPT,

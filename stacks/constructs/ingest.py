@@ -6,6 +6,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -16,6 +17,10 @@ from stacks.config import QUARANTINE_PREFIX, StreamConsumerConfig
 from stacks.constructs.functions import FunctionSpec, LambdaFactory
 from stacks.constructs.permissions import acknowledge_kms_grant_wildcards, allow_objects, allow_secret_read
 from stacks.nag import acknowledge
+
+#: Where the transform sets aside the records it rejects (`SOURCE` in `lambdas/transform/delivery.py`; a test
+#: keeps them equal). Only there: job_monitor's and the POS job's quarantine are not the transform's to write.
+TRANSFORM_QUARANTINE_PREFIX = f"{QUARANTINE_PREFIX}stream/"
 
 
 def on_failure_queue(scope: Construct, construct_id: str, *, key: kms.IKey) -> sqs.Queue:
@@ -35,6 +40,41 @@ def on_failure_queue(scope: Construct, construct_id: str, *, key: kms.IKey) -> s
         "its depth is alarmed and its messages are replayed by hand.",
     )
     return queue
+
+
+def event_dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """Where EventBridge keeps an event it could not deliver to a rule's target once its retries are spent.
+
+    Without one, EventBridge drops the event silently: a job run that never reaches the lake, a failed Glue run
+    nobody hears of, a scheduled run that never happens. EventBridge writes here as the service itself, so the
+    queue uses SQS-managed encryption rather than the lakewatch key: the key (storage stack) would otherwise
+    need a key-policy grant to EventBridge naming rules of this (pipeline) stack. The queue policy CDK writes
+    lets only this stack's rules send (`aws:SourceArn`). The events hold job metadata (names, run ids, states,
+    a failed Glue run's message), never a customer's record.
+    """
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    acknowledge(
+        queue,
+        "AwsSolutions-SQS3",
+        "This queue is itself the dead-letter queue of every EventBridge rule target; its depth is alarmed and its "
+        "messages (the undelivered events) are replayed by hand.",
+    )
+    return queue
+
+
+def keep_failed_scheduled_runs(function: lambda_.Function, dead_letters: sqs.IQueue) -> None:
+    """A scheduled run that raises is retried twice by Lambda, then kept on `dead_letters` instead of dropped.
+
+    The message's `requestPayload` is the scheduled event, whose `time` the function takes as "now": invoking
+    the function with it again re-runs that tick.
+    """
+    function.configure_async_invoke(retry_attempts=2, on_failure=destinations.SqsDestination(dead_letters))
 
 
 def kinesis_source(
@@ -95,8 +135,9 @@ class TransformFunction(Construct):
             role,
             lake_bucket,
             ["s3:PutObject"],
-            f"{QUARANTINE_PREFIX}*",
-            "The transform writes one object per rejected batch under quarantine/ and nowhere else in the bucket.",
+            f"{TRANSFORM_QUARANTINE_PREFIX}*",
+            "The transform writes one object per rejected batch under quarantine/stream/ and nowhere else in the "
+            "bucket.",
         )
         key.grant(role, "kms:GenerateDataKey")
         allow_secret_read(role, pii_key_secret, key)

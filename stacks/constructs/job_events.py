@@ -25,6 +25,7 @@ from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lakewatch.domain.job_events import SERVICES, Prices, Service
@@ -95,6 +96,7 @@ class JobEvents(Construct):
         events_raw: kinesis.IStream,
         config: JobEventsConfig,
         ops_topic: sns.ITopic,
+        event_dead_letters: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self.on_failure_queue = on_failure_queue(self, "OnFailureQueue", key=key)
@@ -138,7 +140,14 @@ class JobEvents(Construct):
                 f"{''.join(part.title() for part in service.name.split('-'))}StateChanges",
                 description=f"lakewatch: {service.detail_type} (terminal states) to job_events",
                 event_pattern=event_pattern(service),
-                targets=[targets.LambdaFunction(self.function, retry_attempts=8, max_event_age=Duration.hours(24))],
+                targets=[
+                    targets.LambdaFunction(
+                        self.function,
+                        retry_attempts=8,
+                        max_event_age=Duration.hours(24),
+                        dead_letter_queue=event_dead_letters,
+                    )
+                ],
             )
             for service in SERVICES
         ]
@@ -154,4 +163,6 @@ class JobEvents(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        # On OK too, like every other alarm (`monitoring._alarm`): whoever re-drives learns when the queue is empty.
         self.on_failure_alarm.add_alarm_action(cloudwatch_actions.SnsAction(ops_topic))
+        self.on_failure_alarm.add_ok_action(cloudwatch_actions.SnsAction(ops_topic))

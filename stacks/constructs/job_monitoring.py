@@ -10,11 +10,12 @@ from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.config import QUARANTINE_PREFIX, StageConfig
 from stacks.constructs.functions import FunctionSpec, LambdaFactory
-from stacks.constructs.ingest import kinesis_source, on_failure_queue
+from stacks.constructs.ingest import keep_failed_scheduled_runs, kinesis_source, on_failure_queue
 from stacks.constructs.permissions import acknowledge_kms_grant_wildcards, allow_objects
 from stacks.nag import acknowledge_wildcards, nag_arn
 
@@ -42,6 +43,7 @@ class JobMonitoring(Construct):
         alerts_topic: sns.ITopic,
         lake_bucket: s3.IBucket,
         config: StageConfig,
+        event_dead_letters: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         common_environment = {
@@ -89,8 +91,11 @@ class JobMonitoring(Construct):
             "HourlySchedule",
             description="lakewatch: run overdue_check every hour",
             schedule=events.Schedule.rate(Duration.hours(1)),
-            targets=[targets.LambdaFunction(self.overdue_check, retry_attempts=2)],
+            targets=[
+                targets.LambdaFunction(self.overdue_check, retry_attempts=2, dead_letter_queue=event_dead_letters)
+            ],
         )
+        keep_failed_scheduled_runs(self.overdue_check, event_dead_letters)
         for function in (self.job_monitor, self.overdue_check):
             baselines_table.grant_read_write_data(function)
             alerts_topic.grant_publish(function)

@@ -60,6 +60,13 @@ class StreamConsumer:
     label: str
     function: lambda_.IFunction
     on_failure_queue: sqs.IQueue
+    #: The mapping's `max_record_age_seconds`: records are this old when their on-failure message is sent.
+    max_record_age_seconds: int
+
+
+def _redrive_window_seconds(stream_retention_hours: int, max_record_age_seconds: int) -> int:
+    """How long after its on-failure message the records it names can still be read back from the stream."""
+    return stream_retention_hours * 3600 - max_record_age_seconds
 
 
 class PipelineMonitoring(Construct):
@@ -77,7 +84,10 @@ class PipelineMonitoring(Construct):
         transform_service: str,
         job_monitor_service: str,
         pos_csv_job: glue.CfnJob,
+        event_dead_letters: sqs.IQueue,
+        alarms_elsewhere: Sequence[cloudwatch.IAlarm] = (),
     ) -> None:
+        """`alarms_elsewhere`: the alarms other constructs made (each wired to ops), for the dashboard's status."""
         super().__init__(scope, construct_id)
         self._action = cloudwatch_actions.SnsAction(ops_topic)
         self.alarms: list[cloudwatch.Alarm] = []
@@ -103,6 +113,16 @@ class PipelineMonitoring(Construct):
                 threshold=1,
                 description=f"{consumer.label} gave up on a batch: its on-failure queue holds records to replay",
             )
+            # The depth alarm fires once and stays in ALARM; the records a message names are only re-drivable
+            # while the stream still holds them, so page again when half of what is left of that time is gone.
+            redrive_deadline = _redrive_window_seconds(config.stream_retention_hours, consumer.max_record_age_seconds)
+            self._alarm(
+                f"{consumer.label}OnFailureMessageAge",
+                consumer.on_failure_queue.metric_approximate_age_of_oldest_message(period=_PERIOD, statistic="Maximum"),
+                threshold=redrive_deadline // 2,
+                description=f"{consumer.label}'s oldest on-failure message is half-way to its records leaving the "
+                f"stream (about {redrive_deadline // 3600} h after the message): re-drive it now or lose them",
+            )
         for label, function in scheduled_functions:
             self._alarm(
                 f"{label}Errors",
@@ -110,6 +130,13 @@ class PipelineMonitoring(Construct):
                 threshold=1,
                 description=f"{label} Lambda invocations failed",
             )
+        self._alarm(
+            "EventDeadLetterDepth",
+            event_dead_letters.metric_approximate_number_of_messages_visible(period=_PERIOD, statistic="Maximum"),
+            threshold=1,
+            description="EventBridge could not deliver an event to a rule's target after its retries: the queue holds "
+            "the event (a job state change, a failed Glue run's notice or a scheduled tick) to replay",
+        )
         quarantined = _lakewatch_count(QUARANTINE_METRIC, {"service": transform_service})
         self._alarm(
             "QuarantineVolume",
@@ -117,15 +144,23 @@ class PipelineMonitoring(Construct):
             threshold=config.quarantine_alarm_threshold,
             description="Many records quarantined: a producer is sending invalid events",
         )
-        # A transform_error is a bug meeting a record, not bad data: one is enough to page, wherever it happens.
-        for label, service in (("Transform", transform_service), ("JobMonitor", job_monitor_service)):
-            self._alarm(
-                f"{label}TransformErrors",
-                _lakewatch_count(TRANSFORM_ERROR_METRIC, {"service": service}),
-                threshold=1,
-                description=f"{service} quarantined a record it failed to process ({Reason.TRANSFORM_ERROR.value}): "
-                "a bug to fix, then re-drive the quarantined record",
-            )
+        # A transform_error is a bug meeting a record, not bad data: one is enough to page.
+        self._alarm(
+            "TransformTransformErrors",
+            _lakewatch_count(TRANSFORM_ERROR_METRIC, {"service": transform_service}),
+            threshold=1,
+            description=f"{transform_service} quarantined a record it failed to process "
+            f"({Reason.TRANSFORM_ERROR.value}): a bug to fix, then re-drive the quarantined record",
+        )
+        # job_monitor reads records the transform already validated: any it sets aside (a transform_error or
+        # any other reason) is a run that neither alerted nor updated its baseline, so every one pages.
+        self._alarm(
+            "JobMonitorRecordsQuarantined",
+            _lakewatch_count(QUARANTINE_METRIC, {"service": job_monitor_service}),
+            threshold=1,
+            description=f"{job_monitor_service} set a job run aside under quarantine/job_monitor/: it neither "
+            "alerted nor updated its baseline; read the row's reason, fix the cause, re-put the run",
+        )
         # An alert published whose sent-mark could not be written is the one state that can page twice (if the
         # same alert is delivered again after the claim's lease): rare enough that every one deserves a look.
         self._alarm(
@@ -159,14 +194,25 @@ class PipelineMonitoring(Construct):
                 threshold=1,
                 description=f"{delivery.table.name} records failed Parquet conversion (kept under errors/)",
             )
+            # Past the active-partition limit (500 dt= values buffered at once) the rest goes to errors/ too.
+            self._alarm(
+                f"{label}PartitionCountExceeded",
+                _firehose_metric(delivery, "PartitionCountExceeded", "Maximum"),
+                threshold=1,
+                description=f"{delivery.table.name}: Firehose buffered more dt= partitions than its limit and wrote "
+                "the excess under errors/ instead of the lake (a replay spanning many days?)",
+            )
 
         self.glue_failure_rule = self._glue_failure_rule(
-            f"{config.resource_prefix}-glue-job-failed", ops_topic=ops_topic, glue_jobs=glue_jobs
+            f"{config.resource_prefix}-glue-job-failed",
+            ops_topic=ops_topic,
+            glue_jobs=glue_jobs,
+            dead_letters=event_dead_letters,
         )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
         self.dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(title="lakewatch alarms", alarms=self.alarms, width=24),
+            cloudwatch.AlarmStatusWidget(title="lakewatch alarms", alarms=[*self.alarms, *alarms_elsewhere], width=24),
         )
         self.dashboard.add_widgets(
             *[
@@ -219,7 +265,7 @@ class PipelineMonitoring(Construct):
         )
 
     def _glue_failure_rule(
-        self, rule_name: str, *, ops_topic: sns.ITopic, glue_jobs: Sequence[glue.CfnJob]
+        self, rule_name: str, *, ops_topic: sns.ITopic, glue_jobs: Sequence[glue.CfnJob], dead_letters: sqs.IQueue
     ) -> events.Rule:
         """A failed Glue run, published to ops through an execution role trusted only by this rule.
 
@@ -252,6 +298,7 @@ class PipelineMonitoring(Construct):
                 targets.SnsTopic(
                     ops_topic,
                     role=role,
+                    dead_letter_queue=dead_letters,
                     message=events.RuleTargetInput.from_text(
                         f"Glue job {events.EventField.from_path('$.detail.jobName')} run "
                         f"{events.EventField.from_path('$.detail.jobRunId')} ended "
@@ -261,7 +308,7 @@ class PipelineMonitoring(Construct):
                 )
             ],
         )
-        acknowledge_kms_grant_wildcards(role)
+        acknowledge_kms_grant_wildcards(role, ["kms:GenerateDataKey*"])
         return rule
 
     def _alarm(self, alarm_id: str, metric: cloudwatch.IMetric, *, threshold: float, description: str) -> None:

@@ -79,6 +79,10 @@ def test_the_dev_stage_of_cdk_json_is_what_the_readme_promises() -> None:
         {"stage": "Prod"},
         # A disposable key must never encrypt the account-wide Data Catalog
         {"stage": "dev", "removal_policy": "destroy", "glue_catalog_encryption": "this_stage"},
+        # A record the stream drops while its mapping still retries is lost with no on-failure message: the
+        # consumer must give up (and name it on its queue) while the stream still holds it, to re-drive from.
+        {"transform_max_record_age_seconds": 86_400},
+        {"job_monitor_max_record_age_seconds": 172_800, "stream_retention_hours": 48},
     ],
 )
 def test_typos_and_invalid_values_are_refused(context: dict) -> None:

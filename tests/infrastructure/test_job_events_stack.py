@@ -98,7 +98,12 @@ def test_the_role_reads_tags_and_runs_and_writes_only_events_raw(synth: Synth, r
 
 
 def test_a_failing_event_is_retried_then_kept_on_an_alarmed_queue(synth: Synth, resources: dict) -> None:
-    (config,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    (config,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+        and r["Properties"]["FunctionName"] == {"Ref": function_id(synth)}
+    ]
     queue_id = logical_id(synth.pipeline, synth.pipeline.job_events.on_failure_queue)
 
     assert config["MaximumRetryAttempts"] == ASYNC_RETRY_ATTEMPTS

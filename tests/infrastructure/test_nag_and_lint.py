@@ -9,6 +9,7 @@ import pytest
 from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match
+from aws_cdk.aws_iam import CfnPolicy
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import lint_file
 from constructs import IConstruct
@@ -88,3 +89,32 @@ def _acknowledgements(root: IConstruct):
             if entry.type == key and entry.data:
                 for rule, reason in entry.data.items():
                     yield construct.node.path, rule.split("::", 1)[-1], reason
+
+
+def test_every_wildcard_acknowledgement_names_a_wildcard_its_role_still_has(synth: Synth) -> None:
+    """A stale acknowledgement would silently let the same wildcard back in later, unreviewed."""
+    stale = []
+    for path, rule, _reason in _acknowledgements(synth.app):
+        if not rule.startswith("AwsSolutions-IAM5["):
+            continue
+        finding = rule.removeprefix("AwsSolutions-IAM5[").removesuffix("]")
+        granted = _granted(synth, path)
+        kind, _, value = finding.partition("::")
+        if kind == "Action" and value not in granted["Action"]:
+            stale.append((path, finding))
+        if kind == "Resource" and value == "*" and "*" not in granted["Resource"]:
+            stale.append((path, finding))
+    assert stale == [], stale
+
+
+def _granted(synth: Synth, role_path: str) -> dict[str, set[str]]:
+    """The actions and literal resources of every statement in the inline policies of the role at `role_path`."""
+    granted: dict[str, set[str]] = {"Action": set(), "Resource": set()}
+    for stack in (synth.storage, synth.pipeline):
+        for construct in stack.node.find_all():
+            if isinstance(construct, CfnPolicy) and construct.node.path.startswith(f"{role_path}/"):
+                for statement in stack.resolve(construct.policy_document)["Statement"]:
+                    for field in ("Action", "Resource"):
+                        values = statement[field] if isinstance(statement[field], list) else [statement[field]]
+                        granted[field] |= {value for value in values if isinstance(value, str)}
+    return granted

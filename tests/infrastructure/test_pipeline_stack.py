@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 from job_monitor.handler import ALERT_METRICS
+from transform import delivery as transform_delivery
 
+from glue_jobs import pos_csv_etl
 from lakewatch.athena_sql import load_named_queries
 from lakewatch.domain.job_events import Prices
 from lakewatch.domain.tables import CATALOG_TABLES, PARTITION_KEY, TABLES
@@ -155,9 +157,16 @@ def test_event_source_mappings_carry_every_setting_in_its_own_slot(
 
 def test_on_failure_queues_are_encrypted_and_tls_only(synth: Synth, resources: dict) -> None:
     queues = of_type(resources, "AWS::SQS::Queue")
-    assert len(queues) == 3  # transform's and job_monitor's event source mappings, job_events' async invocations
+    # transform's and job_monitor's event source mappings, job_events' async invocations, EventBridge's targets
+    assert len(queues) == 4
+    event_dead_letters = logical_id(synth.pipeline, synth.pipeline.event_dead_letters)
     for key, queue in queues.items():
-        assert "KmsMasterKeyId" in queue["Properties"]
+        if key == event_dead_letters:
+            # EventBridge writes it as the service: SQS-managed encryption keeps EventBridge out of the key policy
+            assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        else:
+            assert "KmsMasterKeyId" in queue["Properties"]
+        assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
         synth.pipeline_template.has_resource_properties(
             "AWS::SQS::QueuePolicy",
             {
@@ -169,6 +178,66 @@ def test_on_failure_queues_are_encrypted_and_tls_only(synth: Synth, resources: d
                 },
             },
         )
+
+
+def test_an_event_eventbridge_cannot_deliver_is_kept_on_an_alarmed_queue_only_its_rules_may_write(
+    synth: Synth, resources: dict
+) -> None:
+    """Without a dead-letter queue EventBridge drops an event after its retries, silently: a job run that never
+    reaches the lake, a failed Glue run nobody is told about, a scheduled run that never happens."""
+    queue_id = logical_id(synth.pipeline, synth.pipeline.event_dead_letters)
+    rules = of_type(resources, "AWS::Events::Rule")
+    assert len(rules) == 8
+    for key, rule in rules.items():
+        for target in rule["Properties"]["Targets"]:
+            assert render(target.get("DeadLetterConfig")) == {"Arn": f"<{queue_id}.Arn>"}, key
+    (policy,) = [
+        policy["Properties"]["PolicyDocument"]["Statement"]
+        for policy in of_type(resources, "AWS::SQS::QueuePolicy").values()
+        if policy["Properties"]["Queues"] == [{"Ref": queue_id}]
+    ]
+    senders = [statement for statement in policy if statement["Effect"] == "Allow"]
+    assert {render(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) for statement in senders} == {
+        f"<{key}.Arn>" for key in rules
+    }
+    for statement in senders:
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == "sqs:SendMessage"
+    depth = [
+        alarm["Properties"]
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and render(alarm["Properties"]["Dimensions"]) == [{"Name": "QueueName", "Value": f"<{queue_id}.QueueName>"}]
+    ]
+    assert [(alarm["Threshold"], alarm["ComparisonOperator"]) for alarm in depth] == [
+        (1, "GreaterThanOrEqualToThreshold")
+    ]
+
+
+def test_every_function_eventbridge_invokes_keeps_a_failed_invocation_on_an_alarmed_queue(
+    synth: Synth, resources: dict
+) -> None:
+    """EventBridge invokes asynchronously: once Lambda has accepted the event, a run that raises is retried twice,
+    then dropped unless the function has an on-failure destination."""
+    invoked = {
+        render(permission["Properties"]["FunctionName"])
+        for permission in of_type(resources, "AWS::Lambda::Permission").values()
+        if permission["Properties"]["Principal"] == "events.amazonaws.com"
+    }
+    assert len(invoked) == 4  # job_events, overdue_check, forecast_hourly, forecast_training
+    destinations = {
+        f"<{render(config['Properties']['FunctionName'])[1:-1]}.Arn>": render(
+            config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+        )
+        for config in of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    alarmed_queues = {
+        render(alarm["Properties"]["Dimensions"][0]["Value"]).replace(".QueueName>", ".Arn>")
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    }
+    for function in invoked:
+        assert destinations.get(function) in alarmed_queues, function
 
 
 def test_topics_are_encrypted_tls_only_and_subscribed_from_context(synth: Synth, resources: dict) -> None:
@@ -200,7 +269,8 @@ def test_topics_are_encrypted_tls_only_and_subscribed_from_context(synth: Synth,
         )
 
 
-def test_transform_may_write_objects_only_under_quarantine(synth: Synth, resources: dict) -> None:
+def test_transform_may_write_objects_only_under_its_quarantine_folder(synth: Synth, resources: dict) -> None:
+    # Not quarantine/*: the transform could otherwise overwrite job_monitor's and the POS job's evidence
     role_id = logical_id(synth.pipeline, synth.pipeline.transform.function.role)
     (policy,) = [
         p["Properties"]["PolicyDocument"]
@@ -213,8 +283,23 @@ def test_transform_may_write_objects_only_under_quarantine(synth: Synth, resourc
         if any(action.startswith("s3:") for action in _as_list(statement["Action"]))
     ]
     assert [(_as_list(s["Action"]), render(s["Resource"]).split("/", 1)[1]) for s in s3_statements] == [
-        (["s3:PutObject"], "quarantine/*")
+        (["s3:PutObject"], f"quarantine/{transform_delivery.SOURCE}/*")
     ]
+
+
+def test_the_pos_job_may_write_quarantine_objects_only_under_its_folder(synth: Synth, resources: dict) -> None:
+    role_id = logical_id(synth.pipeline, synth.pipeline.glue.pos_csv_etl_role)
+    written = {
+        resource
+        for p in of_type(resources, "AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+        for statement in p["Properties"]["PolicyDocument"]["Statement"]
+        if "s3:PutObject" in _as_list(statement["Action"])
+        for resource in _as_list(render(statement["Resource"]))
+    }
+    assert {resource.split("/", 1)[1] for resource in written if "/quarantine/" in resource} == {
+        f"quarantine/{pos_csv_etl.SOURCE}/*"
+    }
 
 
 def test_job_monitor_may_write_objects_only_under_its_quarantine_folder(synth: Synth, resources: dict) -> None:
@@ -293,7 +378,39 @@ def test_every_alarm_notifies_the_ops_topic(synth: Synth, resources: dict) -> No
     alarms = of_type(resources, "AWS::CloudWatch::Alarm")
     assert alarms
     for key, alarm in alarms.items():
+        # on OK too: whoever is re-driving a dead letter must learn when its queue is empty again
         assert alarm["Properties"].get("AlarmActions") == [ops], key
+        assert alarm["Properties"].get("OKActions") == [ops], key
+
+
+def test_the_dashboard_shows_every_alarm_of_the_stack(synth: Synth, resources: dict) -> None:
+    (dashboard,) = of_type(resources, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert [key for key in of_type(resources, "AWS::CloudWatch::Alarm") if f'"{key}"' not in body] == []
+
+
+def test_an_on_failure_message_pages_again_before_its_stream_drops_the_records_it_names(
+    synth: Synth, resources: dict
+) -> None:
+    """The depth alarm fires once and stays in ALARM; the records a message names expire with the stream."""
+    alarms = [alarm["Properties"] for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    retention_seconds = synth.config.stream_retention_hours * 3600
+    consumers = {
+        synth.pipeline.transform.on_failure_queue: synth.config.transform,
+        synth.pipeline.job_monitoring.on_failure_queue: synth.config.job_monitor,
+    }
+    for queue, settings in consumers.items():
+        queue_name = f"<{logical_id(synth.pipeline, queue)}.QueueName>"
+        (age,) = [
+            alarm
+            for alarm in alarms
+            if alarm["MetricName"] == "ApproximateAgeOfOldestMessage"
+            and render(alarm["Dimensions"]) == [{"Name": "QueueName", "Value": queue_name}]
+        ]
+        # a message is sent once its records are max_record_age old: the alarm leaves half the rest to re-drive
+        assert age["Statistic"] == "Maximum"
+        assert age["Threshold"] + settings.max_record_age_seconds < retention_seconds
+        assert age["Threshold"] == (retention_seconds - settings.max_record_age_seconds) // 2
 
 
 def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
@@ -304,13 +421,15 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
     assert metrics == sorted(
         [("AWS/Lambda", "Errors")] * 6
         + [("AWS/Lambda", "IteratorAge")] * 2
-        + [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 3
-        + [("lakewatch", "RecordsQuarantined")]
-        + [("lakewatch", "RecordsQuarantined_transform_error")] * 2
+        + [("AWS/SQS", "ApproximateNumberOfMessagesVisible")] * 4
+        + [("AWS/SQS", "ApproximateAgeOfOldestMessage")] * 2
+        + [("lakewatch", "RecordsQuarantined")] * 2
+        + [("lakewatch", "RecordsQuarantined_transform_error")]
         + [("lakewatch", "PosRowsQuarantined")]
         + [("lakewatch", "AlertsPublishedUnmarked")]
         + [("AWS/Firehose", "DeliveryToS3.DataFreshness")] * len(CATALOG_TABLES)
         + [("AWS/Firehose", "FailedConversion.Records")] * len(CATALOG_TABLES)
+        + [("AWS/Firehose", "PartitionCountExceeded")] * len(CATALOG_TABLES)
         + [("lakewatch", "ForecastDriftMASE")] * len(synth.config.forecast_series)
     )
     synth.pipeline_template.has_resource_properties(
@@ -320,19 +439,40 @@ def test_alarms_cover_every_failure_path(synth: Synth, resources: dict) -> None:
     synth.pipeline_template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
 
 
-def test_a_transform_error_anywhere_and_any_quarantined_till_row_page_ops(synth: Synth, resources: dict) -> None:
-    alarms = [alarm["Properties"] for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()]
-    transform_errors = {
-        render(alarm["Dimensions"][0]["Value"]): alarm
-        for alarm in alarms
-        if alarm["MetricName"] == "RecordsQuarantined_transform_error"
+def test_records_firehose_sends_to_errors_for_too_many_partitions_page_ops(synth: Synth, resources: dict) -> None:
+    """Past its active-partition limit (500) Firehose writes the rest of the buffer under errors/, not the lake."""
+    streams = {f"<{key}>" for key in of_type(resources, "AWS::KinesisFirehose::DeliveryStream")}
+    alarmed = {
+        render(alarm["Properties"]["Dimensions"][0]["Value"]): alarm["Properties"]
+        for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == "PartitionCountExceeded"
     }
-    assert sorted(transform_errors) == ["job_monitor", "transform"]
+    assert set(alarmed) == streams
+    for alarm in alarmed.values():
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            "Maximum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
+
+
+def test_a_transform_error_and_any_run_or_till_row_set_aside_page_ops(synth: Synth, resources: dict) -> None:
+    alarms = [alarm["Properties"] for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values()]
+    (transform_errors,) = [alarm for alarm in alarms if alarm["MetricName"] == "RecordsQuarantined_transform_error"]
+    assert render(transform_errors["Dimensions"]) == [{"Name": "service", "Value": "transform"}]
+    # A clean job run job_monitor sets aside, for any reason, neither alerted nor updated its baseline (a false
+    # run_overdue may follow): each one pages, not only transform_error
+    (job_monitor,) = [
+        alarm
+        for alarm in alarms
+        if alarm["MetricName"] == "RecordsQuarantined"
+        and render(alarm["Dimensions"]) == [{"Name": "service", "Value": "job_monitor"}]
+    ]
     (pos,) = [alarm for alarm in alarms if alarm["MetricName"] == "PosRowsQuarantined"]
     assert pos["Dimensions"] == [
         {"Name": "job", "Value": {"Ref": synth.pipeline.get_logical_id(synth.pipeline.glue.pos_csv_etl)}}
     ]
-    for alarm in (*transform_errors.values(), pos):
+    for alarm in (transform_errors, job_monitor, pos):
         assert alarm["Namespace"] == "lakewatch"
         assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
             "Sum",
@@ -364,7 +504,11 @@ def test_every_log_group_is_encrypted_with_the_lakewatch_key_and_kept_for_the_st
     synth: Synth, resources: dict
 ) -> None:
     # The on-failure queues are encrypted with the lakewatch key: the log groups must name the same key
-    (queue_key,) = {render(q["Properties"]["KmsMasterKeyId"]) for q in of_type(resources, "AWS::SQS::Queue").values()}
+    (queue_key,) = {
+        render(q["Properties"]["KmsMasterKeyId"])
+        for q in of_type(resources, "AWS::SQS::Queue").values()
+        if "KmsMasterKeyId" in q["Properties"]
+    }
     log_groups = of_type(resources, "AWS::Logs::LogGroup")
     # One per function and one per Firehose delivery stream
     assert len(log_groups) == len(HANDLERS) + len(CATALOG_TABLES)
