@@ -212,7 +212,9 @@ class StreamConsumerConfig:
     batch_size: int = setting(100, "records per invocation", check=between(1, 10_000))
     batching_window_seconds: int = setting(5, "how long to gather a batch", check=between(0, 300))
     retry_attempts: int = setting(3, "retries of a failing batch (then bisected)", check=between(0, 10_000))
-    max_record_age_seconds: int = setting(3600, "age after which a record is given up", check=between(60, 604_800))
+    max_record_age_seconds: int = setting(
+        3600, "age after which a record is given up (at most half the stream retention)", check=between(60, 604_800)
+    )
     parallelization_factor: int = setting(2, "concurrent batches per shard", check=between(1, 10))
 
 
