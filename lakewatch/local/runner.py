@@ -257,8 +257,7 @@ def local_run(
     `--out`), so that the JVM boots while the caller still prepares the inputs; by default the run starts its own.
     """
     now = (options.now or datetime.now(UTC)).astimezone(UTC)
-    if options.pos_csv is not None and not options.pos_csv.is_dir():
-        raise LocalRunError(f"--pos-csv is not a directory: {options.pos_csv}")
+    _check_input_dirs(options)
     payloads, blank_lines = _read_payloads(options)
     kpl_counts = aws_events.count_kpl(payloads)
     out = options.out
@@ -446,6 +445,25 @@ def replay_redriven(out: Path, payloads: list[bytes], *, now: datetime, run_numb
         report.on_failure = replay.mapping.on_failure_counts()
     report.accounting = _accounting(report)
     return report
+
+
+def _check_input_dirs(options: LocalRunOptions) -> None:
+    """Refuse input directories that cannot be read before --out is touched: a typo in an input must not cost the
+    user the previous run's outputs, nor leave a new, half-filled --out behind."""
+    if options.pos_csv is not None and not options.pos_csv.is_dir():
+        raise LocalRunError(f"--pos-csv is not a directory: {options.pos_csv}")
+    if options.aws_events is not None:
+        if not options.aws_events.is_dir():
+            raise LocalRunError(f"--aws-events is not a directory: {options.aws_events}")
+        try:  # the replay reads them again, inside the emulated AWS; here only to find a bad file early
+            aws_events.AwsEvents.read(options.aws_events)
+            aws_events.read_tags(options.aws_events / aws_events.TAGS_FILE)
+        except UnicodeDecodeError as error:
+            raise LocalRunError(
+                f"--aws-events: a file in {options.aws_events} is not UTF-8 text ({error.reason} at byte {error.start})"
+            ) from None
+        except (OSError, ValueError) as error:
+            raise LocalRunError(f"--aws-events: {error}") from None
 
 
 def _read_payloads(options: LocalRunOptions) -> tuple[list[bytes], int]:

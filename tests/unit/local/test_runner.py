@@ -195,3 +195,41 @@ def test_an_events_file_in_utf16_or_utf32_is_a_one_line_error(tmp_path: Path, en
     # Then the run stops with a one-line error instead of quarantining every line as invalid JSON
     with pytest.raises(LocalRunError, match="UTF-8"):
         read_event_lines(events)
+
+
+def _previous_run_outputs(out: Path) -> dict[str, bytes]:
+    (out / "lake" / "sales").mkdir(parents=True)
+    (out / "lake" / "sales" / "part.parquet").write_bytes(b"earlier")
+    (out / "summary.json").write_bytes(b"{}")
+    return {str(path.relative_to(out)): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("aws_events", "message"),
+    [
+        ("a-file", "--aws-events is not a directory"),
+        ("missing", "--aws-events is not a directory"),
+        ("bad-tags", "tags.json: expected an object"),
+        ("binary", "is not UTF-8 text"),
+    ],
+)
+def test_a_bad_aws_events_dir_is_refused_before_the_previous_outputs_are_touched(
+    tmp_path: Path, aws_events: str, message: str
+) -> None:
+    from lakewatch.local.runner import LocalRunOptions, local_run
+
+    (tmp_path / "a-file").write_text("{}")
+    (tmp_path / "bad-tags").mkdir()
+    (tmp_path / "bad-tags" / "events.jsonl").write_text("")
+    (tmp_path / "bad-tags" / "tags.json").write_text("[1]")
+    (tmp_path / "binary").mkdir()
+    (tmp_path / "binary" / "events.jsonl").write_bytes(b'{"a": "\xc4\x00"}\n')
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"{}\n")
+    out = tmp_path / "out"
+    before = _previous_run_outputs(out)
+
+    with pytest.raises(LocalRunError, match=message):
+        local_run(LocalRunOptions(events=events, out=out, aws_events=tmp_path / aws_events))
+
+    assert {str(path.relative_to(out)): path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
