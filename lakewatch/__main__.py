@@ -17,10 +17,11 @@ from lakewatch.domain.reasons import Reason
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (plus the usual exit code 2), no usage dump."""
+    """argparse, but a usage error is one line on stderr (plus the usual exit code 2) ending with where to look,
+    instead of a usage dump."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 
 def _iso_datetime(text: str) -> datetime:

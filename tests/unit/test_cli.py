@@ -91,3 +91,23 @@ def test_demo_days_reaching_before_the_lake_accepts_is_one_line_error_and_writes
 
     assert "use at most 1644" in _one_line_error(capsys)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "help_command"),
+    [
+        (["local-run", "--events", "e.jsonl", "--out", "o", "--frobnicate"], "python -m lakewatch --help"),
+        (["local-run", "--events", "e.jsonl"], "python -m lakewatch local-run --help"),
+        (["demo", "--days", "0"], "python -m lakewatch demo --help"),
+        (["frobnicate"], "python -m lakewatch --help"),
+        ([], "python -m lakewatch --help"),
+    ],
+)
+def test_a_usage_error_says_where_to_read_the_usage(
+    argv: list[str], help_command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+
+    assert exit_info.value.code == 2
+    assert _one_line_error(capsys).endswith(f"(see: {help_command})")
