@@ -17,10 +17,11 @@ from lakewatch.domain.reasons import Reason
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (plus the usual exit code 2), no usage dump."""
+    """argparse, but a usage error is one line on stderr (plus the usual exit code 2) ending with where to look,
+    instead of a usage dump."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 
 def _iso_datetime(text: str) -> datetime:
@@ -28,7 +29,8 @@ def _iso_datetime(text: str) -> datetime:
     from lakewatch.domain import tables
 
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        # RFC 3339 allows a lower-case "z" as UTC, as the transform does; fromisoformat takes neither case.
+        value = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in {"Z", "z"} else text)
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         tables.accepted_event_times(value)  # the replay's clock must have an accepted range after it
     except ValueError:
@@ -66,11 +68,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand whose one-line summary is both its entry in the command list and the opening of its --help."""
+    return commands.add_parser(name, help=summary, description=summary[:1].upper() + summary[1:] + ".")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="python -m lakewatch", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
-    local_run = commands.add_parser("local-run", help="replay events through the real handlers, offline")
+    local_run = _add_command(commands, "local-run", "replay events through the real handlers, offline")
     local_run.add_argument("--events", type=Path, required=True, help="JSON lines, one Kinesis record payload each")
     local_run.add_argument("--pos-csv", type=Path, help="directory of store point-of-sale CSV drops")
     local_run.add_argument("--out", type=_out_dir, required=True, help="output directory (lakewatch outputs replaced)")
@@ -88,21 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory of EventBridge job state changes (events.jsonl) and GetJobRun answers, for job_events",
     )
 
-    demo = commands.add_parser("demo", help="generate realistic synthetic data, run it, show what it found")
+    demo = _add_command(commands, "demo", "generate realistic synthetic data, run it, show what it found")
     demo.add_argument("--out", type=_out_dir, default=Path("out/demo"), help="output directory (default: out/demo)")
     demo.add_argument("--seed", type=int, default=2024, help="random seed of the synthetic data")
     demo.add_argument("--clients", type=_positive_int, default=100, help="clients running daily batches")
     demo.add_argument("--days", type=_positive_int, default=60, help="days of job-run history")
 
-    report = commands.add_parser("report", help="the four dashboards over a local lake, as one offline report.html")
+    report = _add_command(commands, "report", "the four dashboards over a local lake, as one offline report.html")
     report.add_argument("--lake", type=Path, required=True, help="the lake directory of a local-run (OUT/lake)")
     report.add_argument("--out", type=_out_dir, required=True, help="directory to write report.html into")
     report.add_argument("--now", type=_iso_datetime, help="end of the dashboards' ranges (default: the lake's latest)")
     report.add_argument("--client", help="client to open the client investigation on (default: the most alerted)")
     report.add_argument("--job", help="job of --client (default: its first job in the range)")
 
-    redrive = commands.add_parser(
-        "redrive", help="re-submit on-failure batches and quarantine rows of a local-run output that now pass"
+    redrive = _add_command(
+        commands, "redrive", "re-submit on-failure batches and quarantine rows of a local-run output that now pass"
     )
     redrive.add_argument("--out", type=_out_dir, required=True, help="a local-run output directory")
     redrive.add_argument(
@@ -115,15 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--until", type=_iso_date, help="last day quarantined (YYYY-MM-DD, UTC)")
     redrive.add_argument("--dry-run", action="store_true", help="count what would be re-submitted; change nothing")
 
-    backtest = commands.add_parser(
-        "forecast-backtest", help="replay the hourly forecasts over a local lake and score them against baselines"
+    backtest = _add_command(
+        commands, "forecast-backtest", "replay the hourly forecasts over a local lake and score them against baselines"
     )
     backtest.add_argument("--lake", type=_out_dir, required=True, help="a lake directory (local-run's OUT/lake)")
     backtest.add_argument("--now", type=_iso_datetime, help="last origin (default: the last hour of data)")
 
-    bench = commands.add_parser("bench", help="transform throughput against the base64+orjson floor")
-    bench.add_argument("--records", type=_positive_int, default=20_000)
-    bench.add_argument("--batch-size", type=_positive_int, default=100)
+    bench = _add_command(commands, "bench", "transform throughput against the base64+orjson floor")
+    bench.add_argument("--records", type=_positive_int, default=20_000, help="records to transform (default: 20000)")
+    bench.add_argument("--batch-size", type=_positive_int, default=100, help="records per Lambda batch (default: 100)")
     return parser
 
 
@@ -147,11 +154,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lakewatch: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:
+        # The machine said no (a full disk, a path that is a file, a permission): one line naming the path.
+        where = f": {error.filename}" if error.filename else ""
+        print(f"lakewatch: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 2
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from lakewatch.local.demo import run_demo
+    from lakewatch.domain import tables
+    from lakewatch.local.demo import DEMO_NOW, run_demo
+    from lakewatch.local.runner import LocalRunError
 
+    # The demo's history ends on DEMO_NOW's day; a run before the lake's first accepted day would be quarantined
+    # (and the demo's checks fail), one before year 1 cannot be dated at all.
+    max_days = (DEMO_NOW.date() - tables.EARLIEST_EVENT_TIME.date()).days + 1
+    if args.days > max_days:
+        raise LocalRunError(
+            f"--days {args.days} reaches back before {tables.EARLIEST_EVENT_TIME.date()}, the first day the lake "
+            f"accepts: use at most {max_days}"
+        )
     return run_demo(out=args.out, seed=args.seed, clients=args.clients, days=args.days)
 
 
@@ -185,6 +207,9 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.job and not args.client:
         print("lakewatch: error: --job needs --client", file=sys.stderr)
+        return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"lakewatch: error: --out exists and is not a directory: {args.out}", file=sys.stderr)
         return 2
     try:
         path = build_report(ReportOptions(lake=args.lake, out=args.out, now=args.now, client=args.client, job=args.job))

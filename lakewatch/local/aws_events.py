@@ -183,7 +183,7 @@ def replay_aws_events(directory: Path, *, kinesis: Any, events_raw_stream: str) 
     since moto cannot create one under a given id.
     """
     recorded = AwsEvents.read(directory)
-    tags = _read_tags(directory / TAGS_FILE)
+    tags = read_tags(directory / TAGS_FILE)
     handler_module = importlib.import_module("job_events.handler")
     from job_events.logic import Clients, TagCache
     from job_events.settings import Settings
@@ -260,7 +260,7 @@ def _event_time(payload: bytes) -> str:
     return moment.isoformat() if moment else ""
 
 
-def _read_tags(path: Path) -> dict[str, dict[str, str]]:
+def read_tags(path: Path) -> dict[str, dict[str, str]]:
     if not path.exists():
         return {}
     try:

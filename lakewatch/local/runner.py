@@ -70,16 +70,22 @@ DEAD_LETTERS_FILE = "dead_letters.jsonl"
 SUMMARY_FILE = "summary.json"
 #: Where the JVM's own output goes (Spark stays quiet in the terminal unless a Spark step fails).
 SPARK_LOG = "spark.log"
-#: Outputs `local-run` owns under --out and replaces on every run (nothing else there is touched).
+LAMBDA_LOGS = "lambda-logs.jsonl"
+#: The run's logs: an interrupted or failed run keeps them (they say how far it got), and only them.
+RUN_LOGS = (LAMBDA_LOGS, SPARK_LOG)
+#: Outputs `local-run` owns under --out and replaces on every run (nothing else there is touched): its own, the
+#: compaction protocol's working area (`compact_partitions.COMPACTION_ROOT`), what `redrive` adds to a run and
+#: the report `demo` and `report` draw from its lake, which would otherwise outlive the lake it was drawn from.
 OWNED_OUTPUTS = (
     "lake",
     "quarantine",
     "queries",
     "redrive",
+    "_compaction",
+    "report.html",
     "alerts.jsonl",
     DEAD_LETTERS_FILE,
-    "lambda-logs.jsonl",
-    SPARK_LOG,
+    *RUN_LOGS,
     SUMMARY_FILE,
 )
 
@@ -259,8 +265,7 @@ def local_run(
     `--out`), so that the JVM boots while the caller still prepares the inputs; by default the run starts its own.
     """
     now = (options.now or datetime.now(UTC)).astimezone(UTC)
-    if options.pos_csv is not None and not options.pos_csv.is_dir():
-        raise LocalRunError(f"--pos-csv is not a directory: {options.pos_csv}")
+    _check_input_dirs(options)
     payloads, blank_lines = _read_payloads(options)
     kpl_counts = aws_events.count_kpl(payloads)
     out = options.out
@@ -278,8 +283,14 @@ def local_run(
     )
     notify = progress or (lambda _step, _done, _total: None)
 
-    with short_gil_slices():
-        _run_steps(options, report, now=now, payloads=payloads, notify=notify, spark=spark)
+    try:
+        with short_gil_slices():
+            _run_steps(options, report, now=now, payloads=payloads, notify=notify, spark=spark)
+    except BaseException:
+        # Ctrl-C or a failure part way: a lake, quarantine or query results without their summary would pass for
+        # a finished run's (and `report` would draw one); only the logs stay, to say how far it got.
+        remove_owned_outputs(out, keep=RUN_LOGS)
+        raise
     report.accounting = _accounting(report)
     report.outputs = {
         "lake": str(out / "lake"),
@@ -289,7 +300,10 @@ def local_run(
         "lambda logs": str(out / "lambda-logs.jsonl"),
         "summary": str(out / SUMMARY_FILE),
     }
-    (out / SUMMARY_FILE).write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
+    # Written last and whole (renamed into place): its presence says the run finished.
+    partial = out / f".{SUMMARY_FILE}.partial"
+    partial.write_bytes(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
+    partial.replace(out / SUMMARY_FILE)
     return report
 
 
@@ -323,7 +337,8 @@ def _run_steps(
             spark.start_in_background()  # the JVM boots while the emulated AWS is set up and the replay runs
     # The Glue jobs run on the core the single-threaded Python steps leave free: the POS job beside the replay,
     # the compaction beside the forecasts.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="glue") as glue:
+    # On Ctrl-C or a failure, Spark's jobs are cancelled before the pool waits for its thread.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="glue") as glue, spark.jobs_cancelled_on_error():
         pos_job: Future[dict] | None = None
         if options.pos_csv is not None:
             pos_job = glue.submit(
@@ -335,7 +350,7 @@ def _run_steps(
             _serve_baselines_table(aws)
             replay = _Replay(aws=aws, handlers=handlers, options=options, report=report, now=now, notify=notify)
             started = time.perf_counter()
-            with _lambda_output_to(out / "lambda-logs.jsonl"):
+            with _lambda_output_to(out / LAMBDA_LOGS):
                 if options.aws_events is not None:
                     payloads = _with_aws_job_events(aws, options.aws_events, payloads, report)
                 replay.run(payloads)
@@ -449,6 +464,25 @@ def replay_redriven(out: Path, payloads: list[bytes], *, now: datetime, run_numb
         report.on_failure = replay.mapping.on_failure_counts()
     report.accounting = _accounting(report)
     return report
+
+
+def _check_input_dirs(options: LocalRunOptions) -> None:
+    """Refuse input directories that cannot be read before --out is touched: a typo in an input must not cost the
+    user the previous run's outputs, nor leave a new, half-filled --out behind."""
+    if options.pos_csv is not None and not options.pos_csv.is_dir():
+        raise LocalRunError(f"--pos-csv is not a directory: {options.pos_csv}")
+    if options.aws_events is not None:
+        if not options.aws_events.is_dir():
+            raise LocalRunError(f"--aws-events is not a directory: {options.aws_events}")
+        try:  # the replay reads them again, inside the emulated AWS; here only to find a bad file early
+            aws_events.AwsEvents.read(options.aws_events)
+            aws_events.read_tags(options.aws_events / aws_events.TAGS_FILE)
+        except UnicodeDecodeError as error:
+            raise LocalRunError(
+                f"--aws-events: a file in {options.aws_events} is not UTF-8 text ({error.reason} at byte {error.start})"
+            ) from None
+        except (OSError, ValueError) as error:
+            raise LocalRunError(f"--aws-events: {error}") from None
 
 
 def _read_payloads(options: LocalRunOptions) -> tuple[list[bytes], int]:
@@ -826,6 +860,7 @@ class LocalSpark:
         self._session: Any = None
         self._starting: threading.Thread | None = None
         self._start_error: BaseException | None = None
+        self._cancelled = False
 
     def start_in_background(self) -> None:
         """Start the session on another thread, so that the JVM boots on the other core while the caller goes
@@ -850,8 +885,20 @@ class LocalSpark:
         return local_spark_session(jvm_log=self.log_path)
 
     @contextmanager
+    def jobs_cancelled_on_error(self) -> Iterator[None]:
+        """Cancel the session's running jobs when the block raises (Ctrl-C included), so that a thread waiting on
+        one returns at once instead of finishing it; the log of a job cancelled so is not shown."""
+        try:
+            yield
+        except BaseException:
+            self._cancelled = True
+            if self._session is not None:
+                self._session.sparkContext.cancelAllJobs()
+            raise
+
+    @contextmanager
     def session(self) -> Iterator[Any]:
-        with _stderr_to(self.log_path):
+        with _stderr_to(self.log_path, show_on_failure=lambda: not self._cancelled):
             if self._starting is not None:
                 self._starting.join()
                 self._starting = None
@@ -863,8 +910,9 @@ class LocalSpark:
 
 
 @contextmanager
-def _stderr_to(path: Path) -> Iterator[None]:
-    """Redirect file descriptor 2 (the JVM writes there directly) to `path`; replay it on stderr on failure."""
+def _stderr_to(path: Path, *, show_on_failure: Callable[[], bool] = lambda: True) -> Iterator[None]:
+    """Redirect file descriptor 2 (the JVM writes there directly) to `path`; replay it on stderr on failure (unless
+    `show_on_failure` says no: a job the user cancelled)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with path.open("ab") as log:
@@ -873,7 +921,8 @@ def _stderr_to(path: Path) -> Iterator[None]:
             yield
         except BaseException:
             os.dup2(saved, 2)
-            sys.stderr.write(path.read_text(errors="replace"))
+            if show_on_failure():
+                sys.stderr.write(path.read_text(errors="replace"))
             raise
         finally:
             os.dup2(saved, 2)
@@ -950,16 +999,21 @@ def prepare_out_dir(out: Path, *, keep: tuple[str, ...] = ()) -> None:
         out.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=out, prefix=".lakewatch-write-check-")  # noqa: SIM115
         probe.close()
-        for name in OWNED_OUTPUTS:
-            if name in keep:
-                continue
-            path = out / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
+        remove_owned_outputs(out, keep=keep)
     except OSError as error:
         raise LocalRunError(f"cannot write into --out {out}: {error.strerror}") from None
+
+
+def remove_owned_outputs(out: Path, *, keep: tuple[str, ...] = ()) -> None:
+    """Remove what `local-run` owns under `out` (`OWNED_OUTPUTS`), but those named in `keep`."""
+    for name in OWNED_OUTPUTS:
+        if name in keep:
+            continue
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def _write_jsonl(path: Path, lines: list[dict[str, Any]]) -> None:

@@ -195,3 +195,101 @@ def test_an_events_file_in_utf16_or_utf32_is_a_one_line_error(tmp_path: Path, en
     # Then the run stops with a one-line error instead of quarantining every line as invalid JSON
     with pytest.raises(LocalRunError, match="UTF-8"):
         read_event_lines(events)
+
+
+def _previous_run_outputs(out: Path) -> dict[str, bytes]:
+    (out / "lake" / "sales").mkdir(parents=True)
+    (out / "lake" / "sales" / "part.parquet").write_bytes(b"earlier")
+    (out / "summary.json").write_bytes(b"{}")
+    return {str(path.relative_to(out)): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("aws_events", "message"),
+    [
+        ("a-file", "--aws-events is not a directory"),
+        ("missing", "--aws-events is not a directory"),
+        ("bad-tags", "tags.json: expected an object"),
+        ("binary", "is not UTF-8 text"),
+    ],
+)
+def test_a_bad_aws_events_dir_is_refused_before_the_previous_outputs_are_touched(
+    tmp_path: Path, aws_events: str, message: str
+) -> None:
+    from lakewatch.local.runner import LocalRunOptions, local_run
+
+    (tmp_path / "a-file").write_text("{}")
+    (tmp_path / "bad-tags").mkdir()
+    (tmp_path / "bad-tags" / "events.jsonl").write_text("")
+    (tmp_path / "bad-tags" / "tags.json").write_text("[1]")
+    (tmp_path / "binary").mkdir()
+    (tmp_path / "binary" / "events.jsonl").write_bytes(b'{"a": "\xc4\x00"}\n')
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"{}\n")
+    out = tmp_path / "out"
+    before = _previous_run_outputs(out)
+
+    with pytest.raises(LocalRunError, match=message):
+        local_run(LocalRunOptions(events=events, out=out, aws_events=tmp_path / aws_events))
+
+    assert {str(path.relative_to(out)): path.read_bytes() for path in out.rglob("*") if path.is_file()} == before
+
+
+def test_a_new_run_removes_the_report_and_compaction_state_an_earlier_run_left(tmp_path: Path) -> None:
+    from lakewatch.local.runner import prepare_out_dir
+
+    (tmp_path / "report.html").write_text("drawn from the earlier lake")
+    (tmp_path / "_compaction" / "sales").mkdir(parents=True)
+    (tmp_path / "mine.txt").write_text("not lakewatch's")
+
+    prepare_out_dir(tmp_path)
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine.txt"]
+
+
+def test_the_owned_outputs_name_the_report_and_the_compaction_area_as_their_modules_do() -> None:
+    from glue_jobs.compact_partitions import COMPACTION_ROOT
+    from lakewatch.local.runner import OWNED_OUTPUTS
+    from lakewatch.report.build import REPORT_FILE
+
+    assert {COMPACTION_ROOT, REPORT_FILE} <= set(OWNED_OUTPUTS)
+
+
+def test_an_interrupted_run_leaves_its_logs_and_no_output_that_passes_for_a_finished_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakewatch.local import runner
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_run_saved_queries", interrupted)  # the lake and quarantine are written by then
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b'{"not": "an event"}\n')
+    out = tmp_path / "out"
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.local_run(runner.LocalRunOptions(events=events, out=out, now=datetime(2024, 7, 1, tzinfo=UTC)))
+
+    assert sorted(path.name for path in out.iterdir()) == [runner.LAMBDA_LOGS]
+
+
+def test_ctrl_c_cancels_the_running_spark_jobs_and_keeps_their_jvm_log_off_the_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    from lakewatch.local.runner import LocalSpark
+
+    cancelled: list[str] = []
+    session = SimpleNamespace(sparkContext=SimpleNamespace(cancelAllJobs=lambda: cancelled.append("all")))
+    monkeypatch.setattr(LocalSpark, "_create", lambda _self: session)
+    spark = LocalSpark(tmp_path / "spark.log")
+    (tmp_path / "spark.log").write_text("WARN many lines of JVM output\n")
+
+    # As in a run: the Glue thread's job (inside `session`) fails because the main thread's Ctrl-C cancelled it.
+    with pytest.raises(KeyboardInterrupt), spark.session(), spark.jobs_cancelled_on_error():
+        raise KeyboardInterrupt
+
+    assert cancelled == ["all"]
+    assert "JVM output" not in capfd.readouterr().err
