@@ -75,15 +75,7 @@ def test_on_failure_batches_are_read_back_and_put_again_once(aws: dict[str, Any]
     ledger = redrive.S3Ledger(aws["s3"], BUCKET)
 
     def run(dry_run: bool) -> redrive.RedriveReport:
-        return redrive.aws_redrive_on_failure_queue(
-            sqs=sqs,
-            kinesis=kinesis,
-            queue_url=queue_url,
-            target_stream=RAW,
-            ledger=ledger,
-            dry_run=dry_run,
-            receive_wait_seconds=0,
-        )
+        return _redrive_queue(aws, ledger, dry_run=dry_run)
 
     dry = run(dry_run=True)
     assert (dry.on_failure_batches, dry.on_failure_records, dry.records_put) == (1, 3, 0)
@@ -115,6 +107,19 @@ def test_a_range_the_stream_no_longer_holds_is_reported_expired(aws: dict[str, A
     )
 
     assert report.on_failure_expired == 1
+
+
+def _redrive_queue(aws: dict[str, Any], ledger: Any, *, dry_run: bool) -> redrive.RedriveReport:
+    """The on-failure queue re-driven as on AWS, over the moto stream and queue of `aws`, without long polling."""
+    return redrive.aws_redrive_on_failure_queue(
+        sqs=aws["sqs"],
+        kinesis=aws["kinesis"],
+        queue_url=aws["queue_url"],
+        target_stream=RAW,
+        ledger=ledger,
+        dry_run=dry_run,
+        receive_wait_seconds=0,
+    )
 
 
 def _row(reason: str, record: Any, *, source: str = "stream") -> bytes:
@@ -328,15 +333,7 @@ def test_dry_run_counts_what_the_real_run_puts_when_a_queue_holds_duplicates_and
     ledger = redrive.S3Ledger(aws["s3"], BUCKET)
 
     def run(dry_run: bool) -> redrive.RedriveReport:
-        return redrive.aws_redrive_on_failure_queue(
-            sqs=sqs,
-            kinesis=kinesis,
-            queue_url=queue_url,
-            target_stream=RAW,
-            ledger=ledger,
-            dry_run=dry_run,
-            receive_wait_seconds=0,
-        )
+        return _redrive_queue(aws, ledger, dry_run=dry_run)
 
     dry = run(dry_run=True)
     real = run(dry_run=False)
@@ -392,15 +389,7 @@ def test_a_batch_of_another_stream_is_not_put_into_events_raw(aws: dict[str, Any
     message["KinesisBatchInfo"]["streamArn"] = message["KinesisBatchInfo"]["streamArn"].replace(RAW, "job-runs-clean")
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
 
-    report = redrive.aws_redrive_on_failure_queue(
-        sqs=sqs,
-        kinesis=kinesis,
-        queue_url=queue_url,
-        target_stream=RAW,
-        ledger=set(),  # type: ignore[arg-type]
-        dry_run=False,
-        receive_wait_seconds=0,
-    )
+    report = _redrive_queue(aws, set(), dry_run=False)
 
     assert (report.on_failure_other_stream, report.records_put) == (1, 0)
     assert _read_all(kinesis) == []
