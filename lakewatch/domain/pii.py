@@ -482,8 +482,12 @@ def _scrub_object(record: dict[str, Any], key: bytes, depth: int, customer: re.P
 
 def quarantine_name(name: str, key: bytes) -> str:
     """How quarantine shows a key outside the contract: its name when it looks like a field name, else a token."""
-    plain = _PLAIN_KEY.fullmatch(name) is not None and mask_text(name) == name
-    return name if plain else token(name, key)
+    return name if is_plain_field_name(name) else token(name, key)
+
+
+def is_plain_field_name(name: str) -> bool:
+    """Whether a key outside the contract may be kept by name: it reads as a field name and holds nothing to mask."""
+    return _PLAIN_KEY.fullmatch(name) is not None and mask_text(name) == name
 
 
 def _scrub_value(value: Any, key: bytes, *, as_id: bool, depth: int, customer: re.Pattern[str] | None) -> Any:

@@ -106,8 +106,6 @@ def quarantine_key(record: KinesisStreamRecord) -> str:
 
 #: The keys of a clean `job_runs` row: what a quarantined record keeps with its values.
 _CLEAN_KEYS = frozenset((*tables.JOB_RUNS.column_names, tables.PARTITION_KEY))
-#: Longest name of an unexpected key a quarantine row keeps (its value never): a field name, not a sentence.
-_MAX_KEPT_NAME_LENGTH = 64
 
 
 def _scrubbed(value: dict[str, Any]) -> dict[str, Any]:
@@ -119,12 +117,7 @@ def _scrubbed(value: dict[str, Any]) -> dict[str, Any]:
     for name, item in value.items():
         if name in _CLEAN_KEYS:
             scrubbed[name] = pii.scrub(item)
-        elif (
-            name not in pii.PII_FIELDS
-            and name.isidentifier()
-            and len(name) <= _MAX_KEPT_NAME_LENGTH
-            and pii.mask_text(name) == name
-        ):
+        elif name not in pii.PII_FIELDS and pii.is_plain_field_name(name):
             scrubbed[name] = pii.REDACTED
     return scrubbed
 
